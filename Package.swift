@@ -1,0 +1,87 @@
+// swift-tools-version: 6.0
+// iqmpc: IQ-MPC world-model controllers for robots. README.md explains the layout.
+import PackageDescription
+
+/// Numeric targets are always optimised, even in debug builds: without `-target-cpu`
+/// SIMD FMA lowers to libm calls (see shared PLATFORM notes), and an unoptimised
+/// planner makes the test suite crawl. `haswell` = AVX2 + FMA, present on every
+/// x86-64 robot computer of the last decade.
+let numeric: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"]),
+]
+
+let package = Package(
+    name: "iqmpc",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "iqmpc-runtime", targets: ["iqmpc-runtime"]),
+        .executable(name: "iqmpc-train", targets: ["iqmpc-train"]),
+        .executable(name: "iqmpc-sim", targets: ["iqmpc-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // MARK: C bindings: system libraries, nothing else.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMuJoCo", providers: [.apt(["libmujoco-dev"])]),
+        /// Heap-allocation counter (interposes malloc for the whole process).
+        .target(name: "CAllocCounter"),
+        /// protobuf-c code generated from Proto/iqmpc.proto (committed) + the decode arena.
+        .target(name: "IQProto", dependencies: ["CProtobufC"]),
+
+        // MARK: Runtime half (deployed).
+        /// Kernels on caller-owned buffers: GEMM, LayerNorm, Mish, SimNorm, RNG, top-k.
+        .target(name: "IQKernels", dependencies: ["COpenBLAS"], swiftSettings: numeric),
+        /// Model configuration, the safetensors weights file, forward passes.
+        .target(name: "IQModel", dependencies: ["IQKernels"], swiftSettings: numeric),
+        /// MPPI with the policy prior: workspace, deadline, worker threads.
+        .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels"], swiftSettings: numeric),
+        /// Wire: protobuf-c codec with arena, ZeroMQ sockets, handshake, record files.
+        .target(name: "IQLink", dependencies: ["IQProto", "CZeroMQ"]),
+        /// Per-robot calibration: normalisation, action scaling, limits, budgets (file + checks).
+        .target(name: "IQCalibration", dependencies: ["Yams"]),
+        /// Safety supervisor, control loop, telemetry, real-time set-up.
+        .target(name: "IQRuntime", dependencies: [
+            "IQPlanner", "IQLink", "IQCalibration", "CAllocCounter",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Offline half.
+        /// Simulated robots on MuJoCo, expert controllers, the simulator server.
+        .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
+        /// Autodiff, losses, optimisers, replay buffers, the training loop.
+        .target(name: "IQTrainer", dependencies: [
+            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration",
+        ], swiftSettings: numeric),
+
+        // MARK: Executables: argument parsing and wiring only.
+        .executableTarget(name: "iqmpc-runtime", dependencies: [
+            "IQRuntime", "CAllocCounter",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "iqmpc-train", dependencies: [
+            "IQTrainer", "CAllocCounter",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "iqmpc-sim", dependencies: [
+            "IQPlants", "CAllocCounter",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests, one target per module.
+        .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "CAllocCounter"]),
+        .testTarget(name: "IQModelTests", dependencies: ["IQModel", "CAllocCounter"]),
+        .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "CAllocCounter"]),
+        .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "CAllocCounter"]),
+        .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
+        .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
+        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "CAllocCounter"]),
+        .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+print("iqmpc-runtime: not yet built")

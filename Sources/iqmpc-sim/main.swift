@@ -1,0 +1,1 @@
+print("iqmpc-sim: not yet built")

@@ -1,0 +1,1 @@
+print("iqmpc-train: not yet built")
