@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The deployed controller. Each subcommand lives in its own file in this folder;
+/// this file only lists them.
+@main
+struct RuntimeCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "iqmpc-runtime",
+        abstract: "IQ-MPC runtime: plans actions over a frozen world model and talks to robots over ZeroMQ.",
+        subcommands: [
+            // Add subcommands here, one line each (owners: inference, planner, runtime).
+        ]
+    )
+}

@@ -1,1 +1,0 @@
-print("iqmpc-runtime: not yet built")

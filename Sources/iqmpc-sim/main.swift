@@ -1,1 +1,0 @@
-print("iqmpc-sim: not yet built")

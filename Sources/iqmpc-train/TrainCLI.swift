@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The offline trainer. Each subcommand lives in its own file in this folder.
+@main
+struct TrainCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "iqmpc-train",
+        abstract: "IQ-MPC trainer: learns a reward-free world model from demonstrations and writes weights.",
+        subcommands: [
+            // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
+        ]
+    )
+}

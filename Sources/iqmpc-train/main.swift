@@ -1,1 +1,0 @@
-print("iqmpc-train: not yet built")
