@@ -59,13 +59,16 @@ let package = Package(
             "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration",
         ], swiftSettings: numeric),
 
+        /// The demo's self-contained HTML report (inline SVG charts).
+        .target(name: "IQReport", dependencies: ["IQModel", "IQLink", "IQCalibration"]),
+
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(name: "iqmpc-runtime", dependencies: [
             "IQRuntime", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-train", dependencies: [
-            "IQTrainer", "CAllocCounter",
+            "IQTrainer", "IQReport", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-sim", dependencies: [
@@ -82,6 +85,7 @@ let package = Package(
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
+        .testTarget(name: "IQReportTests", dependencies: ["IQReport"]),
     ],
     swiftLanguageModes: [.v6]
 )
