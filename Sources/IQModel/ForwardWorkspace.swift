@@ -1,0 +1,39 @@
+/// Scratch memory for forward passes, sized once for at most `maxRows` batch rows.
+///
+/// One per thread: forward passes write intermediate activations here, so two threads
+/// sharing a workspace would corrupt each other. `@unchecked Sendable` so a workspace can
+/// be handed to the worker thread that will own it; it must not be used concurrently.
+public final class ForwardWorkspace: @unchecked Sendable {
+    public let maxRows: Int
+    let width: Int
+    let concatWidth: Int
+    /// Ping-pong activation buffers, `[maxRows, width]` each.
+    let a: UnsafeMutablePointer<Float>
+    let b: UnsafeMutablePointer<Float>
+    /// Concatenated `[z, a]` rows, `[maxRows, latent + act]`.
+    let concat: UnsafeMutablePointer<Float>
+
+    public init(config: ModelConfig, maxRows: Int) {
+        precondition(maxRows >= 1, "ForwardWorkspace needs maxRows ≥ 1")
+        let layout = TensorLayout(config)
+        self.maxRows = maxRows
+        width = layout.maxWidth
+        concatWidth = config.latentDim + config.actDim
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        a = buffer(maxRows * width)
+        b = buffer(maxRows * width)
+        concat = buffer(maxRows * concatWidth)
+    }
+
+    public convenience init(model: WorldModel, maxRows: Int) {
+        self.init(config: model.config, maxRows: maxRows)
+    }
+
+    deinit {
+        a.deallocate(); b.deallocate(); concat.deallocate()
+    }
+}

@@ -1,0 +1,82 @@
+/// Shape and constants of one IQ-MPC world model (SPEC section 1).
+///
+/// Stored in the weights file's `__metadata__["config"]` as a JSON object with the
+/// snake_case keys below, so that external exporters can write it by hand.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var obsDim: Int
+    public var actDim: Int
+    public var latentDim: Int
+    /// Hidden widths of the encoder (SPEC 1.2: `[E] × max(n_enc − 1, 1)`).
+    public var encoderHidden: [Int]
+    /// Hidden width of dynamics, π and every Q member (two hidden layers each).
+    public var mlpDim: Int
+    public var numQ: Int
+    public var simnormGroup: Int
+    public var logStdMin: Double
+    public var logStdMax: Double
+    public var discount: Double
+    public var entropyCoef: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case obsDim = "obs_dim", actDim = "act_dim", latentDim = "latent_dim"
+        case encoderHidden = "encoder_hidden", mlpDim = "mlp_dim", numQ = "num_q"
+        case simnormGroup = "simnorm_group", logStdMin = "log_std_min", logStdMax = "log_std_max"
+        case discount, entropyCoef = "entropy_coef"
+    }
+
+    public init(obsDim: Int, actDim: Int, latentDim: Int, encoderHidden: [Int], mlpDim: Int,
+                numQ: Int = 5, simnormGroup: Int = 8, logStdMin: Double = -10, logStdMax: Double = 2,
+                discount: Double = 0.99, entropyCoef: Double = 1e-4) {
+        self.obsDim = obsDim; self.actDim = actDim; self.latentDim = latentDim
+        self.encoderHidden = encoderHidden; self.mlpDim = mlpDim; self.numQ = numQ
+        self.simnormGroup = simnormGroup; self.logStdMin = logStdMin; self.logStdMax = logStdMax
+        self.discount = discount; self.entropyCoef = entropyCoef
+    }
+
+    /// The named presets: `paper` is the reference 5M model (latent 512, mlp 512, encoder 256);
+    /// `small` (128/256/256) and `tiny` (64/128/128) plan in real time on a CPU.
+    public static func preset(_ name: String, obsDim: Int, actDim: Int) throws -> ModelConfig {
+        let c: ModelConfig
+        switch name {
+        case "paper": c = ModelConfig(obsDim: obsDim, actDim: actDim, latentDim: 512, encoderHidden: [256], mlpDim: 512)
+        case "small": c = ModelConfig(obsDim: obsDim, actDim: actDim, latentDim: 128, encoderHidden: [256], mlpDim: 256)
+        case "tiny": c = ModelConfig(obsDim: obsDim, actDim: actDim, latentDim: 64, encoderHidden: [128], mlpDim: 128)
+        default: throw WeightsError.config("unknown preset \"\(name)\" (expected tiny, small or paper)")
+        }
+        try c.validate()
+        return c
+    }
+
+    public static let presetNames = ["tiny", "small", "paper"]
+
+    /// Largest width accepted anywhere: keeps hostile configs from requesting absurd memory.
+    public static let maxWidth = 16_384
+
+    /// Checks the numbers are usable; errors name the field.
+    public func validate() throws {
+        func dim(_ v: Int, _ name: String) throws {
+            guard v >= 1 && v <= ModelConfig.maxWidth else {
+                throw WeightsError.config("\(name) = \(v) is outside 1...\(ModelConfig.maxWidth)")
+            }
+        }
+        try dim(obsDim, "obs_dim"); try dim(actDim, "act_dim"); try dim(latentDim, "latent_dim")
+        try dim(mlpDim, "mlp_dim")
+        guard !encoderHidden.isEmpty && encoderHidden.count <= 8 else {
+            throw WeightsError.config("encoder_hidden must list 1...8 widths, has \(encoderHidden.count)")
+        }
+        for (i, w) in encoderHidden.enumerated() { try dim(w, "encoder_hidden[\(i)]") }
+        guard numQ >= 2 && numQ <= 64 else { throw WeightsError.config("num_q = \(numQ) is outside 2...64") }
+        guard simnormGroup >= 1 && simnormGroup <= latentDim && latentDim % simnormGroup == 0 else {
+            throw WeightsError.config("simnorm_group = \(simnormGroup) must divide latent_dim = \(latentDim)")
+        }
+        guard logStdMin.isFinite && logStdMax.isFinite && logStdMin < logStdMax else {
+            throw WeightsError.config("log_std_min (\(logStdMin)) must be finite and below log_std_max (\(logStdMax))")
+        }
+        guard discount.isFinite && discount > 0 && discount <= 1 else {
+            throw WeightsError.config("discount = \(discount) is outside (0, 1]")
+        }
+        guard entropyCoef.isFinite && entropyCoef >= 0 else {
+            throw WeightsError.config("entropy_coef = \(entropyCoef) must be finite and ≥ 0")
+        }
+    }
+}

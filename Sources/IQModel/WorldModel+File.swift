@@ -1,0 +1,132 @@
+import Foundation
+
+extension ModelConfig {
+    /// The config as stored in `__metadata__["config"]`: fixed key order, shortest
+    /// round-tripping numbers, so equal configs give equal bytes (and equal content hashes).
+    public var canonicalJSON: String {
+        func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)" }
+        return "{\"obs_dim\":\(obsDim),\"act_dim\":\(actDim),\"latent_dim\":\(latentDim),"
+            + "\"encoder_hidden\":[\(encoderHidden.map(String.init).joined(separator: ","))],"
+            + "\"mlp_dim\":\(mlpDim),\"num_q\":\(numQ),\"simnorm_group\":\(simnormGroup),"
+            + "\"log_std_min\":\(num(logStdMin)),\"log_std_max\":\(num(logStdMax)),"
+            + "\"discount\":\(num(discount)),\"entropy_coef\":\(num(entropyCoef))}"
+    }
+
+    /// Parses the metadata config; errors name the missing or malformed field.
+    public init(metadataJSON: String) throws {
+        let v: JSONValue
+        do { v = try JSONParser.parse(Array(metadataJSON.utf8)) } catch {
+            throw WeightsError.config("config is not valid JSON (\(error))")
+        }
+        guard case .object(let o) = v else { throw WeightsError.config("config is not a JSON object") }
+        for k in o.keys where CodingKeys(rawValue: k) == nil {
+            throw WeightsError.config("unknown config field \"\(k)\"")
+        }
+        func int(_ k: CodingKeys) throws -> Int {
+            guard let x = o[k.rawValue] else { throw WeightsError.config("config field \(k.rawValue) missing") }
+            guard let i = x.intValue else { throw WeightsError.config("config field \(k.rawValue) is not an integer") }
+            return i
+        }
+        func dbl(_ k: CodingKeys) throws -> Double {
+            guard let x = o[k.rawValue] else { throw WeightsError.config("config field \(k.rawValue) missing") }
+            guard let d = x.doubleValue else { throw WeightsError.config("config field \(k.rawValue) is not a number") }
+            return d
+        }
+        guard case .array(let enc)? = o[CodingKeys.encoderHidden.rawValue] else {
+            throw WeightsError.config("config field encoder_hidden missing or not an array")
+        }
+        let hidden = try enc.map { e -> Int in
+            guard let i = e.intValue else { throw WeightsError.config("config field encoder_hidden has a non-integer") }
+            return i
+        }
+        self.init(obsDim: try int(.obsDim), actDim: try int(.actDim), latentDim: try int(.latentDim),
+                  encoderHidden: hidden, mlpDim: try int(.mlpDim), numQ: try int(.numQ),
+                  simnormGroup: try int(.simnormGroup), logStdMin: try dbl(.logStdMin),
+                  logStdMax: try dbl(.logStdMax), discount: try dbl(.discount), entropyCoef: try dbl(.entropyCoef))
+        try validate()
+    }
+}
+
+extension WorldModel {
+    /// Metadata keys the model owns; `extraMetadata` may not override them.
+    public static let reservedMetadataKeys: Set<String> = ["format", "format_version", "config"]
+
+    /// Loads and fully validates a weights file. Returns the model and the whole
+    /// `__metadata__` (including the trainer's extra keys such as calibration hashes).
+    public static func load(path: String) throws -> (WorldModel, metadata: [String: String]) {
+        let c = try SafeTensors.read(path: path)
+        return (try WorldModel(contents: c), c.metadata)
+    }
+
+    /// The same from bytes already in memory (tests, fuzzing).
+    public static func load(bytes: [UInt8]) throws -> (WorldModel, metadata: [String: String]) {
+        let c = try SafeTensors.decode(bytes)
+        return (try WorldModel(contents: c), c.metadata)
+    }
+
+    convenience init(contents c: SafeTensors.Contents) throws {
+        guard let f = c.metadata["format"] else {
+            throw WeightsError.format("__metadata__ has no \"format\" (expected \"\(WorldModel.formatName)\")")
+        }
+        guard f == WorldModel.formatName else {
+            throw WeightsError.format("__metadata__ format is \"\(f)\", expected \"\(WorldModel.formatName)\"")
+        }
+        guard let v = c.metadata["format_version"] else { throw WeightsError.format("__metadata__ has no \"format_version\"") }
+        guard v == WorldModel.formatVersion else {
+            throw WeightsError.format("format_version \"\(v)\" is not supported (this build reads \"\(WorldModel.formatVersion)\")")
+        }
+        guard let cj = c.metadata["config"] else { throw WeightsError.format("__metadata__ has no \"config\"") }
+        let config = try ModelConfig(metadataJSON: cj)
+        try self.init(config: config, checked: c.tensors.mapValues { (shape: Optional($0.shape), values: $0.values) })
+    }
+
+    /// The file as bytes (safetensors, tensors in layout order).
+    public func fileBytes(extraMetadata: [String: String] = [:]) throws -> [UInt8] {
+        if let k = extraMetadata.keys.first(where: { WorldModel.reservedMetadataKeys.contains($0) }) {
+            throw WeightsError.format("extra metadata may not set the reserved key \"\(k)\"")
+        }
+        var md = extraMetadata
+        md["format"] = WorldModel.formatName
+        md["format_version"] = WorldModel.formatVersion
+        md["config"] = config.canonicalJSON
+        let specs = layout.tensors
+        return SafeTensors.encode(metadata: md, tensors: specs.map { s in
+            (name: s.name, shape: s.shape, values: tensor(named: s.name)!)
+        })
+    }
+
+    /// Writes the weights file atomically (temporary file, then rename), so a crash never
+    /// leaves a half-written model where the runtime would load it.
+    public func write(to path: String, extraMetadata: [String: String] = [:]) throws {
+        let bytes = try fileBytes(extraMetadata: extraMetadata)
+        do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw WeightsError.io("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// SPEC 1.8: every Linear weight ~ trunc-normal(0, 0.02, bounds ±2), biases 0,
+    /// LayerNorm gains 1 and biases 0, each Q member's last weight zero (so Q ≡ 0).
+    /// `nonzeroQ` keeps the drawn last-layer Q weights, so tests see non-zero Q. The draws
+    /// are identical either way (same generator sequence), only the zeroing differs.
+    /// The config must be valid (`config.validate()`); an invalid one is a programming error and traps.
+    public static func initialised(config: ModelConfig, seed: UInt64, nonzeroQ: Bool = false) -> WorldModel {
+        do { try config.validate() } catch { fatalError("WorldModel.initialised: \(error)") }
+        let layout = TensorLayout(config)
+        var g = InitGenerator(seed: seed)
+        let qLast = Set(layout.q.map { $0.last!.prefix + ".weight" })
+        var t: [String: [Float]] = [:]
+        for s in layout.tensors {
+            if s.name.hasSuffix(".ln.weight") {
+                t[s.name] = [Float](repeating: 1, count: s.count)
+            } else if s.name.hasSuffix(".weight") {
+                var w = [Float](repeating: 0, count: s.count)
+                for i in 0..<s.count { w[i] = g.truncatedNormal(std: 0.02) }
+                if qLast.contains(s.name) && !nonzeroQ { w = [Float](repeating: 0, count: s.count) }
+                t[s.name] = w
+            } else {
+                t[s.name] = [Float](repeating: 0, count: s.count)
+            }
+        }
+        do { return try WorldModel(config: config, tensors: t) } catch { fatalError("WorldModel.initialised: \(error)") }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import IQKernels
+
+/// The frozen IQ-MPC world model: encoder h, latent dynamics d, policy prior π and the
+/// Q ensemble (SPEC section 1), with all weights in one aligned block.
+///
+/// API (shape agreed in CONTRACTS.md):
+/// - build: `init(config:tensors:)` (validates names, sizes, finiteness),
+///   `load(path:)` / `write(to:extraMetadata:)` (safetensors, see docs/weights-format.md),
+///   `initialised(config:seed:nonzeroQ:)` (SPEC 1.8);
+/// - facts: `config`, `layout`, `parameterCount`, `contentHash`, `tensor(named:)`, `tensorValues()`;
+/// - forward passes (WorldModel+Forward.swift): `encode`, `dynamics`, `policy`, `q` on
+///   caller-owned row-major buffers with a per-thread `ForwardWorkspace`; no heap allocation,
+///   bit-identical for identical inputs.
+///
+/// `@unchecked Sendable`: weights are written only inside the initialisers and read-only
+/// afterwards; all per-call scratch lives in the caller's `ForwardWorkspace`.
+public final class WorldModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layout: TensorLayout
+    /// Format identifier and version written to `__metadata__`.
+    public static let formatName = "iqmpc.weights"
+    public static let formatVersion = "1"
+
+    private let block: UnsafeMutablePointer<Float>
+    private let blockCount: Int
+    /// Offset of each tensor (in floats) inside `block`, 16-float aligned.
+    private let offsets: [String: Int]
+
+    let encoderLayers: ContiguousArray<NormedLinear>
+    let dynamicsLayers: ContiguousArray<NormedLinear>
+    let policyLayers: ContiguousArray<NormedLinear>
+    let qLayers: ContiguousArray<ContiguousArray<NormedLinear>>
+
+    /// Builds a model from named tensors (the trainer's export path). Every tensor of the
+    /// layout must be present with the right element count and finite values; unknown
+    /// names are rejected so a typo cannot silently drop a layer.
+    public convenience init(config: ModelConfig, tensors: [String: [Float]]) throws {
+        try self.init(config: config, checked: tensors.mapValues { (shape: nil as [Int]?, values: $0) })
+    }
+
+    init(config: ModelConfig, checked tensors: [String: (shape: [Int]?, values: [Float])]) throws {
+        try config.validate()
+        let layout = TensorLayout(config)
+        let specs = layout.tensors
+        let known = Set(specs.map(\.name))
+        if let extra = tensors.keys.sorted().first(where: { !known.contains($0) }) {
+            throw WeightsError.tensor(name: extra, problem: "not part of the model for this config (extra tensor)")
+        }
+        for s in specs {
+            guard let t = tensors[s.name] else {
+                throw WeightsError.tensor(name: s.name, problem: "missing (expected shape \(s.shape))")
+            }
+            if let shape = t.shape, shape != s.shape {
+                throw WeightsError.tensor(name: s.name, problem: "shape \(shape) but the config needs \(s.shape)")
+            }
+            guard t.values.count == s.count else {
+                throw WeightsError.tensor(name: s.name, problem: "\(t.values.count) values but the config needs \(s.count) (shape \(s.shape))")
+            }
+            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw WeightsError.tensor(name: s.name, problem: "non-finite value \(t.values[bad]) at flat index \(bad)")
+            }
+        }
+        var offsets: [String: Int] = [:]
+        var total = 0
+        for s in specs { offsets[s.name] = total; total += (s.count + 15) / 16 * 16 }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(total, 16) * 4, alignment: 64)
+        let block = raw.bindMemory(to: Float.self, capacity: max(total, 16))
+        block.initialize(repeating: 0, count: max(total, 16))
+        for s in specs {
+            tensors[s.name]!.values.withUnsafeBufferPointer { src in
+                (block + offsets[s.name]!).update(from: src.baseAddress!, count: s.count)
+            }
+        }
+        self.config = config
+        self.layout = layout
+        self.block = block
+        self.blockCount = total
+        self.offsets = offsets
+        func build(_ specs: [LayerSpec]) -> ContiguousArray<NormedLinear> {
+            ContiguousArray(specs.map { l in
+                NormedLinear(inDim: l.inDim, outDim: l.outDim,
+                             weight: UnsafePointer(block + offsets[l.prefix + ".weight"]!),
+                             bias: UnsafePointer(block + offsets[l.prefix + ".bias"]!),
+                             lnGain: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.weight"]!) : nil,
+                             lnBias: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.bias"]!) : nil,
+                             activation: l.activation)
+            })
+        }
+        encoderLayers = build(layout.encoder)
+        dynamicsLayers = build(layout.dynamics)
+        policyLayers = build(layout.policy)
+        qLayers = ContiguousArray(layout.q.map(build))
+        Gemm.useSingleThread()
+    }
+
+    deinit { block.deallocate() }
+
+    /// Learnable parameters, LayerNorm gains and biases included.
+    public var parameterCount: Int { layout.parameterCount }
+
+    /// Read-only view of one tensor's values (row-major), or nil if the name is unknown.
+    public func tensor(named name: String) -> UnsafeBufferPointer<Float>? {
+        guard let o = offsets[name], let s = layout.tensors.first(where: { $0.name == name }) else { return nil }
+        return UnsafeBufferPointer(start: block + o, count: s.count)
+    }
+
+    /// Copies of all tensors by name (for the trainer and for exporting).
+    public func tensorValues() -> [String: [Float]] {
+        var d: [String: [Float]] = [:]
+        for s in layout.tensors { d[s.name] = Array(tensor(named: s.name)!) }
+        return d
+    }
+
+    /// SHA-256 (hex) over the format tag, the canonical config JSON and every tensor's
+    /// name, shape and little-endian bytes in layout order. Metadata other than the config
+    /// is excluded, so re-saving with different extra metadata keeps the hash.
+    public var contentHash: String {
+        var h = SHA256()
+        h.update(Array("\(WorldModel.formatName)/\(WorldModel.formatVersion)\n".utf8))
+        h.update(Array(config.canonicalJSON.utf8))
+        for s in layout.tensors {
+            h.update(Array("\n\(s.name)\(s.shape)\n".utf8))
+            let p = tensor(named: s.name)!
+            #if _endian(little)
+            h.update(raw: UnsafeRawBufferPointer(p))
+            #else
+            for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { h.update(raw: $0) } }
+            #endif
+        }
+        return h.finalize()
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@testable import IQModel
+
+@Test func parameterCountMatchesSpecHumanoid() throws {
+    // SPEC 1.8 sanity numbers for D_o = 67, A = 21 at the paper preset.
+    let c = try ModelConfig.preset("paper", obsDim: 67, actDim: 21)
+    let l = TensorLayout(c)
+    func count(_ ls: [LayerSpec]) -> Int {
+        ls.reduce(0) { $0 + $1.inDim * $1.outDim + $1.outDim + ($1.hasNorm ? 2 * $1.outDim : 0) }
+    }
+    #expect(count(l.encoder) == 150_528)
+    #expect(count(l.dynamics) == 801_792)
+    #expect(count(l.policy) == 548_906)
+    #expect(count(l.q[0]) == 538_625)
+    #expect(l.parameterCount == 150_528 + 801_792 + 548_906 + 5 * 538_625)
+}
+
+@Test func unknownPresetIsAnError() {
+    #expect(throws: WeightsError.self) { try ModelConfig.preset("huge", obsDim: 3, actDim: 1) }
+}
+
+@Test func initialisationFollowsSpec() throws {
+    let c = try ModelConfig.preset("tiny", obsDim: 5, actDim: 2)
+    let m = WorldModel.initialised(config: c, seed: 7)
+    #expect(m.tensor(named: "q.3.2.weight")!.allSatisfy { $0 == 0 })
+    #expect(m.tensor(named: "encoder.0.ln.weight")!.allSatisfy { $0 == 1 })
+    #expect(m.tensor(named: "dynamics.1.bias")!.allSatisfy { $0 == 0 })
+    let w = m.tensor(named: "policy.1.weight")!
+    let mean = w.reduce(0, +) / Float(w.count)
+    let std = (w.reduce(0) { $0 + $1 * $1 } / Float(w.count)).squareRoot()
+    #expect(abs(mean) < 0.002 && abs(std - 0.02) < 0.001)
+    let again = WorldModel.initialised(config: c, seed: 7)
+    #expect(again.contentHash == m.contentHash)
+    #expect(WorldModel.initialised(config: c, seed: 8).contentHash != m.contentHash)
+    let nz = WorldModel.initialised(config: c, seed: 7, nonzeroQ: true)
+    #expect(nz.tensor(named: "q.3.2.weight")!.contains { $0 != 0 })
+    #expect(Array(nz.tensor(named: "policy.1.weight")!) == Array(w))
+}
+
+@Test func writeThenLoadRoundTrips() throws {
+    let c = try ModelConfig.preset("tiny", obsDim: 5, actDim: 2)
+    let m = WorldModel.initialised(config: c, seed: 1, nonzeroQ: true)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("iqm-\(UUID()).safetensors").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try m.write(to: path, extraMetadata: ["calibration_hash": "abc"])
+    let (l, md) = try WorldModel.load(path: path)
+    #expect(l.config == c)
+    #expect(md["calibration_hash"] == "abc")
+    #expect(md["format"] == "iqmpc.weights")
+    #expect(l.contentHash == m.contentHash)
+    #expect(l.tensorValues() == m.tensorValues())
+}
+
+@Test func forwardPassesProduceValidOutputs() throws {
+    let c = try ModelConfig.preset("tiny", obsDim: 6, actDim: 3)
+    let m = WorldModel.initialised(config: c, seed: 3, nonzeroQ: true)
+    let rows = 4
+    let ws = ForwardWorkspace(model: m, maxRows: rows)
+    let obs = (0..<(rows * 6)).map { Float($0 % 7) * 0.3 - 1 }
+    var z = [Float](repeating: 0, count: rows * 64)
+    m.encode(obs: obs, rows: rows, into: &z, workspace: ws)
+    for g in stride(from: 0, to: z.count, by: 8) {
+        let s = z[g..<(g + 8)].reduce(0, +)
+        #expect(abs(s - 1) < 1e-5)
+        #expect(z[g..<(g + 8)].allSatisfy { $0 >= 0 })
+    }
+    var mean = [Float](repeating: 0, count: rows * 3), std = mean, act = mean
+    var lp = [Float](repeating: 0, count: rows)
+    m.policy(z: z, rows: rows, noise: nil, meanOut: &mean, actionOut: &act, logProbOut: &lp, logStdOut: &std, workspace: ws)
+    #expect(mean == act)
+    #expect(mean.allSatisfy { abs($0) < 1 } && std.allSatisfy { $0 > -10 && $0 < 2 })
+    var next = z
+    m.dynamics(z: z, actions: mean, rows: rows, into: &next, workspace: ws)
+    #expect(next != z)
+    var q = [Float](repeating: 0, count: rows)
+    m.q(head: 2, z: z, actions: mean, rows: rows, into: &q, workspace: ws)
+    #expect(q.allSatisfy { $0.isFinite && $0 != 0 })
+    // A single row gives the same numbers as the batch's first row.
+    var q1: Float = 0
+    m.q(head: 2, z: z, actions: mean, rows: 1, into: &q1, workspace: ws)
+    #expect(abs(q1 - q[0]) <= 1e-6 * max(1, abs(q[0])))
+}
