@@ -9,6 +9,8 @@ struct RuntimeCLI: ParsableCommand {
         abstract: "IQ-MPC runtime: plans actions over a frozen world model and talks to robots over ZeroMQ.",
         subcommands: [
             // Add subcommands here, one line each (owners: inference, planner, runtime).
+            InspectCommand.self,
+            EvalCommand.self,
         ]
     )
 }

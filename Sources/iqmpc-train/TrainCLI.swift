@@ -8,6 +8,7 @@ struct TrainCLI: ParsableCommand {
         abstract: "IQ-MPC trainer: learns a reward-free world model from demonstrations and writes weights.",
         subcommands: [
             // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
+            InitCommand.self,
         ]
     )
 }

@@ -1,0 +1,73 @@
+import Foundation
+
+/// One deterministic single-observation evaluation, for the `eval` and `inspect` commands
+/// and for tests. Allocates (not a hot path); the numbers come from the same forward passes
+/// the planner uses.
+public struct ModelEvaluation: Equatable, Sendable {
+    public var latent: [Float]
+    public var policyMean: [Float]
+    public var policyLogStd: [Float]
+    /// The action Q was evaluated at (the given one, or `policyMean`).
+    public var action: [Float]
+    /// All K heads at (z, action).
+    public var q: [Float]
+
+    /// One JSON object, keys as in the CLI contract. Floats are printed with shortest
+    /// round-trip precision; non-finite values (possible only from hostile inputs) as null.
+    public var json: String {
+        func arr(_ v: [Float]) -> String { "[" + v.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]" }
+        return "{\"latent\":\(arr(latent)),\"policy_mean\":\(arr(policyMean)),"
+            + "\"policy_log_std\":\(arr(policyLogStd)),\"action\":\(arr(action)),\"q\":\(arr(q))}"
+    }
+}
+
+extension WorldModel {
+    /// Parses a comma-separated list of finite numbers of the expected length.
+    public static func parseVector(_ text: String, count: Int, what: String) throws -> [Float] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count == count else {
+            throw WeightsError.config("\(what) has \(parts.count) values but the model needs \(count)")
+        }
+        return try parts.enumerated().map { i, p in
+            guard let v = Float(p.trimmingCharacters(in: .whitespaces)), v.isFinite else {
+                throw WeightsError.config("\(what)[\(i)] = \"\(p)\" is not a finite number")
+            }
+            return v
+        }
+    }
+
+    /// z = h(obs), π's mean and log σ at z, and every Q head at (z, action ?? mean).
+    public func evaluate(obs: [Float], action: [Float]? = nil) throws -> ModelEvaluation {
+        let c = config
+        guard obs.count == c.obsDim else { throw WeightsError.config("obs has \(obs.count) values, model needs \(c.obsDim)") }
+        if let a = action, a.count != c.actDim {
+            throw WeightsError.config("action has \(a.count) values, model needs \(c.actDim)")
+        }
+        let ws = ForwardWorkspace(model: self, maxRows: 1)
+        var z = [Float](repeating: 0, count: c.latentDim)
+        encode(obs: obs, rows: 1, into: &z, workspace: ws)
+        var mean = [Float](repeating: 0, count: c.actDim), logStd = mean
+        policy(z: z, rows: 1, noise: nil, meanOut: &mean, actionOut: nil, logProbOut: nil,
+               logStdOut: &logStd, workspace: ws)
+        let a = action ?? mean
+        var q = [Float](repeating: 0, count: c.numQ)
+        for k in 0..<c.numQ {
+            q.withUnsafeMutableBufferPointer { qb in
+                self.q(head: k, z: z, actions: a, rows: 1, into: qb.baseAddress! + k, workspace: ws)
+            }
+        }
+        return ModelEvaluation(latent: z, policyMean: mean, policyLogStd: logStd, action: a, q: q)
+    }
+
+    /// Human-readable summary for `inspect`.
+    public var summary: String {
+        let c = config
+        var s = "format: \(WorldModel.formatName) v\(WorldModel.formatVersion)\n"
+        s += "obs_dim: \(c.obsDim)\nact_dim: \(c.actDim)\nlatent_dim: \(c.latentDim)\n"
+        s += "encoder_hidden: \(c.encoderHidden)\nmlp_dim: \(c.mlpDim)\nnum_q: \(c.numQ)\n"
+        s += "simnorm_group: \(c.simnormGroup)\nlog_std: [\(c.logStdMin), \(c.logStdMax)]\n"
+        s += "discount: \(c.discount)\nentropy_coef: \(c.entropyCoef)\n"
+        s += "parameters: \(parameterCount)\ncontent_hash: \(contentHash)\n"
+        return s
+    }
+}
