@@ -7,8 +7,7 @@ import IQKernels
 extension WorldModel {
     @inline(__always)
     private func check(_ ws: ForwardWorkspace, rows: Int) {
-        if rows < 1 || rows > ws.maxRows || ws.width < layout.maxWidth
-            || ws.concatWidth != config.latentDim + config.actDim {
+        if rows < 1 || rows > ws.maxRows || ws.width < maxWidth || ws.concatWidth != concatWidth {
             fatalError("ForwardWorkspace (maxRows \(ws.maxRows)) does not fit this model or \(rows) rows")
         }
     }

@@ -27,6 +27,10 @@ public final class WorldModel: @unchecked Sendable {
     /// Offset of each tensor (in floats) inside `block`, 16-float aligned.
     private let offsets: [String: Int]
 
+    /// Cached sizes checked on every forward call (the layout's computed ones allocate).
+    let maxWidth: Int
+    let concatWidth: Int
+
     let encoderLayers: ContiguousArray<NormedLinear>
     let dynamicsLayers: ContiguousArray<NormedLinear>
     let policyLayers: ContiguousArray<NormedLinear>
@@ -77,6 +81,8 @@ public final class WorldModel: @unchecked Sendable {
         self.block = block
         self.blockCount = total
         self.offsets = offsets
+        self.maxWidth = layout.maxWidth
+        self.concatWidth = config.latentDim + config.actDim
         func build(_ specs: [LayerSpec]) -> ContiguousArray<NormedLinear> {
             ContiguousArray(specs.map { l in
                 NormedLinear(inDim: l.inDim, outDim: l.outDim,
