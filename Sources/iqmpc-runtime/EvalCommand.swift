@@ -9,8 +9,8 @@ struct EvalCommand: ParsableCommand {
         abstract: "Evaluate latent, policy mean/log-std and all Q heads for one observation.")
 
     @Option(help: "Weights file.") var weights: String
-    @Option(help: "Normalised observation, comma-separated (obs_dim values).") var obs: String
-    @Option(help: "Action for Q, comma-separated (act_dim values); default: the policy mean.") var action: String?
+    @Option(parsing: .unconditional, help: "Normalised observation, comma-separated (obs_dim values).") var obs: String
+    @Option(parsing: .unconditional, help: "Action for Q, comma-separated (act_dim values); default: the policy mean.") var action: String?
     @Flag(help: "Print one JSON object (the only output format).") var json = false
 
     func run() throws {
