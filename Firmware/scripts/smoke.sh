@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Smoke test of the example firmware against the independent Python controller
+# (scripts/fake_runtime.py) over ipc:// in a temp dir: the example must finish with at most
+# MAX_LOST lost frames and, in the counted build, 0 allocations after warm-up.
+# Usage: scripts/smoke.sh ROBOT_BINARY [counted]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+robot=$1
+counted=${2:-}
+steps=${SMOKE_STEPS:-600}
+max_lost=${SMOKE_MAX_LOST:-60}   # Python answers within a few ms; a loaded CI box may miss some
+tmp=$(mktemp -d /tmp/iqmpc-fw-smoke.XXXXXX)
+py=""
+cleanup() {
+  if [ -n "$py" ]; then kill "$py" 2>/dev/null || true; wait "$py" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+obs="ipc://$tmp/obs"
+act="ipc://$tmp/act"
+/usr/bin/python3 scripts/fake_runtime.py --obs "$obs" --act "$act" --limit 2 --seconds 120 \
+  2>"$tmp/controller.log" &
+py=$!
+set +e
+"$robot" --obs "$obs" --act "$act" --steps "$steps" --period-ms 5 --timeout-ms 4.5 \
+  --warmup-steps 300 --print-every 0 --handshake-s 30 --action-name pole.torque \
+  --max-lost "$max_lost" >"$tmp/robot.log" 2>&1
+rc=$?
+set -e
+cat "$tmp/robot.log"
+if [ $rc -ne 0 ]; then echo "smoke: robot exited $rc"; exit 1; fi
+if [ "$counted" = counted ] && ! grep -q '^allocations after warm-up: 0 ' "$tmp/robot.log"; then
+  echo "smoke: allocations after warm-up are not 0"; exit 1
+fi
+echo "smoke: ok"
