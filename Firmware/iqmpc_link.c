@@ -42,6 +42,12 @@ uint64_t iqmpc_link_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* now + timeout without wrapping: a huge timeout means "very long", not "already over". */
+static uint64_t deadline_after(uint64_t timeout_ns) {
+    uint64_t now = iqmpc_link_now_ns();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
 static void set_error(iqmpc_link *l, const char *fmt, const char *detail) {
     snprintf(l->last_error, sizeof l->last_error, fmt, detail ? detail : "");
 }
@@ -553,7 +559,7 @@ static void send_heartbeat(iqmpc_link *l) {
 }
 
 int iqmpc_link_handshake(iqmpc_link *l, uint64_t timeout_ns) {
-    uint64_t deadline = iqmpc_link_now_ns() + timeout_ns;
+    uint64_t deadline = deadline_after(timeout_ns);
     iqmpc_link_action scratch;
     if (l == NULL || l->ctx == NULL) return IQMPC_LINK_ERR_ARG;
     if (l->state == ST_CONNECTED) return IQMPC_LINK_OK;
@@ -686,7 +692,7 @@ static int receive_until(iqmpc_link *l, uint64_t deadline, iqmpc_link_action *ou
 
 int iqmpc_link_receive(iqmpc_link *l, uint64_t timeout_ns, iqmpc_link_action *out) {
     if (l == NULL || out == NULL || l->ctx == NULL) return IQMPC_LINK_ERR_ARG;
-    return receive_until(l, iqmpc_link_now_ns() + timeout_ns, out);
+    return receive_until(l, deadline_after(timeout_ns), out);
 }
 
 int iqmpc_link_step(iqmpc_link *l, const float *obs, const iqmpc_link_frame_flags *flags,
@@ -694,7 +700,7 @@ int iqmpc_link_step(iqmpc_link *l, const float *obs, const iqmpc_link_frame_flag
     uint64_t deadline;
     int rc;
     if (l == NULL || out == NULL || l->ctx == NULL) return IQMPC_LINK_ERR_ARG;
-    deadline = iqmpc_link_now_ns() + timeout_ns;
+    deadline = deadline_after(timeout_ns);
     rc = iqmpc_link_publish(l, obs, flags);
     if (rc != IQMPC_LINK_OK) {
         fill_fallback(l, out, IQMPC_LINK_FAULT_BAD_OBSERVATION, 0);
