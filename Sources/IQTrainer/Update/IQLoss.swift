@@ -1,0 +1,342 @@
+/// The losses of one IQ-MPC update (SPEC 4.2) and their exact gradients, in three phases
+/// so each can be finite-difference checked on its own:
+///  1. `prepareTargets`: everything under stop-gradient (z*_{t+1}, y_t = γ V̄_{t+1}).
+///  2. `modelLoss`: 20·L_cons + 0.1·L_iq and its gradient w.r.t. encoder, dynamics, Q and
+///     (through v0) π, as implemented by the reference (π's share only counts in clipping).
+///  3. `policyLoss`: L_π on the detached latents of phase 2, gradient w.r.t. π only.
+/// All scratch is allocated here once; the phases only move numbers.
+public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
+    // Safety: used by one training thread at a time.
+    public let layout: ParamLayout
+    public let hyper: Hyper
+    let H: Int, B: Int, N2: Int, L: Int, A: Int, K: Int, Do: Int
+
+    let enc: MLPCache<T>
+    let dyn: [MLPCache<T>]
+    let q: [MLPCache<T>]
+    let pi: MLPCache<T>
+    let piHead: PolicyHead<T>
+    let piV: MLPCache<T>
+    let headV: PolicyHead<T>
+
+    public let zStar: Tensor<T>
+    public let y: Tensor<T>
+    public let zs: Tensor<T>
+    let dzs: Tensor<T>
+    let dq: Tensor<T>
+    let dA0: Tensor<T>, dL0: Tensor<T>
+    let dPiA: Tensor<T>, dPiL: Tensor<T>
+
+    public var stats = UpdateStats()
+    /// Heads used by the v0 term in the last `modelLoss` (for the gradient-penalty checks).
+    var v0Pair = (0, 1)
+
+    public init(layout: ParamLayout, hyper: Hyper) {
+        self.layout = layout
+        self.hyper = hyper
+        H = hyper.horizon; B = hyper.batch; N2 = 2 * hyper.batch
+        L = layout.shape.latentDim; A = layout.shape.actDim; K = layout.shape.numQ; Do = layout.shape.obsDim
+        enc = MLPCache(spec: layout.encoder, maxRows: H * N2)
+        let n2 = N2, h = H, b = B
+        dyn = (0..<h).map { _ in MLPCache(spec: layout.dynamics, maxRows: n2) }
+        let qRows = max(h * n2 + b, (h + 1) * n2)
+        q = (0..<K).map { _ in MLPCache(spec: layout.q, maxRows: qRows) }
+        pi = MLPCache(spec: layout.policy, maxRows: (H + 1) * N2)
+        piHead = PolicyHead(actDim: A, maxRows: (H + 1) * N2, logStdMin: layout.shape.logStdMin,
+                            logStdMax: layout.shape.logStdMax)
+        piV = MLPCache(spec: layout.policy, maxRows: B)
+        headV = PolicyHead(actDim: A, maxRows: B, logStdMin: layout.shape.logStdMin, logStdMax: layout.shape.logStdMax)
+        zStar = Tensor(H * N2 * L)
+        y = Tensor(H * N2)
+        zs = Tensor((H + 1) * N2 * L)
+        dzs = Tensor((H + 1) * N2 * L)
+        dq = Tensor(qRows)
+        dA0 = Tensor(B * A); dL0 = Tensor(B)
+        dPiA = Tensor((H + 1) * N2 * A); dPiL = Tensor((H + 1) * N2)
+    }
+
+    /// Writes [z | a] rows into a network input.
+    @inline(__always)
+    func concat(into dst: UnsafeMutablePointer<T>, z: UnsafePointer<T>, a: UnsafePointer<T>, rows: Int) {
+        let w = L + A
+        for r in 0..<rows {
+            (dst + r * w).update(from: z + r * L, count: L)
+            (dst + r * w + L).update(from: a + r * A, count: A)
+        }
+    }
+
+    // MARK: Phase 1
+
+    /// z*_{t+1} = h(obs[t+1]) and y_t = γ (Q̄min2(z*, ã) − α ℓ(ã)), ã ~ π(z*), one target pair.
+    public func prepareTargets(theta: UnsafePointer<T>, target: UnsafePointer<T>, batch: Batch<T>, rng: inout TrainRNG) {
+        let rows = H * N2
+        enc.input.p.update(from: batch.obs.p + N2 * Do, count: rows * Do)
+        zStar.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng),
+                       count: rows * L)
+        pi.input.p.update(from: zStar.p, count: rows * L)
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng)
+        rng.fillNormal(piHead.eps.p, rows * A)
+        piHead.forward(raw: raw, rows: rows)
+        let (p1, p2) = rng.pair(K)
+        for (slot, head) in [(0, p1), (1, p2)] {
+            concat(into: q[slot].input.p, z: zStar.p, a: piHead.action.p, rows: rows)
+            q[slot].forward(params: target + head * layout.q.paramCount, rows: rows, dropout: 0, rng: &rng)
+        }
+        let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
+        let o1 = q[0].output, o2 = q[1].output
+        for i in 0..<rows { y.p[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
+    }
+
+    // MARK: Phase 2
+
+    /// Returns 20·L_cons + 0.1·L_iq (+ GP); adds its gradient into `grad` when non-nil.
+    @discardableResult
+    public func modelLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, batch: Batch<T>,
+                          rng: inout TrainRNG) -> T {
+        let LA = L + A
+        // Latent rollout ẑ_0..ẑ_H.
+        enc.input.p.update(from: batch.obs.p, count: N2 * Do)
+        zs.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: N2, dropout: 0, rng: &rng),
+                    count: N2 * L)
+        for t in 0..<H {
+            concat(into: dyn[t].input.p, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
+            let out = dyn[t].forward(params: theta + layout.dynamicsOffset, rows: N2, dropout: 0, rng: &rng)
+            (zs.p + (t + 1) * N2 * L).update(from: out, count: N2 * L)
+        }
+        // Consistency.
+        var lcons: T = 0
+        var rhoT: T = 1
+        let rho = T(hyper.rho)
+        let hT = T(H)
+        for t in 0..<H {
+            let zh = zs.p + (t + 1) * N2 * L, zt = zStar.p + t * N2 * L
+            var s: T = 0
+            for j in 0..<(N2 * L) { let d = zh[j] - zt[j]; s += d * d }
+            lcons += rhoT * s / T(N2 * L)
+            rhoT *= rho
+        }
+        lcons /= hT
+
+        // v0 on expert slice starts: π sample and online min2 of a fresh pair.
+        let alpha = T(hyper.entropyCoef)
+        piV.input.p.update(from: zs.p + B * L, count: B * L)
+        let rawV = piV.forward(params: theta + layout.policyOffset, rows: B, dropout: 0, rng: &rng)
+        rng.fillNormal(headV.eps.p, B * A)
+        headV.forward(raw: rawV, rows: B)
+        let pair = rng.pair(K)
+        v0Pair = pair
+        // Q heads on (ẑ_t, a_t), plus the v0 rows for the two chosen heads.
+        let qRows = H * N2
+        for k in 0..<K {
+            for t in 0..<H {
+                concat(into: q[k].input.p + t * N2 * LA, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
+            }
+            var rows = qRows
+            if k == pair.0 || k == pair.1 {
+                concat(into: q[k].input.p + qRows * LA, z: zs.p + B * L, a: headV.action.p, rows: B)
+                rows += B
+            }
+            q[k].forward(params: theta + layout.qHeadOffset(k), rows: rows, dropout: hyper.dropout, rng: &rng)
+        }
+        let v1 = q[pair.0].output + qRows, v2 = q[pair.1].output + qRows
+        var v0: T = 0
+        for j in 0..<B { v0 += min(v1[j], v2[j]) - alpha * headV.logProb.p[j] }
+        v0 /= T(B)
+
+        // IQ loss.
+        let gamma = T(hyper.discount)
+        let chi = 1 / (4 * T(hyper.chiAlpha))
+        var sumRho: T = 0
+        rhoT = 1
+        for _ in 0..<H { sumRho += rhoT; rhoT *= rho }
+        var liq: T = 0
+        var qE: T = 0, qB: T = 0, rE: T = 0, rB: T = 0
+        for k in 0..<K {
+            let o = q[k].output
+            rhoT = 1
+            for t in 0..<H {
+                var lin: T = 0, sq: T = 0
+                for i in 0..<N2 {
+                    let idx = t * N2 + i
+                    let r = o[idx] - y.p[idx]
+                    sq += r * r
+                    if i >= B { lin += r; qE += o[idx]; rE += r } else { qB += o[idx]; rB += r }
+                }
+                liq += rhoT * (-lin / T(B) + (1 - gamma) * v0 + chi * sq / T(N2))
+                rhoT *= rho
+            }
+        }
+        liq /= T(H * K)
+        let gpValue: T = 0
+        let cCons = T(hyper.consistencyCoef), cIQ = T(hyper.iqCoef)
+        let total = cCons * lcons + cIQ * liq
+        let denom = T(H * K * B)
+        stats.consistency = Double(lcons)
+        stats.iq = Double(liq)
+        stats.v0 = Double(v0)
+        stats.gradientPenalty = Double(gpValue)
+        stats.qExpert = Double(qE / denom)
+        stats.qBehavioural = Double(qB / denom)
+        stats.rewardExpert = Double(rE / denom)
+        stats.rewardBehavioural = Double(rB / denom)
+        stats.modelLoss = Double(total)
+        guard let grad else { return total }
+
+        // Backward.
+        dzs.zero()
+        rhoT = 1
+        for t in 0..<H {
+            let zh = zs.p + (t + 1) * N2 * L, zt = zStar.p + t * N2 * L, d = dzs.p + (t + 1) * N2 * L
+            let c = cCons * rhoT * 2 / (hT * T(N2 * L))
+            for j in 0..<(N2 * L) { d[j] += c * (zh[j] - zt[j]) }
+            rhoT *= rho
+        }
+        let dv0 = cIQ * (1 - gamma) * sumRho / hT
+        dA0.zero()
+        for j in 0..<B { dL0.p[j] = -alpha * dv0 / T(B) }
+        for k in 0..<K {
+            let o = q[k].output
+            rhoT = 1
+            for t in 0..<H {
+                let c = cIQ * rhoT / T(H * K)
+                for i in 0..<N2 {
+                    let idx = t * N2 + i
+                    let r = o[idx] - y.p[idx]
+                    dq.p[idx] = c * ((i >= B ? -1 / T(B) : 0) + chi * 2 * r / T(N2))
+                }
+                rhoT *= rho
+            }
+            var rows = qRows
+            if k == pair.0 || k == pair.1 {
+                for j in 0..<B {
+                    let mine = k == pair.0 ? v1[j] <= v2[j] : v2[j] < v1[j]
+                    dq.p[qRows + j] = mine ? dv0 / T(B) : 0
+                }
+                rows += B
+            }
+            q[k].backward(params: theta + layout.qHeadOffset(k), grads: grad + layout.qHeadOffset(k),
+                          dOut: dq.p, rows: rows, wantInputGrad: true)
+            let dIn = q[k].dInput.p
+            for t in 0..<H {
+                let d = dzs.p + t * N2 * L
+                for i in 0..<N2 {
+                    let src = dIn + (t * N2 + i) * LA
+                    for j in 0..<L { d[i * L + j] += src[j] }
+                }
+            }
+            if rows > qRows {
+                let d = dzs.p + B * L
+                for i in 0..<B {
+                    let src = dIn + (qRows + i) * LA
+                    for j in 0..<L { d[i * L + j] += src[j] }
+                    for j in 0..<A { dA0.p[i * A + j] += src[L + j] }
+                }
+            }
+        }
+        // π path of v0 (π parameters and ẑ_0 of the expert half).
+        headV.backward(dAction: dA0.p, dLogProb: dL0.p, rows: B)
+        piV.backward(params: theta + layout.policyOffset, grads: grad + layout.policyOffset, dOut: headV.dRaw.p,
+                     rows: B, wantInputGrad: true)
+        do {
+            let d = dzs.p + B * L, s = piV.dInput.p
+            for j in 0..<(B * L) { d[j] += s[j] }
+        }
+        // Dynamics, last step first.
+        for t in stride(from: H - 1, through: 0, by: -1) {
+            dyn[t].backward(params: theta + layout.dynamicsOffset, grads: grad + layout.dynamicsOffset,
+                            dOut: dzs.p + (t + 1) * N2 * L, rows: N2, wantInputGrad: true)
+            let d = dzs.p + t * N2 * L, dIn = dyn[t].dInput.p
+            for i in 0..<N2 {
+                for j in 0..<L { d[i * L + j] += dIn[i * LA + j] }
+            }
+        }
+        enc.backward(params: theta + layout.encoderOffset, grads: grad + layout.encoderOffset, dOut: dzs.p,
+                     rows: N2, wantInputGrad: false)
+        return total
+    }
+
+    // MARK: Phase 3
+
+    /// L_π = 1/(H+1) Σ_t ρ^t mean_i(α ℓ − Qmin2(ẑ_t, ã)) on the latents of the last
+    /// `modelLoss`, Q frozen (gradient through its action input only), dropout on.
+    @discardableResult
+    public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, rng: inout TrainRNG) -> T {
+        let rows = (H + 1) * N2
+        let LA = L + A
+        pi.input.p.update(from: zs.p, count: rows * L)
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng)
+        rng.fillNormal(piHead.eps.p, rows * A)
+        piHead.forward(raw: raw, rows: rows)
+        let (p1, p2) = rng.pair(K)
+        for (slot, head) in [(0, p1), (1, p2)] {
+            concat(into: q[slot].input.p, z: zs.p, a: piHead.action.p, rows: rows)
+            q[slot].forward(params: theta + layout.qHeadOffset(head), rows: rows, dropout: hyper.dropout, rng: &rng)
+        }
+        let o1 = q[0].output, o2 = q[1].output
+        let alpha = T(hyper.entropyCoef), rho = T(hyper.rho)
+        var loss: T = 0, rhoT: T = 1
+        var ent: T = 0
+        for t in 0...H {
+            var s: T = 0
+            for i in 0..<N2 {
+                let idx = t * N2 + i
+                s += alpha * piHead.logProb.p[idx] - min(o1[idx], o2[idx])
+                ent += piHead.logProb.p[idx]
+            }
+            loss += rhoT * s / T(N2)
+            rhoT *= rho
+        }
+        loss /= T(H + 1)
+        stats.policyLoss = Double(loss)
+        stats.policyLogProb = Double(ent / T(rows))
+        guard let grad else { return loss }
+        dPiA.zero()
+        for slot in 0..<2 {
+            rhoT = 1
+            for t in 0...H {
+                let c = -rhoT / T((H + 1) * N2)
+                for i in 0..<N2 {
+                    let idx = t * N2 + i
+                    let mine = slot == 0 ? o1[idx] <= o2[idx] : o2[idx] < o1[idx]
+                    dq.p[idx] = mine ? c : 0
+                }
+                rhoT *= rho
+            }
+            let head = slot == 0 ? p1 : p2
+            q[slot].backward(params: theta + layout.qHeadOffset(head), grads: nil, dOut: dq.p, rows: rows,
+                             wantInputGrad: true)
+            let dIn = q[slot].dInput.p
+            for i in 0..<rows {
+                for j in 0..<A { dPiA.p[i * A + j] += dIn[i * LA + L + j] }
+            }
+        }
+        rhoT = 1
+        for t in 0...H {
+            let c = alpha * rhoT / T((H + 1) * N2)
+            for i in 0..<N2 { dPiL.p[t * N2 + i] = c }
+            rhoT *= rho
+        }
+        piHead.backward(dAction: dPiA.p, dLogProb: dPiL.p, rows: rows)
+        pi.backward(params: theta + layout.policyOffset, grads: grad + layout.policyOffset, dOut: piHead.dRaw.p,
+                    rows: rows, wantInputGrad: false)
+        return loss
+    }
+}
+
+/// Scalars logged per update.
+public struct UpdateStats: Sendable, Codable, Equatable {
+    public var modelLoss = 0.0
+    public var consistency = 0.0
+    public var iq = 0.0
+    public var v0 = 0.0
+    public var gradientPenalty = 0.0
+    public var policyLoss = 0.0
+    public var policyLogProb = 0.0
+    public var qExpert = 0.0
+    public var qBehavioural = 0.0
+    public var rewardExpert = 0.0
+    public var rewardBehavioural = 0.0
+    public var modelGradNorm = 0.0
+    public var policyGradNorm = 0.0
+    public init() {}
+}

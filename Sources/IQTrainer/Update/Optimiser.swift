@@ -1,0 +1,51 @@
+/// Adam with PyTorch's arithmetic (bias-corrected step size, eps added after the
+/// bias-corrected square root), global-norm clipping and Polyak averaging, over ranges of
+/// the flat parameter vector.
+public enum Optimiser {
+    /// PyTorch `clip_grad_norm_`: scale by max/(norm + 1e-6) when that is below 1. Returns the norm.
+    @discardableResult
+    public static func clipGlobalNorm<T: TrainScalar>(_ g: UnsafeMutablePointer<T>, ranges: [Range<Int>], maxNorm: Double) -> Double {
+        var s: Double = 0
+        for r in ranges {
+            var part: T = 0
+            for i in r { part += g[i] * g[i] }
+            s += Double(part)
+        }
+        let norm = s.squareRoot()
+        let coef = maxNorm / (norm + 1e-6)
+        if coef < 1 {
+            let c = T(coef)
+            for r in ranges { for i in r { g[i] *= c } }
+        }
+        return norm
+    }
+
+    /// One Adam step (t is the 1-based step count after incrementing) over `range`.
+    public static func adam<T: TrainScalar>(theta: UnsafeMutablePointer<T>, grad: UnsafePointer<T>,
+                                            m: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>,
+                                            range: Range<Int>, lr: Double, step t: Int,
+                                            beta1: Double = 0.9, beta2: Double = 0.999, eps: Double) {
+        let bc1 = 1 - pow(beta1, Double(t))
+        let bc2 = 1 - pow(beta2, Double(t))
+        let stepSize = T(lr / bc1)
+        let sqrtBc2 = T(bc2.squareRoot())
+        let b1 = T(beta1), b2 = T(beta2), e = T(eps)
+        let ob1 = 1 - b1, ob2 = 1 - b2
+        for i in range {
+            let g = grad[i]
+            let mi = b1 * m[i] + ob1 * g
+            let vi = b2 * v[i] + ob2 * g * g
+            m[i] = mi
+            v[i] = vi
+            theta[i] -= stepSize * mi / (vi.squareRoot() / sqrtBc2 + e)
+        }
+    }
+
+    /// θ̄ ← θ̄ + τ (θ − θ̄) (torch `lerp_`).
+    public static func polyak<T: TrainScalar>(target: UnsafeMutablePointer<T>, online: UnsafePointer<T>, count: Int, tau: Double) {
+        let t = T(tau)
+        for i in 0..<count { target[i] += t * (online[i] - target[i]) }
+    }
+}
+
+import Foundation
