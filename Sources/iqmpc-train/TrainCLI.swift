@@ -7,6 +7,7 @@ struct TrainCLI: ParsableCommand {
         commandName: "iqmpc-train",
         abstract: "IQ-MPC trainer: learns a reward-free world model from demonstrations and writes weights.",
         subcommands: [
+            BenchUpdateCommand.self,
             // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
             InitCommand.self,
         ]

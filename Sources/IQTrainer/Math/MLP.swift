@@ -1,13 +1,13 @@
 /// One network of SPEC 1.1 item 7 (a stack of NormedLinear layers, optionally ending in a
 /// plain Linear) with the activations a backward pass needs kept in an `MLPCache`.
-public enum Activation: Sendable, Equatable { case mish, simNorm, none }
+public enum TrainActivation: Sendable, Equatable { case mish, simNorm, none }
 
-public struct LayerSpec: Sendable, Equatable {
+public struct DenseLayer: Sendable, Equatable {
     public var inDim: Int
     public var outDim: Int
     /// NormedLinear (Linear, [Dropout], LayerNorm, act) when true; plain Linear otherwise.
     public var normed: Bool
-    public var act: Activation
+    public var act: TrainActivation
     public var dropout: Bool
 
     /// Parameter order inside the layer: W [out, in], b [out], then gain [out], beta [out] if normed.
@@ -15,23 +15,23 @@ public struct LayerSpec: Sendable, Equatable {
 }
 
 public struct MLPSpec: Sendable, Equatable {
-    public var layers: [LayerSpec]
+    public var layers: [DenseLayer]
     public var simnormGroup: Int
     public var offsets: [Int]
     public var paramCount: Int
 
     /// SPEC 1.1 `mlp(in, hidden, out, φ_out, dropout)`.
-    public init(input: Int, hidden: [Int], output: Int, finalAct: Activation?, dropoutFirst: Bool, simnormGroup: Int) {
-        var ls: [LayerSpec] = []
+    public init(input: Int, hidden: [Int], output: Int, finalAct: TrainActivation?, dropoutFirst: Bool, simnormGroup: Int) {
+        var ls: [DenseLayer] = []
         var prev = input
         for (i, h) in hidden.enumerated() {
-            ls.append(LayerSpec(inDim: prev, outDim: h, normed: true, act: .mish, dropout: dropoutFirst && i == 0))
+            ls.append(DenseLayer(inDim: prev, outDim: h, normed: true, act: .mish, dropout: dropoutFirst && i == 0))
             prev = h
         }
         if let finalAct {
-            ls.append(LayerSpec(inDim: prev, outDim: output, normed: true, act: finalAct, dropout: false))
+            ls.append(DenseLayer(inDim: prev, outDim: output, normed: true, act: finalAct, dropout: false))
         } else {
-            ls.append(LayerSpec(inDim: prev, outDim: output, normed: false, act: .none, dropout: false))
+            ls.append(DenseLayer(inDim: prev, outDim: output, normed: false, act: .none, dropout: false))
         }
         layers = ls
         self.simnormGroup = simnormGroup
@@ -99,11 +99,13 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                 if dropout > 0 {
                     let keep = 1 - dropout
                     let scale = T(1 / keep)
-                    for j in 0..<n { m.p[j] = rng.uniform() < keep ? scale : 0 }
+                    // Keep when a 53-bit uniform is below `keep` (as `uniform() < keep`).
+                    let limit = UInt64(keep * 0x1.0p53)
+                    for j in 0..<n { m.p[j] = (rng.next() >> 11) < limit ? scale : 0 }
                 } else {
                     m.p.update(repeating: 1, count: n)
                 }
-                for j in 0..<n { pre[j] *= m.p[j] }
+                if T.self == Float.self { FloatKernels.multiply(Ops.FM(pre), by: Ops.F(m.p), n) } else { for j in 0..<n { pre[j] *= m.p[j] } }
             }
             if l.normed {
                 let g = b + l.outDim
@@ -144,7 +146,9 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                 Ops.layerNormBackward(dy: dy, rows: rows, n: l.outDim, xhat: xhat[i].p, rstd: rstd[i].p, gain: g,
                                       dgain: gg, dbias: gg.map { $0 + l.outDim }, dx: dy)
             }
-            if let m = mask[i] { for j in 0..<n { dy[j] *= m.p[j] } }
+            if let m = mask[i] {
+                if T.self == Float.self { FloatKernels.multiply(Ops.FM(dy), by: Ops.F(m.p), n) } else { for j in 0..<n { dy[j] *= m.p[j] } }
+            }
             let xin = i == 0 ? input.p : out[i - 1].p
             let dw = grads.map { $0 + spec.offsets[i] }
             let needDx = i > 0 || wantInputGrad

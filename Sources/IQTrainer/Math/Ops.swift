@@ -3,6 +3,11 @@
 /// either overwrite or accumulate the input gradient as asked, so a layer used several times
 /// in one loss sums its contributions without extra buffers.
 public enum Ops {
+    /// Reinterpret a generic pointer as Float inside a `T.self == Float.self` branch.
+    @inline(__always) static func F<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+    @inline(__always) static func F<T>(_ p: UnsafeMutablePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+    @inline(__always) static func FM<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+
     public static let layerNormEps = 1e-5
     /// Above this Mish is the identity in Float; it also keeps n^2 finite.
     static let mishCut = 20.0
@@ -48,6 +53,10 @@ public enum Ops {
                                                         gain: UnsafePointer<T>, bias: UnsafePointer<T>,
                                                         xhat: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>,
                                                         y: UnsafeMutablePointer<T>) {
+        if T.self == Float.self {
+            return FloatKernels.layerNormForward(F(x), rows: rows, n: n, gain: F(gain), bias: F(bias), xhat: FM(xhat),
+                                                 rstd: FM(rstd), y: FM(y))
+        }
         let inv = 1 / T(n)
         let eps = T(layerNormEps)
         for r in 0..<rows {
@@ -76,6 +85,10 @@ public enum Ops {
                                                          gain: UnsafePointer<T>,
                                                          dgain: UnsafeMutablePointer<T>?, dbias: UnsafeMutablePointer<T>?,
                                                          dx: UnsafeMutablePointer<T>) {
+        if T.self == Float.self {
+            return FloatKernels.layerNormBackward(dy: F(dy), rows: rows, n: n, xhat: F(xhat), rstd: F(rstd), gain: F(gain),
+                                                  dgain: dgain.map(FM), dbias: dbias.map(FM), dx: FM(dx))
+        }
         let inv = 1 / T(n)
         for r in 0..<rows {
             let dyr = dy + r * n, hr = xhat + r * n, dxr = dx + r * n
@@ -104,6 +117,7 @@ public enum Ops {
     /// One exp per element; y may not alias x.
     @inline(__always)
     public static func mishForward<T: TrainScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+        if T.self == Float.self { return FloatKernels.mishForward(F(x), FM(y), count) }
         let cut = T(mishCut)
         for i in 0..<count { y[i] = min(x[i], cut) }
         T.vexp(y, y, count)
@@ -121,6 +135,7 @@ public enum Ops {
     public static func mishBackward<T: TrainScalar>(x: UnsafePointer<T>, dy: UnsafePointer<T>,
                                                     dx: UnsafeMutablePointer<T>, scratch: UnsafeMutablePointer<T>,
                                                     _ count: Int) {
+        if T.self == Float.self { return FloatKernels.mishBackward(x: F(x), dy: F(dy), dx: FM(dx), count) }
         let cut = T(mishCut)
         for i in 0..<count { scratch[i] = min(x[i], cut) }
         T.vexp(scratch, scratch, count)

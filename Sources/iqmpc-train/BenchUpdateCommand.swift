@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import IQTrainer
+
+/// `iqmpc-train bench-update`: training updates per second for a preset (one thread).
+struct BenchUpdateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-update",
+        abstract: "Measure IQ-MPC training updates/s (batch B expert + B behavioural) beside the sgemm rate.")
+
+    @Option(help: "Model preset: tiny, small or paper.") var preset = "tiny"
+    @Option(help: "Observation dimension.") var obsDim = 24
+    @Option(help: "Action dimension.") var actDim = 6
+    @Option(help: "Slices per buffer (2B rows per update).") var batch = 256
+    @Option(help: "Horizon H.") var horizon = 3
+    @Option(help: "Timed updates.") var updates = 20
+    @Flag(help: "Print JSON instead of a sentence.") var json = false
+
+    func run() throws {
+        let r = try UpdateBenchmark.run(preset: preset, obsDim: obsDim, actDim: actDim, batch: batch,
+                                        horizon: horizon, updates: updates)
+        if json {
+            let data = try JSONEncoder().encode(r)
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%@: %.2f updates/s, %.2f GFLOP of GEMM per update, %.1f GFLOP/s effective, sgemm %.1f GFLOP/s (%.0f%%), %d parameters",
+                         r.preset, r.updatesPerSecond, r.gemmGflopPerUpdate, r.effectiveGflops, r.sgemmGflops,
+                         100 * r.effectiveGflops / r.sgemmGflops, r.parameters))
+        }
+    }
+}
