@@ -9,7 +9,8 @@
 #     steps: 0 lost frames, 0 allocations after the warm-up;
 #  4. run B: the ASan+UBSan robot for 1000 steps: 0 lost frames, no sanitizer report;
 #  5. stops the runtime (SIGINT, then SIGKILL after 10 s) and everything else it started.
-# Exit status 0 only if every check holds.
+# Exit status 0 only if every check holds. E2E_FAKE=1 swaps the Swift runtime for
+# scripts/fake_runtime.py (to check this script itself; proves nothing about the runtime).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -26,15 +27,18 @@ trap cleanup EXIT
 fail() { echo "e2e: FAIL: $*"; exit 1; }
 
 cd "$repo"
-echo "e2e: building iqmpc-runtime and iqmpc-train ($config)"
-swift build -c "$config" --product iqmpc-runtime 2>&1 | tail -2
-swift build -c "$config" --product iqmpc-train 2>&1 | tail -2
-bin=$(swift build -c "$config" --show-bin-path)
-"$bin/iqmpc-runtime" run --help >/dev/null 2>&1 ||
-  fail "this checkout's iqmpc-runtime has no 'run' subcommand yet"
-
-"$bin/iqmpc-train" init --preset tiny --obs-dim 3 --act-dim 1 --nonzero-q \
-  --out "$tmp/tiny.safetensors" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "iqmpc-train init"; }
+if [ "${E2E_FAKE:-0}" = 1 ]; then
+  echo "e2e: E2E_FAKE=1: using scripts/fake_runtime.py instead of iqmpc-runtime"
+else
+  echo "e2e: building iqmpc-runtime and iqmpc-train ($config)"
+  swift build -c "$config" --product iqmpc-runtime 2>&1 | tail -2
+  swift build -c "$config" --product iqmpc-train 2>&1 | tail -2
+  bin=$(swift build -c "$config" --show-bin-path)
+  "$bin/iqmpc-runtime" run --help >/dev/null 2>&1 ||
+    fail "this checkout's iqmpc-runtime has no 'run' subcommand yet"
+  "$bin/iqmpc-train" init --preset tiny --obs-dim 3 --act-dim 1 --nonzero-q \
+    --out "$tmp/tiny.safetensors" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; fail "iqmpc-train init"; }
+fi
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -71,8 +75,13 @@ run_pair() {
     >"$tmp/$name.robot.log" 2>&1 &
   rb=$!
   pids+=("$rb")
-  "$bin/iqmpc-runtime" run --weights "$tmp/tiny.safetensors" --calibration "$tmp/$name.yaml" \
-    ${IQMPC_RUNTIME_ARGS:-} >"$tmp/$name.runtime.log" 2>&1 &
+  if [ "${E2E_FAKE:-0}" = 1 ]; then
+    /usr/bin/python3 "$here/scripts/fake_runtime.py" --obs "tcp://127.0.0.1:$p_obs" \
+      --act "tcp://127.0.0.1:$p_act" --seconds 600 >"$tmp/$name.runtime.log" 2>&1 &
+  else
+    "$bin/iqmpc-runtime" run --weights "$tmp/tiny.safetensors" --calibration "$tmp/$name.yaml" \
+      ${IQMPC_RUNTIME_ARGS:-} >"$tmp/$name.runtime.log" 2>&1 &
+  fi
   rt=$!
   pids+=("$rt")
   set +e

@@ -32,4 +32,19 @@ if [ $rc -ne 0 ]; then echo "smoke: robot exited $rc"; exit 1; fi
 if [ "$counted" = counted ] && ! grep -q '^allocations after warm-up: 0 ' "$tmp/robot.log"; then
   echo "smoke: allocations after warm-up are not 0"; exit 1
 fi
+
+# Lockstep (the simulator pairing): one REQ socket; a timeout costs a re-handshake and
+# a reconnect, so allocations are not checked here.
+kill "$py" 2>/dev/null || true; wait "$py" 2>/dev/null || true
+/usr/bin/python3 scripts/fake_runtime.py --obs "ipc://$tmp/req" --mode lockstep --limit 2 \
+  --seconds 120 2>"$tmp/controller2.log" &
+py=$!
+set +e
+"$robot" --obs "ipc://$tmp/req" --mode lockstep --steps 300 --period-ms 5 --timeout-ms 4.5 \
+  --print-every 0 --handshake-s 30 --action-name pole.torque --max-lost "$max_lost" \
+  >"$tmp/robot2.log" 2>&1
+rc=$?
+set -e
+grep -E '^(summary|lost frames)' "$tmp/robot2.log" | sed 's/^/lockstep: /'
+if [ $rc -ne 0 ]; then cat "$tmp/robot2.log"; echo "smoke: lockstep robot exited $rc"; exit 1; fi
 echo "smoke: ok"
