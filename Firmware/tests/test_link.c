@@ -675,6 +675,83 @@ static void test_wait_bounded_under_flood(void) {
     close_pair();
 }
 
+static void test_huge_timeout_saturates(void) {
+    iqmpc_link_action out;
+    uint64_t seq;
+    REQUIRE(open_pair(IQMPC_LINK_FREE_RUNNING) == 0);
+    REQUIRE(connect_via_steps() == 0);
+    REQUIRE(publish_and_see(OBS_VALUES, &seq) == 0);
+    fake_send_action(&F, 1, seq, GOOD, 1, IQMPC__V1__ACTION_SOURCE__ACTION_SOURCE_PLANNER,
+                     IQMPC__V1__FAULT_CODE__FAULT_NONE);
+    /* now + UINT64_MAX must not wrap into "already expired" */
+    iqmpc_link_receive(&L, UINT64_MAX, &out);
+    CHECK(!out.fallback && out.observation_seq == seq);
+    close_pair();
+}
+
+static void test_hello_repeated_while_waiting(void) {
+    iqmpc_link_action out;
+    iqmpc_link_counters k;
+    REQUIRE(open_pair(IQMPC_LINK_FREE_RUNNING) == 0);
+    iqmpc_link_publish(&L, OBS_VALUES, NULL); /* may find no peer yet */
+    iqmpc_link_receive(&L, MS(200), &out);    /* keeps saying Hello every 20 ms */
+    CHECK(out.fallback && out.fault == IQMPC_LINK_FAULT_NO_SESSION);
+    iqmpc_link_counters_get(&L, &k);
+    CHECK_MSG(k.hellos_sent >= 3, "hellos %llu", (unsigned long long)k.hellos_sent);
+    CHECK(fake_drain(&F, 50) == (int)k.hellos_sent);
+    close_pair();
+}
+
+/* Zero-copy sends reuse ring slots: every frame a slowish controller reads while the
+   robot publishes as fast as it can must arrive intact (its values encode its seq). */
+static uint64_t reader_got, reader_bad;
+
+static void *slow_reader(void *arg) {
+    Iqmpc__V1__Envelope *e;
+    (void)arg;
+    while ((e = fake_recv(&F, 300)) != NULL) {
+        if (e->body_case == IQMPC__V1__ENVELOPE__BODY_OBSERVATION) {
+            Iqmpc__V1__Observation *o = e->observation;
+            reader_got++;
+            if (o->n_values != 3 || o->values[0] != (float)o->seq ||
+                o->values[1] != -(float)o->seq || o->values[2] != 0.5f * (float)o->seq)
+                reader_bad++;
+        }
+        iqmpc__v1__envelope__free_unpacked(e, NULL);
+        usleep(50);
+    }
+    return NULL;
+}
+
+static void test_queued_frames_intact(void) {
+    iqmpc_link_counters k0, k;
+    pthread_t t;
+    int i;
+    REQUIRE(open_pair(IQMPC_LINK_FREE_RUNNING) == 0);
+    REQUIRE(connect_via_steps() == 0);
+    iqmpc_link_counters_get(&L, &k0);
+    reader_got = reader_bad = 0;
+    pthread_create(&t, NULL, slow_reader, NULL);
+    for (i = 0; i < 3000; i++) {
+        float v[3];
+        v[0] = (float)(L.last_seq + 1);
+        v[1] = -v[0];
+        v[2] = 0.5f * v[0];
+        iqmpc_link_publish(&L, v, NULL); /* no receive: the queue fills, some are refused */
+        if (i % 4 == 0) usleep(20);
+    }
+    pthread_join(t, NULL);
+    iqmpc_link_counters_get(&L, &k);
+    CHECK_MSG(reader_got == k.observations_sent && reader_got > 3 * IQMPC_LINK_TX_SLOTS,
+              "read %llu of %llu sent", (unsigned long long)reader_got,
+              (unsigned long long)k.observations_sent);
+    CHECK_MSG(reader_bad == 0, "%llu corrupted frames", (unsigned long long)reader_bad);
+    CHECK(k.send_failures - k0.send_failures + k.observations_sent == 3000);
+    printf("     %llu of 3000 frames queued and read intact (%u-slot ring)\n",
+           (unsigned long long)reader_got, (unsigned)IQMPC_LINK_TX_SLOTS);
+    close_pair();
+}
+
 /* ---------------------------------------------------------------- lockstep */
 
 static void test_lockstep(void) {
@@ -781,6 +858,9 @@ static const harness_test TESTS[] = {
     {"bad_observation_not_sent", test_bad_observation_not_sent},
     {"receive_without_publish", test_receive_without_publish},
     {"wait_bounded_under_flood", test_wait_bounded_under_flood},
+    {"huge_timeout_saturates", test_huge_timeout_saturates},
+    {"hello_repeated_while_waiting", test_hello_repeated_while_waiting},
+    {"queued_frames_intact", test_queued_frames_intact},
     {"lockstep", test_lockstep},
 };
 
