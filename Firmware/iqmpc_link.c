@@ -558,6 +558,26 @@ static void send_heartbeat(iqmpc_link *l) {
     (void)send_const(l, slot, iqmpc__v1__envelope__pack(&env, slot));
 }
 
+int iqmpc_link_shutdown(iqmpc_link *l, const char *reason) {
+    Iqmpc__V1__Shutdown sd = IQMPC__V1__SHUTDOWN__INIT;
+    Iqmpc__V1__Envelope env = IQMPC__V1__ENVELOPE__INIT;
+    char text[128];
+    uint8_t *slot;
+    if (l == NULL || l->ctx == NULL) return IQMPC_LINK_ERR_ARG;
+    snprintf(text, sizeof text, "%s", reason ? reason : "robot stopping"); /* bounded */
+    sd.reason = text;
+    env.body_case = IQMPC__V1__ENVELOPE__BODY_SHUTDOWN;
+    env.shutdown = &sd;
+    slot = l->tx[l->tx_next];
+    l->tx_next = (l->tx_next + 1u) % IQMPC_LINK_TX_SLOTS;
+    l->pending_seq = 0;
+    l->pending_fault = IQMPC_LINK_FAULT_NONE;
+    if (l->state == ST_CONNECTED) l->state = ST_NO_SESSION; /* a planned end, not a loss */
+    l->hello_ever_sent = 0;
+    return send_const(l, slot, iqmpc__v1__envelope__pack(&env, slot)) == 0 ? IQMPC_LINK_OK
+                                                                            : IQMPC_LINK_ERR_ZMQ;
+}
+
 int iqmpc_link_handshake(iqmpc_link *l, uint64_t timeout_ns) {
     uint64_t deadline = deadline_after(timeout_ns);
     iqmpc_link_action scratch;

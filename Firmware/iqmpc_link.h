@@ -219,6 +219,14 @@ int iqmpc_link_receive(iqmpc_link *link, uint64_t timeout_ns, iqmpc_link_action 
 int iqmpc_link_step(iqmpc_link *link, const float *obs, const iqmpc_link_frame_flags *flags,
                     uint64_t timeout_ns, iqmpc_link_action *out);
 
+/*
+ * Tells the controller the session ends (Shutdown envelope, sent without blocking). The
+ * link stays usable: the next step says Hello again. IQMPC_LINK_ERR_ZMQ if it could not
+ * be queued (no controller connected). iqmpc_link_close drops unsent frames, so leave the
+ * I/O thread a few milliseconds between the two.
+ */
+int iqmpc_link_shutdown(iqmpc_link *link, const char *reason);
+
 /* Copies the counters (safe to call at any time from the owning thread). */
 void iqmpc_link_counters_get(const iqmpc_link *link, iqmpc_link_counters *out);
 

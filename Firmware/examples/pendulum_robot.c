@@ -322,6 +322,11 @@ int main(int argc, char **argv) {
     allocs_after = fw_alloc_count();
 #endif
     iqmpc_link_counters_get(link, &k);
+    iqmpc_link_shutdown(link, stop_requested ? "pendulum_robot: signal" : "pendulum_robot: done");
+    {   /* let the I/O thread flush Shutdown before close drops it (linger 0) */
+        struct timespec ms50 = {0, 50000000};
+        nanosleep(&ms50, NULL);
+    }
     iqmpc_link_close(link);
 
     qsort(rtt_us, (size_t)n_rtt, sizeof rtt_us[0], cmp_u32);

@@ -103,6 +103,11 @@ def main():
                                                        args.limit))
             reply.action.diagnostics.source = pb.ACTION_SOURCE_PLANNER
             answered += 1
+        elif kind == "shutdown":
+            if args.mode == "lockstep":
+                reply.heartbeat.role = pb.ROLE_CONTROLLER
+                tx.send(reply.SerializeToString(), zmq.DONTWAIT)
+            break
         elif kind == "observation":
             reply.error.code = pb.ERROR_UNEXPECTED_MESSAGE
             reply.error.fault = pb.FAULT_NO_HANDSHAKE

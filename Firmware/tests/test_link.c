@@ -675,6 +675,23 @@ static void test_wait_bounded_under_flood(void) {
     close_pair();
 }
 
+static void test_robot_shutdown(void) {
+    Iqmpc__V1__Envelope *e;
+    REQUIRE(open_pair(IQMPC_LINK_FREE_RUNNING) == 0);
+    REQUIRE(connect_via_steps() == 0);
+    CHECK(iqmpc_link_shutdown(&L, "end of test") == IQMPC_LINK_OK);
+    CHECK(!iqmpc_link_connected(&L));
+    e = recv_skip_hello(1000);
+    CHECK(e != NULL && e->body_case == IQMPC__V1__ENVELOPE__BODY_SHUTDOWN &&
+          strcmp(e->shutdown->reason, "end of test") == 0);
+    if (e) iqmpc__v1__envelope__free_unpacked(e, NULL);
+    iqmpc_link_publish(&L, OBS_VALUES, NULL); /* a new session starts with Hello */
+    e = fake_recv(&F, 1000);
+    CHECK(e != NULL && e->body_case == IQMPC__V1__ENVELOPE__BODY_HELLO);
+    if (e) iqmpc__v1__envelope__free_unpacked(e, NULL);
+    close_pair();
+}
+
 static void test_huge_timeout_saturates(void) {
     iqmpc_link_action out;
     uint64_t seq;
@@ -858,6 +875,7 @@ static const harness_test TESTS[] = {
     {"bad_observation_not_sent", test_bad_observation_not_sent},
     {"receive_without_publish", test_receive_without_publish},
     {"wait_bounded_under_flood", test_wait_bounded_under_flood},
+    {"robot_shutdown", test_robot_shutdown},
     {"huge_timeout_saturates", test_huge_timeout_saturates},
     {"hello_repeated_while_waiting", test_hello_repeated_while_waiting},
     {"queued_frames_intact", test_queued_frames_intact},
