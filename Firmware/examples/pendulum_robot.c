@@ -197,6 +197,7 @@ int main(int argc, char **argv) {
     int rc, f;
 #ifdef FW_COUNT_ALLOCS
     uint64_t allocs_at_start = 0, allocs_at_warm = 0, allocs_after;
+    uint64_t mine_at_warm = 0, mine_after;
 #endif
 
     if (parse(argc, argv, &o) != 0) return 2;
@@ -264,7 +265,10 @@ int main(int argc, char **argv) {
     for (step = 0; step < o.steps && !stop_requested; step++) {
         float obs[3];
 #ifdef FW_COUNT_ALLOCS
-        if (step == o.warmup) allocs_at_warm = fw_alloc_count();
+        if (step == o.warmup) {
+            allocs_at_warm = fw_alloc_count();
+            mine_at_warm = fw_alloc_count_this_thread();
+        }
 #endif
         iqmpc_link_action act;
         iqmpc_link_frame_flags fl;
@@ -320,6 +324,7 @@ int main(int argc, char **argv) {
     }
 #ifdef FW_COUNT_ALLOCS
     allocs_after = fw_alloc_count();
+    mine_after = fw_alloc_count_this_thread();
 #endif
     iqmpc_link_counters_get(link, &k);
     iqmpc_link_shutdown(link, stop_requested ? "pendulum_robot: signal" : "pendulum_robot: done");
@@ -354,9 +359,12 @@ int main(int argc, char **argv) {
     printf("allocations after init: %llu in the first %ld steps (libzmq queue warm-up)\n",
            (unsigned long long)((step > o.warmup ? allocs_at_warm : allocs_after) - allocs_at_start),
            step < o.warmup ? step : o.warmup);
+    /* Process-wide, then the control thread alone: libzmq's I/O thread may take a fresh
+       read buffer when a late action is still queued as the next one arrives. */
     if (step > o.warmup)
-        printf("allocations after warm-up: %llu in %ld steps\n",
-               (unsigned long long)(allocs_after - allocs_at_warm), step - o.warmup);
+        printf("allocations after warm-up: %llu in %ld steps (%llu on the control thread)\n",
+               (unsigned long long)(allocs_after - allocs_at_warm), step - o.warmup,
+               (unsigned long long)(mine_after - mine_at_warm));
 #endif
     printf("lost frames: %ld\n", step - (long)k.actions_applied);
     if (o.max_lost >= 0 && step - (long)k.actions_applied > o.max_lost) return 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the example firmware against the independent Python controller
 # (scripts/fake_runtime.py) over ipc:// in a temp dir: the example must finish with at most
-# MAX_LOST lost frames and, in the counted build, 0 allocations after warm-up.
+# MAX_LOST lost frames and, in the counted build, 0 allocations on its control thread
+# after warm-up.
 # Usage: scripts/smoke.sh ROBOT_BINARY [counted]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,10 @@ rc=$?
 set -e
 cat "$tmp/robot.log"
 if [ $rc -ne 0 ]; then echo "smoke: robot exited $rc"; exit 1; fi
-if [ "$counted" = counted ] && ! grep -q '^allocations after warm-up: 0 ' "$tmp/robot.log"; then
-  echo "smoke: allocations after warm-up are not 0"; exit 1
+# The control thread must not allocate; libzmq's I/O thread may, once per late action that
+# is still queued when the next arrives (see README), so it is reported, not asserted, here.
+if [ "$counted" = counted ] && ! grep -q '^allocations after warm-up: .*(0 on the control thread)' "$tmp/robot.log"; then
+  echo "smoke: the control thread allocated after warm-up"; exit 1
 fi
 
 # Lockstep (the simulator pairing): one REQ socket; a timeout costs a re-handshake and
