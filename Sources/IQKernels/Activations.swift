@@ -12,7 +12,7 @@ public enum Activations {
     public static func mish8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let n = vexp(x.replacing(with: 20, where: x .> 20))
         let t = n * (n + 2)
-        return x * t / (t + 2)
+        return x * (t / (t + 2))
     }
 
     /// Mish of one value, same formula as the vector form.
@@ -50,6 +50,13 @@ public enum Activations {
         for i in 0..<count { p[i] = softplus(p[i]) }
     }
 
+    /// Softmax of one group of eight.
+    @inline(__always)
+    public static func softmax8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let e = vexp(v - SIMD8(repeating: hmax(v)))
+        return e / SIMD8(repeating: hsum(e))
+    }
+
     /// In-place SimNorm: softmax within each contiguous group of `group` values.
     /// Groups of 8 (the default) are one vector each.
     @inline(__always)
@@ -57,9 +64,7 @@ public enum Activations {
         if group == 8 {
             var i = 0
             while i + 8 <= count {
-                let v = UnsafeMutableRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-                let e = vexp(v - v.max())
-                UnsafeMutableRawPointer(p + i).storeBytes(of: e / e.sum(), as: SIMD8<Float>.self)
+                store8(softmax8(load8(p + i)), p + i)
                 i += 8
             }
             return
@@ -89,7 +94,7 @@ public enum Activations {
             acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
             i += 8
         }
-        var sum = acc.sum()
+        var sum = hsum(acc)
         while i < count { sum += p[i]; i += 1 }
         let mean = sum / Float(count)
         let mv = SIMD8<Float>(repeating: mean)
@@ -100,7 +105,7 @@ public enum Activations {
             accv = accv.addingProduct(d, d)
             i += 8
         }
-        var sq = accv.sum()
+        var sq = hsum(accv)
         while i < count { let d = p[i] - mean; sq += d * d; i += 1 }
         let inv = 1 / (sq / Float(count) + eps).squareRoot()
         let iv = SIMD8<Float>(repeating: inv)

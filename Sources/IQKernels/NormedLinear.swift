@@ -44,35 +44,32 @@ public struct NormedLinear: @unchecked Sendable {
         epilogue(y, rows: rows)
     }
 
-    /// Bias + LayerNorm + activation on GEMM output rows, in place.
+    /// Bias + LayerNorm + activation on GEMM output rows, in place (one fused pass per row).
     @inline(__always)
     public func epilogue(_ y: UnsafeMutablePointer<Float>, rows: Int) {
         let n = outDim, b = bias
-        for r in 0..<rows {
-            let row = y + r * n
-            addBias(row, b, n)
-            switch activation {
-            case .none:
-                break
-            case .mish:
-                Activations.layerNorm(row, count: n, gain: lnGain!, bias: lnBias!)
-                Activations.mish(row, count: n)
-            case .simNorm(let g):
-                Activations.layerNorm(row, count: n, gain: lnGain!, bias: lnBias!)
-                Activations.simNorm(row, count: n, group: g)
+        switch activation {
+        case .none:
+            for r in 0..<rows { Activations.addBias(y + r * n, count: n, bias: b) }
+        case .mish:
+            let g = lnGain!, lb = lnBias!
+            for r in 0..<rows {
+                Activations.biasLayerNorm(y + r * n, count: n, bias: b, gain: g, lnBias: lb, then: .mish)
+            }
+        case .simNorm(let group):
+            let g = lnGain!, lb = lnBias!
+            if group == 8 && n % 8 == 0 {
+                for r in 0..<rows {
+                    Activations.biasLayerNorm(y + r * n, count: n, bias: b, gain: g, lnBias: lb, then: .simNorm8)
+                }
+            } else {
+                for r in 0..<rows {
+                    let row = y + r * n
+                    Activations.addBias(row, count: n, bias: b)
+                    Activations.layerNorm(row, count: n, gain: g, bias: lb)
+                    Activations.simNorm(row, count: n, group: group)
+                }
             }
         }
-    }
-
-    @inline(__always)
-    private func addBias(_ row: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n {
-            let raw = UnsafeMutableRawPointer(row + i)
-            raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self)
-                           + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { row[i] += b[i]; i += 1 }
     }
 }

@@ -11,6 +11,7 @@ struct RuntimeCLI: ParsableCommand {
             // Add subcommands here, one line each (owners: inference, planner, runtime).
             InspectCommand.self,
             EvalCommand.self,
+            BenchForwardCommand.self,
         ]
     )
 }

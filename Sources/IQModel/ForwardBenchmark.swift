@@ -1,0 +1,89 @@
+import Foundation
+import IQKernels
+
+/// Forward-pass throughput beside the machine's own sgemm rate on the same shapes, measured
+/// in the same run (so a busy shared machine slows both alike). Not a hot path; used by
+/// `iqmpc-runtime bench-forward`.
+public enum ForwardBenchmark {
+    public struct Result: Sendable {
+        public var preset: String
+        public var rows: Int
+        public var parameters: Int
+        /// FLOPs (2 per multiply-add) of one full pass over `rows`: encoder, dynamics, π, all K Q heads.
+        public var flops: Double
+        /// Median seconds per full pass, and per the same GEMMs alone.
+        public var forwardSeconds: Double
+        public var sgemmSeconds: Double
+        public var forwardGflops: Double { flops / forwardSeconds / 1e9 }
+        public var sgemmGflops: Double { flops / sgemmSeconds / 1e9 }
+        public var ratio: Double { sgemmSeconds / forwardSeconds }
+
+        public var json: String {
+            func f(_ x: Double) -> String { String(format: "%.3f", x) }
+            return "{\"preset\":\"\(preset)\",\"rows\":\(rows),\"parameters\":\(parameters),\"gflop_per_pass\":\(f(flops / 1e9)),"
+                + "\"forward_gflops\":\(f(forwardGflops)),\"sgemm_gflops\":\(f(sgemmGflops)),\"ratio\":\(f(ratio)),"
+                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3))}"
+        }
+    }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
+    /// Runs `trials` interleaved timing trials of the model pass and of the bare GEMMs, each
+    /// long enough (≥ `minSeconds`) to dwarf timer resolution; reports the medians.
+    public static func run(preset: String, obsDim: Int, actDim: Int, rows: Int,
+                           trials: Int = 7, minSeconds: Double = 0.15) throws -> Result {
+        let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
+        let model = WorldModel.initialised(config: config, seed: 1, nonzeroQ: true)
+        let ws = ForwardWorkspace(model: model, maxRows: rows)
+        Gemm.useSingleThread()
+        let L = config.latentDim, A = config.actDim
+        func buf(_ n: Int, _ v: Float = 0.1) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            for i in 0..<n { p[i] = v * Float((i * 7919) % 17 - 8) / 8 }
+            return p
+        }
+        let obs = buf(rows * obsDim), z = buf(rows * L), next = buf(rows * L), act = buf(rows * A)
+        let q = buf(rows)
+        defer { [obs, z, next, act, q].forEach { $0.deallocate() } }
+
+        func pass() {
+            model.encode(obs: obs, rows: rows, into: z, workspace: ws)
+            model.policy(z: z, rows: rows, noise: nil, meanOut: act, actionOut: nil, logProbOut: nil,
+                         logStdOut: nil, workspace: ws)
+            model.dynamics(z: z, actions: act, rows: rows, into: next, workspace: ws)
+            for k in 0..<config.numQ { model.q(head: k, z: z, actions: act, rows: rows, into: q, workspace: ws) }
+        }
+
+        // The same GEMM shapes, with operands from the model's own weights.
+        let layout = model.layout
+        let specs = layout.encoder + layout.policy + layout.dynamics + layout.q.flatMap { $0 }
+        let maxIn = specs.map(\.inDim).max()!, maxOut = specs.map(\.outDim).max()!
+        let ga = buf(rows * maxIn), gc = buf(rows * maxOut)
+        defer { ga.deallocate(); gc.deallocate() }
+        let weights = specs.map { model.tensor(named: $0.prefix + ".weight")!.baseAddress! }
+        func gemms() {
+            for (i, s) in specs.enumerated() {
+                Gemm.rawNT(m: rows, n: s.outDim, k: s.inDim, a: ga, b: weights[i], c: gc)
+            }
+        }
+        let flops = Double(specs.reduce(0) { $0 + $1.inDim * $1.outDim }) * 2 * Double(rows)
+
+        func time(_ body: () -> Void) -> Double {
+            body()
+            var n = 0
+            let t0 = now()
+            var t = t0
+            repeat { body(); n += 1; t = now() } while t - t0 < minSeconds
+            return (t - t0) / Double(n)
+        }
+        var f: [Double] = [], g: [Double] = []
+        for _ in 0..<trials { f.append(time(pass)); g.append(time(gemms)) }
+        f.sort(); g.sort()
+        return Result(preset: preset, rows: rows, parameters: model.parameterCount, flops: flops,
+                      forwardSeconds: f[trials / 2], sgemmSeconds: g[trials / 2])
+    }
+}
