@@ -1,0 +1,46 @@
+/// The controller's telemetry: a PUB socket it binds (the one socket a controller binds),
+/// one Telemetry envelope per control step, never blocking (PUB drops for slow
+/// subscribers at SNDHWM 64). Allocation-free per `publish`.
+public final class TelemetryPublisher: @unchecked Sendable {
+    public static let highWaterMark: Int32 = 64
+    public let socket: ZmqSocket
+    public let endpoint: String
+    private let codec = FrameCodec(arenaBytes: 4096)
+
+    public init(bind endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
+        // Each subscriber pipe may hold up to SNDHWM references to one ring slot; the ring
+        // is larger than that so a slot is never rewritten while queued.
+        socket = try ZmqSocket(.pub, context: context, sendSlots: Int(Self.highWaterMark) * 2 + 16, slotBytes: 512)
+        try socket.set(.sendHighWaterMark, Self.highWaterMark)
+        self.endpoint = try socket.bind(endpoint)
+    }
+
+    /// Publishes one sample; false when it could not be queued (counted in `socket.droppedSends`).
+    @discardableResult
+    public func publish(_ sample: TelemetrySample) throws(LinkError) -> Bool {
+        try socket.send(codec.encodeTelemetry(sample), dontWait: true)
+    }
+
+    public func close() { socket.close() }
+}
+
+/// A telemetry reader for tools and tests (SUB, connects, subscribes to everything).
+public final class TelemetrySubscriber: @unchecked Sendable {
+    public let socket: ZmqSocket
+    private let receiver = FrameReceiver(codec: FrameCodec(arenaBytes: 1 << 16))
+
+    public init(connect endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
+        socket = try ZmqSocket(.sub, context: context, sendSlots: 2)
+        try socket.subscribeAll()
+        try socket.connect(endpoint)
+    }
+
+    /// The next sample, or nil after `timeoutMs`. Non-telemetry frames are refused.
+    public func receive(timeoutMs: Int32) throws(LinkError) -> TelemetrySample? {
+        guard let frame = try receiver.receive(socket, timeoutMs: timeoutMs) else { return nil }
+        guard case .telemetry = frame else { throw .unexpectedBody(expected: .telemetry, got: frame.kind) }
+        return try receiver.codec.telemetry()
+    }
+
+    public func close() { socket.close() }
+}

@@ -1,0 +1,253 @@
+import CAllocCounter
+import Foundation
+import Testing
+@testable import IQLink
+
+@Suite(.serialized) struct EndpointTests {
+    /// A controller that accepts `expected`, answers each observation with an action whose
+    /// values are the first act-dim observation values negated, and sends Shutdown after
+    /// `steps` observations (or Reset at `resetAt`).
+    static func runLockstepController(_ ctl: LockstepControllerEndpoint, expected: PlantSpec, steps: Int,
+                                      resetAt: UInt64? = nil) throws {
+        guard case .hello = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+        let hello = try ctl.receivedHello()
+        if let why = hello.spec.mismatchSummary(against: expected) {
+            try ctl.replyHelloAck(.refuse(.specMismatch, message: why, role: .controller, software: "test"))
+            return
+        }
+        try ctl.replyHelloAck(.accept(role: .controller, software: "test"))
+        var answered = 0
+        var out = [Float](repeating: 0, count: expected.actDim)
+        while answered < steps {
+            guard let frame = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+            guard case .observation(let o) = frame else { throw LinkError.unexpectedBody(expected: .observation, got: frame.kind) }
+            answered += 1
+            if answered == steps {
+                try ctl.replyShutdown(reason: "done")
+                break
+            }
+            if o.seq == resetAt { try ctl.replyReset(seed: 1234); continue }
+            for i in 0..<out.count { out[i] = -o.values[i] }
+            try out.withUnsafeBufferPointer {
+                try ctl.replyAction(seq: o.seq + 1000, observationSeq: o.seq, timestampNs: linkMonotonicNs(), values: $0,
+                                    diagnostics: PlanDiagnostics(source: .planner, iterations: 6))
+            }
+        }
+        // The plant's final Heartbeat.
+        guard case .heartbeat = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+    }
+
+    @Test(arguments: ["tcp://127.0.0.1:*", "inproc://lockstep-basic"])
+    func lockstepSessionRunsActionsResetAndShutdown(_ address: String) throws {
+        let spec = sampleSpec()
+        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "test-sim")
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: 20, resetAt: 5) }
+        let ack = try plant.handshake()
+        #expect(ack.accepted && ack.role == .controller)
+        var values: [Float] = [0.5, -0.25, 1, 2]
+        var sawReset = false, sawShutdown = false
+        for seq in UInt64(1)...20 {
+            values[0] = Float(seq)
+            let frame = try values.withUnsafeBufferPointer {
+                try plant.exchange(seq: seq, timestampNs: linkMonotonicNs(), values: $0, episodeStart: seq == 1)
+            }
+            switch frame {
+            case .action(let a):
+                #expect(a.observationSeq == seq && Array(a.values) == [-Float(seq), 0.25])
+                #expect(a.diagnostics.source == .planner)
+            case .reset(let seed): sawReset = seq == 5 && seed == 1234
+            case .shutdown:
+                sawShutdown = seq == 20
+                try plant.acknowledgeShutdown()
+            default: Issue.record("unexpected \(frame.kind)")
+            }
+        }
+        try peer.join()
+        #expect(sawReset && sawShutdown)
+        plant.close(); ctl.close()
+    }
+
+    @Test func lockstepRefusesAMismatchedSpecWithReasons() throws {
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: sampleSpec(obs: 5), software: "sim")
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let peer = TestThread { try Self.runLockstepController(ctl, expected: sampleSpec(obs: 4), steps: 1) }
+        let refusal = #expect(throws: LinkError.self) { try plant.handshake() }
+        guard case .handshakeRefused(let code, let message)? = refusal else {
+            Issue.record("expected a refusal, got \(String(describing: refusal))"); return
+        }
+        #expect(code == .specMismatch)
+        #expect(message.contains("obsDim: plant 5, expected 4"))
+        try peer.join()
+        plant.close(); ctl.close()
+    }
+
+    @Test func lockstepPlantRehandshakesWithARestartedController() throws {
+        let spec = sampleSpec()
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
+        // Nobody is listening: bounded retries, then a timeout (never a hang).
+        #expect(throws: LinkError.timeout) { try plant.handshake(attemptTimeoutMs: 30, attempts: 3) }
+        // A controller that answers the handshake and one step, then dies without replying.
+        let first = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let dying = TestThread {
+            guard case .hello = try first.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+            try first.replyHelloAck(.accept(role: .controller, software: "first"))
+            guard case .observation = try first.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+            first.close()
+        }
+        try plant.handshake(attemptTimeoutMs: 200, attempts: 25)
+        let one: [Float] = [1, 2, 3, 4]
+        #expect(throws: LinkError.timeout) {
+            _ = try one.withUnsafeBufferPointer { try plant.exchange(seq: 1, timestampNs: 1, values: $0, timeoutMs: 300) }
+        }
+        try dying.join()
+        // A new controller: the plant's re-sent Hello (REQ_RELAXED) opens a new session.
+        let second = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let peer = TestThread { try Self.runLockstepController(second, expected: spec, steps: 3) }
+        let ack = try plant.handshake(attemptTimeoutMs: 200, attempts: 25)
+        #expect(ack.accepted)
+        for seq in UInt64(2)...4 {
+            let f = try one.withUnsafeBufferPointer { try plant.exchange(seq: seq, timestampNs: 1, values: $0) }
+            if case .shutdown = f { try plant.acknowledgeShutdown() }
+        }
+        try peer.join()
+        plant.close(); second.close()
+    }
+
+    @Test func lockstepStepsDoNotAllocateOnEitherSide() throws {
+        let spec = sampleSpec(obs: 64, act: 8)
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let steps = 3000
+        let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: steps) }
+        try plant.handshake()
+        var values = [Float](repeating: 0.5, count: 64)
+        var answered = 0
+        func step(_ seq: Int) throws {
+            values[1] = Float(seq)
+            let frame = try values.withUnsafeBufferPointer { try plant.exchange(seq: UInt64(seq), timestampNs: 1, values: $0) }
+            if case .action(let a) = frame, a.observationSeq == UInt64(seq) { answered += 1 }
+        }
+        for seq in 1...1000 { try step(seq) }
+        // Both peers are in this process: the counter covers the controller thread too.
+        let n = try allocations { for seq in 1001..<steps { try step(seq) } }
+        _ = try values.withUnsafeBufferPointer { try plant.exchange(seq: UInt64(steps), timestampNs: 1, values: $0) }
+        try plant.acknowledgeShutdown()
+        try peer.join()
+        #expect(answered == steps - 1)
+        #expect(n == 0)
+        plant.close(); ctl.close()
+    }
+
+    @Test(arguments: ["tcp://127.0.0.1:*", "inproc://free"])
+    func freeRunningHandshakeStreamAndLatestOnly(_ address: String) throws {
+        let spec = sampleSpec()
+        let obsAddr = address.hasPrefix("tcp") ? address : address + "-obs"
+        let actAddr = address.hasPrefix("tcp") ? address : address + "-act"
+        let plant = try FreeRunningPlantEndpoint(bindObservations: obsAddr, bindActions: actAddr, spec: spec, software: "robot")
+        let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
+                                                    connectActions: plant.actionEndpoint)
+        let handshaker = TestThread {
+            // Hellos arrive every 100 ms until acknowledged.
+            while true {
+                guard let f = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+                if case .hello = f { break }
+            }
+            #expect(try ctl.receivedHello().spec == spec)
+            try ctl.sendHelloAck(.accept(role: .controller, software: "rt"))
+        }
+        let ack = try plant.handshake(timeoutMs: 5000)
+        #expect(ack.accepted)
+        try handshaker.join()
+        // Drain Hellos still in flight.
+        while try ctl.receive(timeoutMs: 50) != nil {}
+
+        // The controller is busy: the plant pushes 30 frames; only the newest is kept.
+        var lastSent: UInt64 = 0
+        for seq in UInt64(1)...30 {
+            let v: [Float] = [Float(seq), 0, 0, 0]
+            if try v.withUnsafeBufferPointer({ try plant.pushObservation(seq: seq, timestampNs: linkMonotonicNs(), values: $0) }) {
+                lastSent = seq
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        guard case .observation(let o) = try ctl.receive(timeoutMs: 2000) else { Issue.record("no frame"); return }
+        #expect(o.seq == lastSent && o.values[0] == Float(lastSent))
+        #expect(try ctl.receive(timeoutMs: 50) == nil)
+
+        // Actions flow back and are matched by observation_seq.
+        let act: [Float] = [0.5, -0.5]
+        try act.withUnsafeBufferPointer {
+            _ = try ctl.sendAction(seq: 1, observationSeq: o.seq, timestampNs: 1, values: $0, diagnostics: .init(source: .safe, fault: .stale))
+        }
+        guard case .action(let a) = try plant.receive(timeoutMs: 2000) else { Issue.record("no action"); return }
+        #expect(a.observationSeq == lastSent && Array(a.values) == act && a.diagnostics.fault == .stale)
+        // Error frames travel too (e.g. an observation before the handshake).
+        _ = try ctl.sendError(code: .unexpectedMessage, fatal: false, fault: .noHandshake, message: "handshake first")
+        guard case .error(let e) = try plant.receive(timeoutMs: 2000) else { Issue.record("no error"); return }
+        #expect(e.fault == .noHandshake && e.message == "handshake first")
+        plant.close(); ctl.close()
+    }
+
+    @Test func freeRunningStepsDoNotAllocateOnEitherSide() throws {
+        let spec = sampleSpec(obs: 32, act: 4)
+        let plant = try FreeRunningPlantEndpoint(bindObservations: "tcp://127.0.0.1:*", bindActions: "tcp://127.0.0.1:*",
+                                                 spec: spec, software: "robot")
+        let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
+                                                    connectActions: plant.actionEndpoint)
+        let steps = 3000
+        // The controller answers every frame it sees until it sees seq == steps.
+        let peer = TestThread {
+            let act = [Float](repeating: 0.1, count: 4)
+            while true {
+                guard let f = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+                switch f {
+                case .hello: try ctl.sendHelloAck(.accept(role: .controller, software: "rt"))
+                case .observation(let o):
+                    let seq = o.seq
+                    try act.withUnsafeBufferPointer {
+                        _ = try ctl.sendAction(seq: seq, observationSeq: seq, timestampNs: 1, values: $0, diagnostics: .init(source: .planner))
+                    }
+                    if seq == UInt64(steps) { return }
+                default: break
+                }
+            }
+        }
+        try plant.handshake(timeoutMs: 5000)
+        let values = [Float](repeating: 0.25, count: 32)
+        var matched = 0
+        /// Push, then wait for the matching action (the robot discards others).
+        func step(_ seq: Int) throws {
+            _ = try values.withUnsafeBufferPointer { try plant.pushObservation(seq: UInt64(seq), timestampNs: 1, values: $0) }
+            while let f = try plant.receive(timeoutMs: 2000) {
+                if case .action(let a) = f, a.observationSeq == UInt64(seq) { matched += 1; return }
+            }
+        }
+        for seq in 1...1000 { try step(seq) }
+        let n = try allocations { for seq in 1001...steps { try step(seq) } }
+        try peer.join()
+        #expect(matched == steps)
+        #expect(n == 0)
+        plant.close(); ctl.close()
+    }
+
+    @Test func telemetryReachesSubscribersWithoutAllocating() throws {
+        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*")
+        let subscriber = try TelemetrySubscriber(connect: publisher.endpoint)
+        var sample = TelemetrySample()
+        sample.planNs = 12_345; sample.source = .policyPrior; sample.counters.stale = 3
+        // Slow joiner: publish until the subscription is live.
+        var got: TelemetrySample?
+        for step in 0..<200 where got == nil {
+            sample.step = UInt64(step)
+            try publisher.publish(sample)
+            got = try subscriber.receive(timeoutMs: 20)
+        }
+        #expect(got?.planNs == 12_345 && got?.counters.stale == 3 && got?.source == .policyPrior)
+        for _ in 0..<200 { try publisher.publish(sample) }
+        // A subscriber that does not read: publishing must neither block nor allocate.
+        let n = try allocations { for i in 0..<2000 { sample.step = UInt64(i); try publisher.publish(sample) } }
+        #expect(n == 0)
+        publisher.close(); subscriber.close()
+    }
+}

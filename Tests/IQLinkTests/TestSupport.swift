@@ -1,0 +1,82 @@
+import CAllocCounter
+import Foundation
+@testable import IQLink
+
+/// The repository root, found from this file's path (Tests/IQLinkTests/TestSupport.swift),
+/// so tests work from any working directory.
+func repoRoot(_ file: String = #filePath) -> URL {
+    URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// Heap allocations made by `body` (process-wide; tests run serially).
+func allocations(_ body: () throws -> Void) rethrows -> UInt64 {
+    let before = iq_alloc_count()
+    try body()
+    return iq_alloc_count() - before
+}
+
+func sampleSpec(obs: Int = 4, act: Int = 2, id: String = "pendulum-swingup") -> PlantSpec {
+    var observations: [PlantSpec.Channel] = []
+    for i in 0..<obs {
+        let bound = Float(i + 1)
+        observations.append(.init(name: "obs.\(i)", unit: i % 2 == 0 ? "rad" : "rad/s", low: -bound, high: bound))
+    }
+    var actions: [PlantSpec.Channel] = []
+    for i in 0..<act { actions.append(.init(name: "motor.\(i)", unit: "N*m", low: -2, high: 2)) }
+    return PlantSpec(robotId: id, observations: observations, actions: actions,
+                     controlPeriodNs: 20_000_000, episodeLength: 500)
+}
+
+func tempDir() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("iqlink-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Appends a protobuf varint.
+func varint(_ v: UInt64, _ out: inout [UInt8]) {
+    var x = v
+    repeat {
+        let b = UInt8(x & 0x7f)
+        x >>= 7
+        out.append(x == 0 ? b : b | 0x80)
+    } while x != 0
+}
+
+/// A length-delimited field (wire type 2) — for hand-crafted hostile frames.
+func lengthDelimited(field: UInt64, _ payload: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    varint(field << 3 | 2, &out)
+    varint(UInt64(payload.count), &out)
+    return out + payload
+}
+
+/// An Envelope{observation{seq, values (packed, `count` floats), extra unknown bytes}} built by hand,
+/// independent of protobuf-c, so that bounds can be exceeded on purpose.
+func craftedObservationFrame(seq: UInt64, count: Int, unknownPadding: Int = 0) -> [UInt8] {
+    var obs: [UInt8] = []
+    varint(1 << 3 | 0, &obs); varint(seq, &obs)
+    var packed: [UInt8] = []
+    for i in 0..<count { withUnsafeBytes(of: Float(i).bitPattern.littleEndian) { packed += $0 } }
+    obs += lengthDelimited(field: 3, packed)
+    if unknownPadding > 0 { obs += lengthDelimited(field: 100, [UInt8](repeating: 7, count: unknownPadding)) }
+    return lengthDelimited(field: 3, obs)
+}
+
+/// Runs `body` on a new thread; `join()` waits for it. Sockets are single-owner, so each
+/// peer of a test lives on its own thread.
+final class TestThread: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var error: (any Error)?
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        let t = Thread { [self] in
+            do { try body() } catch { self.error = error }
+            done.signal()
+        }
+        t.start()
+    }
+    func join() throws {
+        done.wait()
+        if let error { throw error }
+    }
+}
