@@ -8,7 +8,7 @@ public enum Activations {
     /// Guard: for x > 20 the ratio is 1 to float precision, so n is computed at
     /// min(x, 20) and never overflows; for very negative x, n underflows towards 0 and
     /// Mish → x·n → 0 as it should.
-    @inline(__always)
+    @_transparent
     public static func mish8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let n = vexp(x.replacing(with: 20, where: x .> 20))
         let t = n * (n + 2)
@@ -51,7 +51,7 @@ public enum Activations {
     }
 
     /// Softmax of one group of eight.
-    @inline(__always)
+    @_transparent
     public static func softmax8(_ v: SIMD8<Float>) -> SIMD8<Float> {
         let e = vexp(v - SIMD8(repeating: hmax(v)))
         return e / SIMD8(repeating: hsum(e))

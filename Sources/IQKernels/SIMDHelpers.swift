@@ -1,7 +1,7 @@
 /// Horizontal reductions and partial loads written so they compile to a few shuffles.
 /// Why: the standard `SIMD.max()`/`sum()` and `pointwiseMax` are generic lane loops with
 /// NaN handling that stay scalar even at -Ounchecked (measured ~6 ns per element in SimNorm).
-@inline(__always)
+@_transparent
 public func hmax(_ v: SIMD8<Float>) -> Float {
     let a = v.lowHalf, b = v.highHalf
     let m4 = a.replacing(with: b, where: b .> a)
@@ -10,7 +10,7 @@ public func hmax(_ v: SIMD8<Float>) -> Float {
     return m2[1] > m2[0] ? m2[1] : m2[0]
 }
 
-@inline(__always)
+@_transparent
 public func hsum(_ v: SIMD8<Float>) -> Float {
     let s4 = v.lowHalf + v.highHalf
     let s2 = s4.lowHalf + s4.highHalf

@@ -8,7 +8,7 @@
 /// Only plain lane-wise arithmetic, FMA, compares and bit casts are used: the generic SIMD
 /// helpers (`clamped`, `rounded`, float→int conversion) compile to per-lane loops (~100 ns
 /// per element measured); the rounding is done with the 1.5·2²³ "magic number" instead.
-@inline(__always)
+@_transparent
 public func vexp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     var xc = x.replacing(with: -87.3, where: x .< -87.3)
     xc = xc.replacing(with: 88.3, where: xc .> 88.3)

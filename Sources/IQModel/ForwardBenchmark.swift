@@ -14,6 +14,8 @@ public enum ForwardBenchmark {
         /// Median seconds per full pass, and per the same GEMMs alone.
         public var forwardSeconds: Double
         public var sgemmSeconds: Double
+        /// Paired iterations measured.
+        public var iterations: Int
         public var forwardGflops: Double { flops / forwardSeconds / 1e9 }
         public var sgemmGflops: Double { flops / sgemmSeconds / 1e9 }
         public var ratio: Double { sgemmSeconds / forwardSeconds }
@@ -22,7 +24,7 @@ public enum ForwardBenchmark {
             func f(_ x: Double) -> String { String(format: "%.3f", x) }
             return "{\"preset\":\"\(preset)\",\"rows\":\(rows),\"parameters\":\(parameters),\"gflop_per_pass\":\(f(flops / 1e9)),"
                 + "\"forward_gflops\":\(f(forwardGflops)),\"sgemm_gflops\":\(f(sgemmGflops)),\"ratio\":\(f(ratio)),"
-                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3))}"
+                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3)),\"iterations\":\(iterations)}"
         }
     }
 
@@ -32,10 +34,10 @@ public enum ForwardBenchmark {
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
-    /// Runs `trials` interleaved timing trials of the model pass and of the bare GEMMs, each
-    /// long enough (≥ `minSeconds`) to dwarf timer resolution; reports the medians.
+    /// Times paired iterations (one model pass, then the same BLAS calls alone) for about
+    /// `trials × minSeconds` seconds (at least 5 pairs) and reports the median of each.
     public static func run(preset: String, obsDim: Int, actDim: Int, rows: Int,
-                           trials: Int = 7, minSeconds: Double = 0.15) throws -> Result {
+                           trials: Int = 7, minSeconds: Double = 0.3) throws -> Result {
         let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
         let model = WorldModel.initialised(config: config, seed: 1, nonzeroQ: true)
         let ws = ForwardWorkspace(model: model, maxRows: rows)
@@ -58,7 +60,8 @@ public enum ForwardBenchmark {
             for k in 0..<config.numQ { model.q(head: k, z: z, actions: act, rows: rows, into: q, workspace: ws) }
         }
 
-        // The same GEMM shapes, with operands from the model's own weights.
+        // The same BLAS calls the forward pass makes (same shapes, same sgemm/sgemv dispatch,
+        // operands from the model's own weights), without anything else.
         let layout = model.layout
         let specs = layout.encoder + layout.policy + layout.dynamics + layout.q.flatMap { $0 }
         let maxIn = specs.map(\.inDim).max()!, maxOut = specs.map(\.outDim).max()!
@@ -67,23 +70,27 @@ public enum ForwardBenchmark {
         let weights = specs.map { model.tensor(named: $0.prefix + ".weight")!.baseAddress! }
         func gemms() {
             for (i, s) in specs.enumerated() {
-                Gemm.rawNT(m: rows, n: s.outDim, k: s.inDim, a: ga, b: weights[i], c: gc)
+                Gemm.linear(x: ga, ldx: s.inDim, rows: rows, inDim: s.inDim, weight: weights[i], ldw: s.inDim,
+                            outDim: s.outDim, y: gc, ldy: s.outDim)
             }
         }
         let flops = Double(specs.reduce(0) { $0 + $1.inDim * $1.outDim }) * 2 * Double(rows)
 
-        func time(_ body: () -> Void) -> Double {
-            body()
-            var n = 0
-            let t0 = now()
-            var t = t0
-            repeat { body(); n += 1; t = now() } while t - t0 < minSeconds
-            return (t - t0) / Double(n)
-        }
+        // Paired alternation: each iteration times one full pass and then the bare BLAS calls,
+        // so on a shared machine both see the same load; medians of the per-iteration times.
+        pass(); gemms()
         var f: [Double] = [], g: [Double] = []
-        for _ in 0..<trials { f.append(time(pass)); g.append(time(gemms)) }
+        let start = now()
+        while f.count < 5 || (now() - start < minSeconds * Double(trials) && f.count < 10_000) {
+            let t0 = now()
+            pass()
+            let t1 = now()
+            gemms()
+            let t2 = now()
+            f.append(t1 - t0); g.append(t2 - t1)
+        }
         f.sort(); g.sort()
         return Result(preset: preset, rows: rows, parameters: model.parameterCount, flops: flops,
-                      forwardSeconds: f[trials / 2], sgemmSeconds: g[trials / 2])
+                      forwardSeconds: f[f.count / 2], sgemmSeconds: g[g.count / 2], iterations: f.count)
     }
 }
