@@ -14,7 +14,8 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let concat: UnsafeMutablePointer<Float>
 
     public init(config: ModelConfig, maxRows: Int) {
-        precondition(maxRows >= 1, "ForwardWorkspace needs maxRows ≥ 1")
+        // Not `precondition`: numeric targets build with -Ounchecked, which removes those.
+        if maxRows < 1 || maxRows > 1 << 24 { fatalError("ForwardWorkspace needs 1 ≤ maxRows ≤ 2^24, got \(maxRows)") }
         let layout = TensorLayout(config)
         self.maxRows = maxRows
         width = layout.maxWidth
