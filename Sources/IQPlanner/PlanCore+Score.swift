@@ -1,0 +1,92 @@
+import IQKernels
+import IQModel
+
+/// One iteration's work for one partition: draw its Gaussian trajectories, then score all
+/// its trajectories with SPEC 2.3's reward-decoded value. Runs on the partition's own thread;
+/// reads the shared mean/std/heads/job, writes only rows [r0, r1) of `actions` and `values`.
+extension PlanCore {
+    func sampleAndScore(partition p: Int) {
+        let part = partitions[p]
+        let H = horizon, N = samples, A = actDim, L = latentDim
+        let r0 = part.r0, n = part.rows
+        let plan = planIndex, it = iteration
+        let ws = part.workspace
+        let model = self.model
+
+        // Gaussian trajectories (rows >= Nπ): a = clamp(mean + std ⊙ ε, -1, 1).
+        let s0 = max(r0, policyRows)
+        if s0 < part.r1 {
+            let stream = streamID(plan: plan, iteration: it, .actionNoise)
+            let count = (part.r1 - s0) * A
+            for t in 0..<H {
+                // part.noise holds rows*A floats; count <= rows*A.
+                rng.fillNormal(stream: stream, counter: UInt64((t * N + s0) * A), into: part.noise, count: count)
+                let m = mean + t * A, s = std + t * A
+                let dst = actions + (t * N + s0) * A
+                for r in 0..<(part.r1 - s0) {
+                    let e = part.noise + r * A, a = dst + r * A
+                    for d in 0..<A { a[d] = min(max(m[d] + s[d] * e[d], -1), 1) }
+                }
+            }
+        }
+
+        // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
+        var zc = part.zCur, zn = part.zNext
+        for r in 0..<n { (zc + r * L).update(from: z0, count: L) }
+        let g = part.value
+        g.update(repeating: 0, count: n)
+        var disc: Float = 1
+        let gamma = self.gamma, alpha = self.alpha
+        for t in 0..<H {
+            let at = UnsafePointer(actions + (t * N + r0) * A)
+            // q_t = min of two heads at (z_t, a_t).
+            qMin(call: 2 * t, z: zc, actions: at, rows: n, into: part.qStep, part: part)
+            // ℓ_t: log-prob of a fresh sample at z_t.
+            policySample(kind: .entropySample, t: t, z: zc, part: part, action: nil, logProb: part.entropyStep)
+            // z_{t+1} = d(z_t, a_t)
+            model.dynamics(z: zc, actions: at, rows: n, into: zn, workspace: ws)
+            // V_{t+1} = min-Q(z_{t+1}, ã') − α ℓ'.
+            policySample(kind: .nextSample, t: t, z: zn, part: part, action: part.sampled, logProb: part.logProb)
+            qMin(call: 2 * t + 1, z: zn, actions: part.sampled, rows: n, into: part.qa, part: part)
+            let q = part.qStep, ent = part.entropyStep, v = part.qa, lp = part.logProb
+            for r in 0..<n {
+                let reward = q[r] - gamma * (v[r] - alpha * lp[r])
+                g[r] += disc * (reward - alpha * ent[r])
+            }
+            disc *= gamma
+            swap(&zc, &zn)
+        }
+        // Terminal: Q averaged over two heads at an on-policy action, entropy from an independent sample.
+        policySample(kind: .terminalAction, t: 0, z: zc, part: part, action: part.sampled, logProb: nil)
+        policySample(kind: .terminalEntropy, t: 0, z: zc, part: part, action: nil, logProb: part.logProb)
+        let hA = Int(heads[4 * H]), hB = Int(heads[4 * H + 1])
+        model.q(head: hA, z: zc, actions: part.sampled, rows: n, into: part.qa, workspace: ws)
+        model.q(head: hB, z: zc, actions: part.sampled, rows: n, into: part.qb, workspace: ws)
+        let out = values + r0
+        for r in 0..<n {
+            let v = g[r] + disc * ((part.qa[r] + part.qb[r]) / 2 - alpha * part.logProb[r])
+            out[r] = v.isNaN ? 0 : v
+        }
+    }
+
+    /// min(Q_a, Q_b) for the head pair of Q call `call`.
+    @inline(__always)
+    private func qMin(call: Int, z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows n: Int,
+                      into out: UnsafeMutablePointer<Float>, part: Partition) {
+        let hA = Int(heads[2 * call]), hB = Int(heads[2 * call + 1])
+        model.q(head: hA, z: z, actions: actions, rows: n, into: out, workspace: part.workspace)
+        model.q(head: hB, z: z, actions: actions, rows: n, into: part.qb, workspace: part.workspace)
+        for r in 0..<n { out[r] = min(out[r], part.qb[r]) }
+    }
+
+    /// A policy sample per row at `z`, with noise from (kind, step t) for this partition's rows.
+    @inline(__always)
+    private func policySample(kind: StreamKind, t: Int, z: UnsafePointer<Float>, part: Partition,
+                              action: UnsafeMutablePointer<Float>?, logProb: UnsafeMutablePointer<Float>?) {
+        let A = actDim, n = part.rows
+        let stream = streamID(plan: planIndex, iteration: iteration, kind)
+        rng.fillNormal(stream: stream, counter: UInt64((t * samples + part.r0) * A), into: part.noise, count: n * A)
+        model.policy(z: z, rows: n, noise: part.noise, meanOut: nil, actionOut: action,
+                     logProbOut: logProb, logStdOut: nil, workspace: part.workspace)
+    }
+}

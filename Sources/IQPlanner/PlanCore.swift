@@ -1,0 +1,126 @@
+import IQKernels
+import IQModel
+
+/// One worker's slice of the trajectories and the scratch it scores them with.
+///
+/// Rows [r0, r1) of the N trajectories; all buffers are `[rows, ·]` for those rows only.
+/// A final class so that the worker and the planner share one instance by reference.
+final class Partition: @unchecked Sendable {
+    let r0: Int
+    let r1: Int
+    var rows: Int { r1 - r0 }
+    let workspace: ForwardWorkspace
+    let zCur: UnsafeMutablePointer<Float>     // [rows, L]
+    let zNext: UnsafeMutablePointer<Float>    // [rows, L]
+    let noise: UnsafeMutablePointer<Float>    // [rows, A]
+    let sampled: UnsafeMutablePointer<Float>  // [rows, A]  ã samples fed to Q
+    let logProb: UnsafeMutablePointer<Float>  // [rows]
+    let qa: UnsafeMutablePointer<Float>       // [rows]
+    let qb: UnsafeMutablePointer<Float>       // [rows]
+    let qStep: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_t, a_t)
+    let entropyStep: UnsafeMutablePointer<Float>  // [rows]  ℓ_t
+    let value: UnsafeMutablePointer<Float>    // [rows]  G
+
+    init(r0: Int, r1: Int, workspaceRows: Int, model: WorldModel, arena: FloatArena) {
+        let c = model.config, n = r1 - r0
+        self.r0 = r0; self.r1 = r1
+        workspace = ForwardWorkspace(model: model, maxRows: max(workspaceRows, n))
+        zCur = arena.floats(n * c.latentDim); zNext = arena.floats(n * c.latentDim)
+        noise = arena.floats(n * c.actDim); sampled = arena.floats(n * c.actDim)
+        logProb = arena.floats(n); qa = arena.floats(n); qb = arena.floats(n)
+        qStep = arena.floats(n); entropyStep = arena.floats(n); value = arena.floats(n)
+    }
+
+    static func floats(rows n: Int, config c: ModelConfig) -> (floats: Int, slices: Int) {
+        (2 * n * c.latentDim + 2 * n * c.actDim + 6 * n, 10)
+    }
+}
+
+/// The planner's state shared by the calling thread and the workers: model, buffers, and
+/// the current job (plan index, iteration, head pairs). Workers read the job fields only
+/// after the pool's acquire of a new generation and write only their own partition's rows.
+final class PlanCore: @unchecked Sendable {
+    let model: WorldModel
+    let config: PlannerConfig
+    let horizon: Int, samples: Int, actDim: Int, latentDim: Int, numQ: Int
+    let eliteCount: Int, policyRows: Int
+    let gamma: Float, alpha: Float
+    let rng: Philox
+
+    let partitions: ContiguousArray<Partition>
+    let arena: FloatArena
+    /// [H, N, A]: trajectory t-th actions for all samples are contiguous (GEMM input rows).
+    let actions: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>        // [N]
+    let mean: UnsafeMutablePointer<Float>          // [H, A]
+    let std: UnsafeMutablePointer<Float>           // [H, A]
+    let prevMean: UnsafeMutablePointer<Float>      // [H, A]
+    let eliteIndex: UnsafeMutablePointer<Int32>    // [k]
+    let eliteWeight: UnsafeMutablePointer<Float>   // [k]
+    let z0: UnsafeMutablePointer<Float>            // [L]
+    let priorAction: UnsafeMutablePointer<Float>   // [A]
+    let policyZ: UnsafeMutablePointer<Float>       // [Nπ, L]
+    let policyNoise: UnsafeMutablePointer<Float>   // [Nπ, A]
+    /// 2-of-K head pairs for the 2H+1 Q calls of the current iteration.
+    let heads: UnsafeMutablePointer<Int32>         // [(2H+1) * 2]
+
+    // The current job.
+    var planIndex: UInt64 = 0
+    var iteration: Int = 0
+
+    init(model: WorldModel, config: PlannerConfig, seed: UInt64) {
+        let c = model.config
+        self.model = model
+        self.config = config
+        horizon = config.horizon; samples = config.samples; actDim = c.actDim; latentDim = c.latentDim
+        numQ = c.numQ; eliteCount = config.elites; policyRows = config.policyTrajectories
+        gamma = Float(c.discount); alpha = Float(c.entropyCoef)
+        rng = Philox(seed: seed)
+
+        let bounds = PlanCore.partitionBounds(samples: samples, threads: config.threads)
+        let H = horizon, N = samples, A = actDim, L = latentDim
+        var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A)
+        var slices = 11
+        for p in 0..<config.threads {
+            let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c)
+            floats += f.floats; slices += f.slices
+        }
+        arena = FloatArena(floats: floats, ints: eliteCount + (2 * H + 1) * 2, slices: slices)
+        actions = arena.floats(H * N * A); values = arena.floats(N)
+        mean = arena.floats(H * A); std = arena.floats(H * A); prevMean = arena.floats(H * A)
+        eliteIndex = arena.ints(eliteCount); eliteWeight = arena.floats(eliteCount)
+        z0 = arena.floats(L); priorAction = arena.floats(A)
+        policyZ = arena.floats(policyRows * L); policyNoise = arena.floats(policyRows * A)
+        heads = arena.ints((2 * H + 1) * 2)
+        var parts = ContiguousArray<Partition>()
+        for p in 0..<config.threads {
+            // Partition 0 belongs to the calling thread, which also encodes (1 row) and rolls
+            // the policy-prior trajectories (Nπ rows) with its workspace.
+            let wsRows = p == 0 ? max(policyRows, 1) : 1
+            parts.append(Partition(r0: bounds[p], r1: bounds[p + 1], workspaceRows: wsRows, model: model, arena: arena))
+        }
+        partitions = parts
+    }
+
+    /// Contiguous row ranges, boundaries on multiples of 8 when there are enough rows
+    /// (keeps GEMM row blocks whole). Fixed by (samples, threads) alone.
+    static func partitionBounds(samples n: Int, threads t: Int) -> [Int] {
+        (0...t).map { p in
+            if p == t { return n }
+            let raw = p * n / t
+            return n >= 8 * t ? raw & ~7 : raw
+        }
+    }
+
+    /// Draws the 2 distinct heads for each of the 2H+1 Q calls of this iteration.
+    func drawHeads() {
+        let stream = streamID(plan: planIndex, iteration: iteration, .headPick)
+        for call in 0..<(2 * horizon + 1) {
+            let first = rng.index(below: numQ, stream: stream, element: UInt64(4 * call))
+            var second = rng.index(below: numQ - 1, stream: stream, element: UInt64(4 * call + 1))
+            if second >= first { second += 1 }
+            heads[2 * call] = Int32(first)
+            heads[2 * call + 1] = Int32(second)
+        }
+    }
+}

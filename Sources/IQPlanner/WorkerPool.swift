@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IQKernels
+import Synchronization
+
+/// A fixed set of scoring threads, started once with the planner.
+///
+/// Why this shape: the plan must not allocate or take a blocking lock, and every iteration
+/// needs all partitions scored before the elite update. So the calling thread publishes a
+/// job by bumping an atomic generation (release), scores partition 0 itself, and spins until
+/// the workers' pending count reaches zero (acquire). Workers spin while a plan is running;
+/// after `spinNs` without work they sleep on a POSIX semaphore, and `wake()` (called at the
+/// start of each plan, before the encoder runs) posts it, so the wake-up latency overlaps
+/// useful work. sem_post never blocks and nothing here allocates after `init`.
+final class WorkerPool: @unchecked Sendable {
+    private let control: PoolControl
+    private var threads: [pthread_t] = []
+    let workerCount: Int
+
+    init(core: PlanCore, workers: Int, pin: Bool, spinNs: UInt64) {
+        workerCount = workers
+        control = PoolControl(core: core, workers: workers, spinNs: spinNs)
+        guard workers > 0 else { return }
+        let cpus = pin ? WorkerPool.allowedCPUs() : []
+        for w in 0..<workers {
+            let context = WorkerContext(control: control, partition: w + 1,
+                                        cpu: cpus.count > 1 ? cpus[(w + 1) % cpus.count] : nil)
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { raw in
+                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                ctx.run()
+                return nil
+            }, Unmanaged.passRetained(context).toOpaque())
+            precondition(rc == 0, "pthread_create failed (\(rc))")
+            threads.append(tid)
+        }
+    }
+
+    /// Makes sleeping workers start spinning (cheap no-op when they are already awake).
+    func wake() {
+        for w in 0..<workerCount where control.sleeping[w].load(ordering: .sequentiallyConsistent) == 1 {
+            sem_post(control.semaphores + w)
+        }
+    }
+
+    /// Scores every partition for the core's current job; returns when all are done.
+    func runIteration() {
+        let c = control
+        if workerCount > 0 {
+            c.pending.store(workerCount, ordering: .sequentiallyConsistent)
+            c.generation.add(1, ordering: .sequentiallyConsistent)
+            wake()
+        }
+        c.core.sampleAndScore(partition: 0)
+        if workerCount > 0 {
+            var spins = 0
+            while c.pending.load(ordering: .acquiring) != 0 {
+                spins += 1
+                if spins & 255 == 0 { sched_yield() }
+            }
+        }
+    }
+
+    func shutdown() {
+        guard !threads.isEmpty else { return }
+        control.stop.store(true, ordering: .sequentiallyConsistent)
+        control.generation.add(1, ordering: .sequentiallyConsistent)
+        for w in 0..<workerCount { sem_post(control.semaphores + w) }
+        for t in threads { pthread_join(t, nil) }
+        threads.removeAll()
+    }
+
+    deinit { shutdown() }
+
+    /// CPUs this process may run on, in order.
+    static func allowedCPUs() -> [Int32] {
+        var set = cpu_set_t()
+        guard sched_getaffinity(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
+        var out: [Int32] = []
+        withUnsafeBytes(of: &set) { bytes in
+            for i in 0..<(bytes.count * 8) where bytes[i / 8] & (1 << (i % 8)) != 0 { out.append(Int32(i)) }
+        }
+        return out
+    }
+}
+
+/// State shared between the pool and its threads.
+final class PoolControl: Sendable {
+    let generation = Atomic<Int>(0)
+    let pending = Atomic<Int>(0)
+    let stop = Atomic<Bool>(false)
+    let sleeping: UnsafeMutablePointer<Atomic<Int>>
+    nonisolated(unsafe) let semaphores: UnsafeMutablePointer<sem_t>
+    nonisolated(unsafe) let core: PlanCore
+    let spinNs: UInt64
+    let workers: Int
+
+    init(core: PlanCore, workers: Int, spinNs: UInt64) {
+        self.core = core
+        self.workers = workers
+        self.spinNs = spinNs
+        let n = max(workers, 1)
+        sleeping = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: n)
+        for i in 0..<n { (sleeping + i).initialize(to: Atomic<Int>(0)) }
+        semaphores = UnsafeMutablePointer<sem_t>.allocate(capacity: n)
+        for i in 0..<n { sem_init(semaphores + i, 0, 0) }
+    }
+
+    deinit {
+        let n = max(workers, 1)
+        for i in 0..<n { sem_destroy(semaphores + i) }
+        semaphores.deallocate()
+        sleeping.deinitialize(count: n)
+        sleeping.deallocate()
+    }
+}
+
+/// One worker thread's loop.
+final class WorkerContext: @unchecked Sendable {
+    let control: PoolControl
+    let partition: Int
+    let cpu: Int32?
+
+    init(control: PoolControl, partition: Int, cpu: Int32?) {
+        self.control = control
+        self.partition = partition
+        self.cpu = cpu
+    }
+
+    func run() {
+        if let cpu {
+            var set = cpu_set_t()
+            withUnsafeMutableBytes(of: &set) { $0[Int(cpu) / 8] |= UInt8(1 << (Int(cpu) % 8)) }
+            _ = pthread_setaffinity_np(pthread_self(), MemoryLayout<cpu_set_t>.size, &set)  // best effort
+        }
+        let c = control
+        let me = partition - 1
+        var seen = c.generation.load(ordering: .acquiring)
+        while true {
+            var spins = 0
+            var idleSince = MonotonicClock.nanoseconds()
+            while c.generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                guard spins & 255 == 0 else { continue }
+                let now = MonotonicClock.nanoseconds()
+                if now &- idleSince < c.spinNs {
+                    sched_yield()
+                    continue
+                }
+                c.sleeping[me].store(1, ordering: .sequentiallyConsistent)
+                if c.generation.load(ordering: .sequentiallyConsistent) == seen {
+                    while sem_wait(c.semaphores + me) != 0 {}  // EINTR: retry
+                }
+                c.sleeping[me].store(0, ordering: .sequentiallyConsistent)
+                idleSince = MonotonicClock.nanoseconds()
+            }
+            seen = c.generation.load(ordering: .acquiring)
+            if c.stop.load(ordering: .acquiring) { return }
+            c.core.sampleAndScore(partition: partition)
+            c.pending.subtract(1, ordering: .releasing)
+        }
+    }
+}
