@@ -48,6 +48,8 @@ final class PlanCore: @unchecked Sendable {
     let rng: Philox
 
     let partitions: ContiguousArray<Partition>
+    /// Row alignment of partition starts (see RowAlignment).
+    let rowAlignment: Int
     let arena: FloatArena
     /// [H, N, A]: trajectory t-th actions for all samples are contiguous (GEMM input rows).
     let actions: UnsafeMutablePointer<Float>
@@ -77,11 +79,19 @@ final class PlanCore: @unchecked Sendable {
         gamma = Float(c.discount); alpha = Float(c.entropyCoef)
         rng = Philox(seed: seed)
 
-        let bounds = PlanCore.partitionBounds(samples: samples, threads: config.threads)
+        // Partitions start on the BLAS row block so each row's bits do not depend on the split;
+        // if no alignment reproduces (unknown BLAS), score everything on one thread instead.
+        var threads = config.threads
+        var alignment = 1
+        if threads > 1 {
+            if let k = RowAlignment.probe(model: model) { alignment = k } else { threads = 1 }
+        }
+        rowAlignment = alignment
+        let bounds = PlanCore.partitionBounds(samples: samples, threads: threads, alignment: alignment)
         let H = horizon, N = samples, A = actDim, L = latentDim
         var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A)
         var slices = 11
-        for p in 0..<config.threads {
+        for p in 0..<(bounds.count - 1) {
             let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c)
             floats += f.floats; slices += f.slices
         }
@@ -93,7 +103,7 @@ final class PlanCore: @unchecked Sendable {
         policyZ = arena.floats(policyRows * L); policyNoise = arena.floats(policyRows * A)
         heads = arena.ints((2 * H + 1) * 2)
         var parts = ContiguousArray<Partition>()
-        for p in 0..<config.threads {
+        for p in 0..<(bounds.count - 1) {
             // Partition 0 belongs to the calling thread, which also encodes (1 row) and rolls
             // the policy-prior trajectories (Nπ rows) with its workspace.
             let wsRows = p == 0 ? max(policyRows, 1) : 1
@@ -102,14 +112,16 @@ final class PlanCore: @unchecked Sendable {
         partitions = parts
     }
 
-    /// Contiguous row ranges, boundaries on multiples of 8 when there are enough rows
-    /// (keeps GEMM row blocks whole). Fixed by (samples, threads) alone.
-    static func partitionBounds(samples n: Int, threads t: Int) -> [Int] {
-        (0...t).map { p in
-            if p == t { return n }
-            let raw = p * n / t
-            return n >= 8 * t ? raw & ~7 : raw
+    /// Contiguous, near-equal row ranges whose starts are multiples of `alignment`
+    /// (empty ranges are dropped, so there may be fewer partitions than threads).
+    static func partitionBounds(samples n: Int, threads t: Int, alignment k: Int) -> [Int] {
+        var bounds = [0]
+        for p in 1..<max(t, 1) {
+            let b = (p * n / t) / k * k
+            if b > bounds.last! && b < n { bounds.append(b) }
         }
+        bounds.append(n)
+        return bounds
     }
 
     /// Draws the 2 distinct heads for each of the 2H+1 Q calls of this iteration.

@@ -38,7 +38,7 @@ public final class Planner: @unchecked Sendable {
         self.seed = seed
         Gemm.useSingleThread()
         core = PlanCore(model: model, config: config, seed: seed)
-        pool = WorkerPool(core: core, workers: config.threads - 1, pin: config.pinWorkers,
+        pool = WorkerPool(core: core, workers: core.partitions.count - 1, pin: config.pinWorkers,
                           spinNs: UInt64(config.workerSpinMicroseconds) * 1000)
         calibrate()
     }
@@ -86,7 +86,6 @@ public final class Planner: @unchecked Sendable {
         let start = MonotonicClock.nanoseconds()
         pool.wake()
         encodeAndPrior(obs)
-        let A = model.config.actDim
 
         // Does setup plus one iteration fit? If not, the prior's action is the answer.
         let afterPrior = MonotonicClock.nanoseconds()
@@ -123,7 +122,6 @@ public final class Planner: @unchecked Sendable {
         }
         core.selectAction(into: action, trainingNoise: trainingNoise)
         warmStartValid = true
-        _ = A
         let end = MonotonicClock.nanoseconds()
         return PlanOutcome(source: .planner, iterations: completed, elapsedNs: end &- start,
                            deadlineMissed: end > deadline)
@@ -175,7 +173,6 @@ public final class Planner: @unchecked Sendable {
         defer { obs.deallocate(); act.deallocate() }
         obs.initialize(repeating: 0, count: model.config.obsDim)
         _ = run(observation: obs, episodeStart: true, deadline: .max, trainingNoise: false, action: act, calibrating: true)
-        let t0 = MonotonicClock.nanoseconds()
         encodeAndPrior(obs)
         let t1 = MonotonicClock.nanoseconds()
         rollPolicyTrajectories()
@@ -186,7 +183,6 @@ public final class Planner: @unchecked Sendable {
         pool.runIteration()
         core.updateDistribution()
         let t3 = MonotonicClock.nanoseconds()
-        _ = t0
         setupCostNs = t2 &- t1
         iterationCostNs = t3 &- t2
         warmStartValid = false

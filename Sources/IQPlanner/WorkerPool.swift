@@ -75,24 +75,45 @@ final class WorkerPool: @unchecked Sendable {
 
     /// CPUs this process may run on, in order.
     static func allowedCPUs() -> [Int32] {
-        var set = cpu_set_t()
-        guard sched_getaffinity(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
-        var out: [Int32] = []
-        withUnsafeBytes(of: &set) { bytes in
-            for i in 0..<(bytes.count * 8) where bytes[i / 8] & (1 << (i % 8)) != 0 { out.append(Int32(i)) }
-        }
-        return out
+        guard let get = Affinity.getAffinity else { return [] }
+        var mask = [UInt8](repeating: 0, count: Affinity.maskBytes)
+        guard mask.withUnsafeMutableBytes({ get(0, Affinity.maskBytes, $0.baseAddress!) }) == 0 else { return [] }
+        return (0..<(Affinity.maskBytes * 8)).filter { mask[$0 / 8] & (1 << ($0 % 8)) != 0 }.map(Int32.init)
+    }
+}
+
+/// sched_{get,set}affinity looked up at run time: Glibc's Swift module does not export the
+/// _GNU_SOURCE affinity calls, and a failed lookup just means "no pinning".
+enum Affinity {
+    typealias Call = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+    static let maskBytes = 128
+    static let getAffinity: Call? = lookup("sched_getaffinity")
+    static let setAffinity: Call? = lookup("sched_setaffinity")
+
+    private static func lookup(_ name: String) -> Call? {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+        return unsafeBitCast(sym, to: Call.self)
+    }
+
+    /// Pins the calling thread (pid 0 = this thread for sched_setaffinity) to one CPU.
+    static func pinCurrentThread(to cpu: Int32) {
+        guard let set = setAffinity, cpu >= 0, Int(cpu) < maskBytes * 8 else { return }
+        var mask = [UInt8](repeating: 0, count: maskBytes)
+        mask[Int(cpu) / 8] = UInt8(1 << (Int(cpu) % 8))
+        _ = mask.withUnsafeMutableBytes { set(0, maskBytes, $0.baseAddress!) }  // best effort
     }
 }
 
 /// State shared between the pool and its threads.
-final class PoolControl: Sendable {
+/// `@unchecked Sendable`: the raw pointers are allocated in init, freed in deinit, and only
+/// used through atomics / semaphores in between.
+final class PoolControl: @unchecked Sendable {
     let generation = Atomic<Int>(0)
     let pending = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let sleeping: UnsafeMutablePointer<Atomic<Int>>
-    nonisolated(unsafe) let semaphores: UnsafeMutablePointer<sem_t>
-    nonisolated(unsafe) let core: PlanCore
+    let semaphores: UnsafeMutablePointer<sem_t>
+    let core: PlanCore
     let spinNs: UInt64
     let workers: Int
 
@@ -129,14 +150,12 @@ final class WorkerContext: @unchecked Sendable {
     }
 
     func run() {
-        if let cpu {
-            var set = cpu_set_t()
-            withUnsafeMutableBytes(of: &set) { $0[Int(cpu) / 8] |= UInt8(1 << (Int(cpu) % 8)) }
-            _ = pthread_setaffinity_np(pthread_self(), MemoryLayout<cpu_set_t>.size, &set)  // best effort
-        }
+        if let cpu { Affinity.pinCurrentThread(to: cpu) }
         let c = control
         let me = partition - 1
-        var seen = c.generation.load(ordering: .acquiring)
+        // Generation 0 is the pool's value at creation: a job published before this thread got
+        // here must still be seen as new (reading the current value instead would skip it).
+        var seen = 0
         while true {
             var spins = 0
             var idleSince = MonotonicClock.nanoseconds()

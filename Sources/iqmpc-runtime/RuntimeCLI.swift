@@ -12,6 +12,8 @@ struct RuntimeCLI: ParsableCommand {
             InspectCommand.self,
             EvalCommand.self,
             BenchForwardCommand.self,
+            PlanCommand.self,
+            BenchCommand.self,
         ]
     )
 }

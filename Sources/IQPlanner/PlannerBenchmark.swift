@@ -1,0 +1,123 @@
+import Foundation
+import IQKernels
+import IQModel
+
+/// Latency and throughput of `Planner.plan` (used by `iqmpc-runtime bench`). Not a hot path.
+///
+/// `sgemm_gflops` is the machine's single-thread sgemm rate on exactly the GEMMs one plan
+/// makes (same shapes and row counts, the model's own weights), timed in the same run, so a
+/// busy machine slows both alike; `efficiency` = gflops / (sgemm_gflops · partitions).
+public enum PlannerBenchmark {
+    public struct Result: Sendable {
+        public var steps: Int
+        public var threads: Int
+        public var iterations: Int
+        public var p50Us: Double, p99Us: Double, p999Us: Double, maxUs: Double, meanUs: Double
+        public var gflopPerPlan: Double
+        public var gflops: Double
+        public var sgemmGflops: Double
+        public var efficiency: Double
+        public var allocationsPerStep: Double
+        public var policyPriorUs: Double
+        public var rowAlignment: Int
+
+        public var json: String {
+            func f(_ x: Double) -> String { String(format: "%.3f", x) }
+            return "{\"steps\":\(steps),\"threads\":\(threads),\"iterations\":\(iterations),"
+                + "\"p50_us\":\(f(p50Us)),\"p99_us\":\(f(p99Us)),\"p999_us\":\(f(p999Us)),\"max_us\":\(f(maxUs)),"
+                + "\"mean_us\":\(f(meanUs)),\"gflop_per_plan\":\(f(gflopPerPlan)),\"gflops\":\(f(gflops)),"
+                + "\"sgemm_gflops\":\(f(sgemmGflops)),\"efficiency\":\(f(efficiency)),"
+                + "\"allocations_per_step\":\(f(allocationsPerStep)),\"policy_prior_us\":\(f(policyPriorUs)),"
+                + "\"row_alignment\":\(rowAlignment)}"
+        }
+    }
+
+    /// Plans `steps` consecutive steps on a fixed pseudo-random observation walk.
+    /// `allocationCount` reads the process allocation counter (the CLI links it; nil = not counted).
+    public static func run(model: WorldModel, config: PlannerConfig, steps: Int, seed: UInt64 = 1,
+                           allocationCount: (() -> UInt64)?) throws -> Result {
+        let planner = try Planner(model: model, config: config, seed: seed)
+        defer { planner.shutdown() }
+        let D = model.config.obsDim, A = model.config.actDim
+        let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: D)
+        let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: A)
+        let lat = UnsafeMutablePointer<UInt64>.allocate(capacity: max(steps, 1))
+        defer { obs.deallocate(); act.deallocate(); lat.deallocate() }
+        let rng = Philox(seed: seed ^ 0x0B5)
+        func observe(_ i: Int) {
+            for d in 0..<D { obs[d] = 2 * rng.uniform(stream: 3, element: UInt64(i * D + d)) - 1 }
+        }
+        for i in 0..<5 {
+            observe(i)
+            _ = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i == 0, deadline: .max, trainingNoise: false, action: act)
+        }
+        // Observations are precomputed per step outside the timed region.
+        let allObs = UnsafeMutablePointer<Float>.allocate(capacity: max(steps, 1) * D)
+        defer { allObs.deallocate() }
+        for i in 0..<steps { observe(i + 5); (allObs + i * D).update(from: obs.baseAddress!, count: D) }
+        let alloc0 = allocationCount?() ?? 0
+        for i in 0..<steps {
+            let o = UnsafeBufferPointer(start: allObs + i * D, count: D)
+            let t0 = MonotonicClock.nanoseconds()
+            _ = planner.plan(observation: o, episodeStart: false, deadline: .max, trainingNoise: false, action: act)
+            lat[i] = MonotonicClock.nanoseconds() &- t0
+        }
+        let alloc1 = allocationCount?() ?? 0
+        var sorted = UnsafeMutableBufferPointer(start: lat, count: steps)
+        sorted.sort()
+        func pct(_ p: Double) -> Double {
+            Double(sorted[min(steps - 1, Int((p * Double(steps)).rounded(.up)) - 1)]) / 1000
+        }
+        let mean = Double(sorted.reduce(0, +)) / Double(steps) / 1000
+
+        // Policy prior latency (median of many single calls).
+        var prior: [UInt64] = []
+        prior.reserveCapacity(501)
+        for i in 0..<501 {
+            let o = UnsafeBufferPointer(start: allObs + (i % steps) * D, count: D)
+            let t0 = MonotonicClock.nanoseconds()
+            planner.policyPrior(observation: o, action: act)
+            prior.append(MonotonicClock.nanoseconds() &- t0)
+        }
+        prior.sort()
+
+        let parts = planner.core.partitions.map(\.rows)
+        let calls = PlannerCost.calls(model: model, config: config, partitionRows: parts, iterations: config.iterations)
+        let flops = PlannerCost.flops(calls)
+        let sgemmSeconds = sgemmTime(calls)
+        let p50 = pct(0.5)
+        let gflops = flops / (p50 * 1e3)
+        let sgemm = flops / sgemmSeconds / 1e9
+        return Result(steps: steps, threads: parts.count, iterations: config.iterations,
+                      p50Us: p50, p99Us: pct(0.99), p999Us: pct(0.999), maxUs: Double(sorted[steps - 1]) / 1000,
+                      meanUs: mean, gflopPerPlan: flops / 1e9, gflops: gflops, sgemmGflops: sgemm,
+                      efficiency: gflops / (sgemm * Double(parts.count)),
+                      allocationsPerStep: allocationCount == nil ? .nan : Double(alloc1 &- alloc0) / Double(steps),
+                      policyPriorUs: Double(prior[prior.count / 2]) / 1000, rowAlignment: planner.core.rowAlignment)
+    }
+
+    /// Median time of the plan's GEMM list through bare sgemm on one thread.
+    static func sgemmTime(_ calls: [PlannerCost.Call]) -> Double {
+        let maxIn = calls.map { $0.rows * $0.layer.inDim }.max() ?? 1
+        let maxOut = calls.map { $0.rows * $0.layer.outDim }.max() ?? 1
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: maxIn)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: maxOut)
+        defer { x.deallocate(); y.deallocate() }
+        for i in 0..<maxIn { x[i] = Float(i % 13) * 0.01 - 0.06 }
+        func once() {
+            for c in calls {
+                Gemm.linear(x: x, ldx: c.layer.inDim, rows: c.rows, inDim: c.layer.inDim,
+                            weight: c.weight, ldw: c.layer.inDim, outDim: c.layer.outDim, y: y, ldy: c.layer.outDim)
+            }
+        }
+        once()
+        var times: [UInt64] = []
+        for _ in 0..<15 {
+            let t0 = MonotonicClock.nanoseconds()
+            once()
+            times.append(MonotonicClock.nanoseconds() &- t0)
+        }
+        times.sort()
+        return Double(times[times.count / 2]) / 1e9
+    }
+}

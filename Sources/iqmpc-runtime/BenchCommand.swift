@@ -1,0 +1,48 @@
+import ArgumentParser
+import CAllocCounter
+import Foundation
+import IQModel
+import IQPlanner
+
+/// `iqmpc-runtime bench`: plan-call latency percentiles, achieved GFLOP/s beside the machine's
+/// same-run sgemm rate on the planner's own GEMMs, allocations per step, policy-prior latency.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the MPPI planner on a weights file.")
+
+    @Option(help: "Weights file (safetensors, iqmpc.weights).") var weights: String
+    @Option(help: "Samples per iteration.") var samples = 512
+    @Option(help: "MPPI iterations (default: 6, 8 when actDim >= 20).") var iterations: Int?
+    @Option(help: "Horizon.") var horizon = 3
+    @Option(help: "Scoring threads (calling thread included).") var threads = 1
+    @Option(help: "Timed plan calls.") var steps = 200
+    @Option(help: "Elites (capped at samples).") var elites = 64
+    @Option(name: .customLong("policy-trajectories"), help: "Policy-prior trajectories (capped at samples).") var policyTrajectories = 24
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be >= 1") }
+        let (model, _) = try WorldModel.load(path: weights)
+        var config = PlannerConfig.paper(actDim: model.config.actDim)
+        config.samples = samples
+        config.elites = min(elites, samples)
+        config.policyTrajectories = min(policyTrajectories, samples)
+        config.horizon = horizon
+        config.threads = threads
+        if let iterations { config.iterations = iterations }
+        do { try config.validate() } catch { throw ValidationError(error.description) }
+        let r = try PlannerBenchmark.run(model: model, config: config, steps: steps, allocationCount: { iq_alloc_count() })
+        let c = model.config
+        if json {
+            // Splice the model shape in front of the benchmark's own fields.
+            let shape = "{\"obs_dim\":\(c.obsDim),\"act_dim\":\(c.actDim),\"latent_dim\":\(c.latentDim),\"mlp_dim\":\(c.mlpDim),"
+                + "\"samples\":\(samples),\"horizon\":\(horizon),"
+            print(shape + r.json.dropFirst())
+        } else {
+            print(String(format: "obs %d act %d latent %d mlp %d | N %d H %d I %d T %d | p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us | %.1f GFLOP/s vs sgemm %.1f (eff %.2f) | alloc/step %.2f | prior %.1f us",
+                         c.obsDim, c.actDim, c.latentDim, c.mlpDim, samples, horizon, r.iterations, r.threads,
+                         r.p50Us, r.p99Us, r.p999Us, r.maxUs, r.gflops, r.sgemmGflops, r.efficiency, r.allocationsPerStep, r.policyPriorUs))
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import CAllocCounter
+import IQKernels
+import IQModel
+@testable import IQPlanner
+import Testing
+
+@Suite(.serialized) struct PlannerMechanicsTests {
+    @Test func paperDefaults() throws {
+        let c = PlannerConfig()
+        #expect(c.horizon == 3 && c.samples == 512 && c.elites == 64 && c.policyTrajectories == 24)
+        #expect(c.iterations == 6 && c.temperature == 0.5 && c.minStd == 0.05 && c.maxStd == 2)
+        #expect(c.actionSelection == .sample && c.threads == 1)
+        #expect(PlannerConfig.paper(actDim: 19).iterations == 6)
+        #expect(PlannerConfig.paper(actDim: 20).iterations == 8)
+        #expect(PlannerConfig.paper(actDim: 39).iterations == 8)
+        try c.validate()
+    }
+
+    @Test func badConfigsNameTheField() {
+        func message(_ edit: (inout PlannerConfig) -> Void) -> String {
+            var c = PlannerConfig()
+            edit(&c)
+            do { try c.validate(); return "" } catch { return error.description }
+        }
+        #expect(message { $0.elites = 0 }.contains("elites"))
+        #expect(message { $0.elites = 513 }.contains("elites"))
+        #expect(message { $0.samples = 0 }.contains("samples"))
+        #expect(message { $0.policyTrajectories = 600 }.contains("policyTrajectories"))
+        #expect(message { $0.temperature = .nan }.contains("temperature"))
+        #expect(message { $0.minStd = 3 }.contains("minStd"))
+        #expect(message { $0.threads = 0 }.contains("threads"))
+        #expect(message { $0.iterations = 0 }.contains("iterations"))
+        #expect(message { $0.horizon = 0 }.contains("horizon"))
+        #expect(throws: PlannerError.self) {
+            var c = PlannerConfig(); c.samples = 4; c.elites = 2; c.policyTrajectories = 1; c.threads = 5
+            _ = try Planner(model: Fixture.model(), config: c, seed: 1)
+        }
+    }
+
+    @Test func actionsInRangeAndPlannerMode() throws {
+        let model = Fixture.model()
+        let planner = try Planner(model: model, config: Fixture.config(), seed: 3)
+        defer { planner.shutdown() }
+        for a in Fixture.run(planner, Fixture.observations(count: 10, dim: 5), trainingNoise: true) {
+            #expect(a.allSatisfy { $0 >= -1 && $0 <= 1 })
+        }
+    }
+
+    /// Same weights, observations and seed → the same bits: across planner instances, and
+    /// with 1, 2 and 3 threads (rows are partitioned differently each time).
+    @Test func bitIdenticalAcrossRunsAndThreadCounts() throws {
+        let model = Fixture.model(act: 3)
+        let obs = Fixture.observations(count: 12, dim: 5)
+        func actions(threads: Int, seed: UInt64 = 11) throws -> [[UInt32]] {
+            let p = try Planner(model: model, config: Fixture.config(samples: 100, elites: 10, policy: 6, threads: threads), seed: seed)
+            defer { p.shutdown() }
+            return Fixture.bits(Fixture.run(p, obs, restartAt: 6, trainingNoise: true))
+        }
+        let reference = try actions(threads: 1)
+        #expect(try actions(threads: 1) == reference)
+        #expect(try actions(threads: 2) == reference)
+        #expect(try actions(threads: 3) == reference)
+        #expect(try actions(threads: 1, seed: 12) != reference)
+    }
+
+    /// Zero heap allocations over 1000 plans (1 and 2 threads), with the counter's positive control.
+    @Test func noAllocationsPerPlan() throws {
+        let model = Fixture.model()
+        for threads in [1, 2] {
+            let planner = try Planner(model: model, config: Fixture.config(samples: 32, elites: 4, policy: 4, iterations: 2, threads: threads), seed: 5)
+            defer { planner.shutdown() }
+            let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
+            let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
+            defer { obs.deallocate(); act.deallocate() }
+            obs.initialize(repeating: 0.25)
+            for i in 0..<10 {  // warm-up: first plans may touch lazily-initialised runtime state
+                _ = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i == 0, deadline: .max, trainingNoise: i & 1 == 0, action: act)
+            }
+            let probeBefore = iq_alloc_count()
+            iq_alloc_probe()
+            #expect(iq_alloc_count() - probeBefore >= 1, "positive control: the counter must see a real allocation")
+            let before = iq_alloc_count()
+            var plannerModes = 0
+            for i in 0..<1000 {
+                obs[i % 5] = Float(i % 7) / 7
+                let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
+                                     deadline: i % 3 == 0 ? .max : MonotonicClock.nanoseconds() + 1_000_000_000,
+                                     trainingNoise: i & 1 == 0, action: act)
+                if o.source == .planner { plannerModes += 1 }
+                planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
+            }
+            #expect(iq_alloc_count() - before == 0, "threads \(threads)")
+            #expect(plannerModes == 1000)
+        }
+    }
+
+    /// A deadline shorter than one iteration: every call answers with the policy prior,
+    /// 0 iterations, and exactly the prior's action. (Asserts the mode, not wall-clock times.)
+    @Test func deadlineShorterThanOneIterationGivesPolicyPrior() throws {
+        let model = Fixture.model()
+        let planner = try Planner(model: model, config: Fixture.config(samples: 256, iterations: 4), seed: 8)
+        defer { planner.shutdown() }
+        #expect(planner.iterationCostNs > 0)
+        for (i, o) in Fixture.observations(count: 50, dim: 5).enumerated() {
+            var a = [Float](repeating: .nan, count: 2), prior = [Float](repeating: .nan, count: 2)
+            let oc = o.withUnsafeBufferPointer { ob in
+                a.withUnsafeMutableBufferPointer { ab in
+                    // Half of the calls: deadline already past; half: 1 µs away.
+                    planner.plan(observation: ob, episodeStart: i == 0,
+                                 deadline: MonotonicClock.nanoseconds() + (i & 1 == 0 ? 0 : 1000),
+                                 trainingNoise: false, action: ab)
+                }
+            }
+            o.withUnsafeBufferPointer { ob in prior.withUnsafeMutableBufferPointer { planner.policyPrior(observation: ob, action: $0) } }
+            #expect(oc.source == .policyPrior && oc.iterations == 0)
+            #expect(a == prior)
+        }
+        // And with no deadline, all iterations run.
+        var a = [Float](repeating: 0, count: 2)
+        let obs: [Float] = [0.1, 0.2, 0.3, 0.4, 0.5]
+        let oc = obs.withUnsafeBufferPointer { ob in
+            a.withUnsafeMutableBufferPointer { planner.plan(observation: ob, episodeStart: false, deadline: .max, trainingNoise: false, action: $0) }
+        }
+        #expect(oc.source == .planner && oc.iterations == 4 && !oc.deadlineMissed)
+    }
+
+    /// The policy-prior fallback equals tanh(μ) from the model's own policy head.
+    @Test func policyPriorIsPolicyMean() throws {
+        let model = Fixture.model(act: 3)
+        let planner = try Planner(model: model, config: Fixture.config(), seed: 1)
+        defer { planner.shutdown() }
+        let obs: [Float] = [0.3, -0.2, 0.9, 0, -1]
+        var a = [Float](repeating: 0, count: 3), z = [Float](repeating: 0, count: 64), mean = [Float](repeating: 0, count: 3)
+        let ws = ForwardWorkspace(model: model, maxRows: 1)
+        obs.withUnsafeBufferPointer { ob in
+            a.withUnsafeMutableBufferPointer { planner.policyPrior(observation: ob, action: $0) }
+            z.withUnsafeMutableBufferPointer { model.encode(obs: ob.baseAddress!, rows: 1, into: $0.baseAddress!, workspace: ws) }
+        }
+        z.withUnsafeBufferPointer { zp in
+            mean.withUnsafeMutableBufferPointer {
+                model.policy(z: zp.baseAddress!, rows: 1, noise: nil, meanOut: $0.baseAddress!, actionOut: nil,
+                             logProbOut: nil, logStdOut: nil, workspace: ws)
+            }
+        }
+        #expect(a == mean)
+    }
+
+    /// Warm start is reset by episodeStart and by reset(): the plan after a reset equals the
+    /// plan of a planner that never saw the earlier steps (same plan index → same streams).
+    @Test func resetClearsWarmStart() throws {
+        let model = Fixture.model()
+        let obs = Fixture.observations(count: 6, dim: 5)
+        let p1 = try Planner(model: model, config: Fixture.config(), seed: 21)
+        let p2 = try Planner(model: model, config: Fixture.config(), seed: 21)
+        defer { p1.shutdown(); p2.shutdown() }
+        let a1 = Fixture.run(p1, Array(obs[0..<3]))
+        p1.reset()
+        // p2 sees different history for its first 3 plans, then a reset.
+        _ = Fixture.run(p2, Array(obs[3..<6]))
+        p2.reset()
+        var x = [Float](repeating: 0, count: 2), y = [Float](repeating: 0, count: 2)
+        obs[0].withUnsafeBufferPointer { ob in
+            _ = x.withUnsafeMutableBufferPointer { p1.plan(observation: ob, episodeStart: false, deadline: .max, trainingNoise: false, action: $0) }
+            _ = y.withUnsafeMutableBufferPointer { p2.plan(observation: ob, episodeStart: false, deadline: .max, trainingNoise: false, action: $0) }
+        }
+        #expect(x == y)
+        #expect(a1.count == 3)
+        // Without reset, history matters (warm start shifts the previous mean).
+        var u = [Float](repeating: 0, count: 2), v = [Float](repeating: 0, count: 2)
+        obs[1].withUnsafeBufferPointer { ob in
+            _ = u.withUnsafeMutableBufferPointer { p1.plan(observation: ob, episodeStart: false, deadline: .max, trainingNoise: false, action: $0) }
+            _ = v.withUnsafeMutableBufferPointer { p2.plan(observation: ob, episodeStart: true, deadline: .max, trainingNoise: false, action: $0) }
+        }
+        #expect(p1.core.prevMean[0] != 0 || u != v)
+    }
+
+    @Test func meanSelectionReturnsEliteMean() throws {
+        var c = Fixture.config()
+        c.actionSelection = .mean
+        let planner = try Planner(model: Fixture.model(), config: c, seed: 4)
+        defer { planner.shutdown() }
+        let a = Fixture.run(planner, Fixture.observations(count: 1, dim: 5))[0]
+        #expect(a[0] == min(max(planner.core.mean[0], -1), 1) && a[1] == min(max(planner.core.mean[1], -1), 1))
+    }
+}
