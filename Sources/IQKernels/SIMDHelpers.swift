@@ -1,3 +1,5 @@
+import _Builtin_intrinsics.intel
+
 /// Horizontal reductions and partial loads written so they compile to a few shuffles.
 /// Why: the standard `SIMD.max()`/`sum()` and `pointwiseMax` are generic lane loops with
 /// NaN handling that stay scalar even at -Ounchecked (measured ~6 ns per element in SimNorm).
@@ -8,6 +10,15 @@ public func hmax(_ v: SIMD8<Float>) -> Float {
     let c = m4.lowHalf, d = m4.highHalf
     let m2 = c.replacing(with: d, where: d .> c)
     return m2[1] > m2[0] ? m2[1] : m2[0]
+}
+
+/// 1/d for positive, normal d: `vrcpps` estimate (12 bits) plus one Newton–Raphson step.
+/// Note the estimate differs between CPU vendors, so results are bit-reproducible per machine
+/// (as OpenBLAS's per-CPU kernels already are), not across machines.
+@_transparent
+public func reciprocal8(_ d: SIMD8<Float>) -> SIMD8<Float> {
+    let r = _mm256_rcp_ps(d)
+    return r * (2 - d * r)
 }
 
 @_transparent
