@@ -5,6 +5,8 @@ public enum WeightsError: Error, Equatable, CustomStringConvertible {
     case format(String)
     case config(String)
     case tensor(name: String, problem: String)
+    /// A caller-supplied vector (observation, action) that does not fit the model.
+    case input(String)
 
     public var description: String {
         switch self {
@@ -12,6 +14,7 @@ public enum WeightsError: Error, Equatable, CustomStringConvertible {
         case .format(let m): return "weights format: \(m)"
         case .config(let m): return "weights config: \(m)"
         case .tensor(let n, let p): return "weights tensor \"\(n)\": \(p)"
+        case .input(let m): return "input: \(m)"
         }
     }
 }

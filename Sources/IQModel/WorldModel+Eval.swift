@@ -26,11 +26,11 @@ extension WorldModel {
     public static func parseVector(_ text: String, count: Int, what: String) throws -> [Float] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         guard parts.count == count else {
-            throw WeightsError.config("\(what) has \(parts.count) values but the model needs \(count)")
+            throw WeightsError.input("\(what) has \(parts.count) values but the model needs \(count)")
         }
         return try parts.enumerated().map { i, p in
             guard let v = Float(p.trimmingCharacters(in: .whitespaces)), v.isFinite else {
-                throw WeightsError.config("\(what)[\(i)] = \"\(p)\" is not a finite number")
+                throw WeightsError.input("\(what)[\(i)] = \"\(p)\" is not a finite number")
             }
             return v
         }
@@ -39,9 +39,9 @@ extension WorldModel {
     /// z = h(obs), π's mean and log σ at z, and every Q head at (z, action ?? mean).
     public func evaluate(obs: [Float], action: [Float]? = nil) throws -> ModelEvaluation {
         let c = config
-        guard obs.count == c.obsDim else { throw WeightsError.config("obs has \(obs.count) values, model needs \(c.obsDim)") }
+        guard obs.count == c.obsDim else { throw WeightsError.input("obs has \(obs.count) values, model needs \(c.obsDim)") }
         if let a = action, a.count != c.actDim {
-            throw WeightsError.config("action has \(a.count) values, model needs \(c.actDim)")
+            throw WeightsError.input("action has \(a.count) values, model needs \(c.actDim)")
         }
         let ws = ForwardWorkspace(model: self, maxRows: 1)
         var z = [Float](repeating: 0, count: c.latentDim)

@@ -16,3 +16,31 @@ import Testing
     #expect(text.components(separatedBy: "\n").filter { $0.hasPrefix("ok") }.count == 24, "\(text)")
     #expect(!text.contains("FAIL"), "\(text)")
 }
+
+/// Bad input to the CLI gives a clear error and a failing exit status, never a crash.
+@Test func cliRejectsBadInputClearly() throws {
+    let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let bin = URL(fileURLWithPath: exe).deletingLastPathComponent().path
+    let w = temporaryPath(".safetensors")
+    defer { try? FileManager.default.removeItem(atPath: w); try? FileManager.default.removeItem(atPath: w + ".cut") }
+    _ = try runProcess(bin + "/iqmpc-train", ["init", "--obs-dim", "3", "--act-dim", "2", "--preset", "tiny", "--out", w])
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: w))
+    try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: w + ".cut"))
+    let cases: [([String], String)] = [
+        ([bin + "/iqmpc-runtime", "eval", "--weights", w, "--obs", "1,2", "--json"], "--obs has 2 values"),
+        ([bin + "/iqmpc-runtime", "eval", "--weights", w, "--obs", "1,2,x", "--json"], "not a finite number"),
+        ([bin + "/iqmpc-runtime", "eval", "--weights", w, "--obs", "1,2,3", "--action", "1", "--json"], "--action has 1 values"),
+        ([bin + "/iqmpc-runtime", "inspect", "--weights", w + ".cut"], "truncated"),
+        ([bin + "/iqmpc-train", "init", "--obs-dim", "3", "--act-dim", "2", "--preset", "huge", "--out", w + ".x"], "unknown preset"),
+    ]
+    for (args, message) in cases {
+        do {
+            _ = try runProcess(args[0], Array(args.dropFirst()))
+            Issue.record("accepted: \(args.dropFirst().joined(separator: " "))")
+        } catch {
+            let e = error as NSError
+            #expect(e.code == 1, "exit status \(e.code) for \(args[1])")
+            #expect(e.localizedDescription.contains(message), "\(e.localizedDescription)")
+        }
+    }
+}
