@@ -9,6 +9,7 @@ struct TrainCLI: ParsableCommand {
         subcommands: [
             BenchUpdateCommand.self,
             // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
+            ReportCommand.self,
             InitCommand.self,
         ]
     )

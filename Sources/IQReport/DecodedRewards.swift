@@ -1,0 +1,66 @@
+import IQCalibration
+import IQLink
+import IQModel
+
+/// Rewards recovered from the critic on the transitions the deployed controller actually flew:
+/// r̂(z, a) = Q(z, a) − γ·V(z'), the quantity IQ-MPC plans with (SPEC 2.3), compared against
+/// the simulator's ground-truth reward that neither training nor planning ever saw.
+///
+/// For a deterministic picture this uses the mean over all Q heads and the policy mean action
+/// for V (the planner draws random head pairs and sampled actions); the entropy term
+/// (α = 1e-4 · log π) is dropped because it is negligible at this scale.
+public enum DecodedRewards {
+    public static func pairs(model: WorldModel, calibration: Calibration,
+                             episodes: [Episode]) -> (decoded: [Double], truth: [Double]) {
+        let c = model.config
+        var decoded: [Double] = [], truth: [Double] = []
+        // Gather transitions (s_t, a_t, s_{t+1}, r_t) first so the model runs batched.
+        var obs: [Float] = [], next: [Float] = [], act: [Float] = []
+        for ep in episodes {
+            for t in 0..<max(ep.steps.count - 1, 0) {
+                guard let a = ep.steps[t].action, let r = ep.reward(after: t),
+                      a.values.count == c.actDim,
+                      ep.steps[t].observation.values.count == c.obsDim,
+                      ep.steps[t + 1].observation.values.count == c.obsDim else { continue }
+                obs += calibration.normalise(observation: ep.steps[t].observation.values)
+                next += calibration.normalise(observation: ep.steps[t + 1].observation.values)
+                act += calibration.normalise(action: a.values).map { min(max($0, -1), 1) }
+                truth.append(r)
+            }
+        }
+        let rows = truth.count
+        guard rows > 0 else { return ([], []) }
+        let chunk = 256
+        let ws = ForwardWorkspace(model: model, maxRows: chunk)
+        var z = [Float](repeating: 0, count: chunk * c.latentDim)
+        var zNext = z
+        var mean = [Float](repeating: 0, count: chunk * c.actDim)
+        var q = [Float](repeating: 0, count: chunk), qSum = q, vSum = q
+        let gamma = Float(c.discount)
+        var start = 0
+        while start < rows {
+            let n = min(chunk, rows - start)
+            obs.withUnsafeBufferPointer { o in
+                model.encode(obs: o.baseAddress! + start * c.obsDim, rows: n, into: &z, workspace: ws)
+            }
+            next.withUnsafeBufferPointer { o in
+                model.encode(obs: o.baseAddress! + start * c.obsDim, rows: n, into: &zNext, workspace: ws)
+            }
+            model.policy(z: zNext, rows: n, noise: nil, meanOut: &mean, actionOut: nil,
+                         logProbOut: nil, logStdOut: nil, workspace: ws)
+            for i in 0..<n { qSum[i] = 0; vSum[i] = 0 }
+            for head in 0..<c.numQ {
+                act.withUnsafeBufferPointer { a in
+                    model.q(head: head, z: z, actions: a.baseAddress! + start * c.actDim, rows: n, into: &q, workspace: ws)
+                }
+                for i in 0..<n { qSum[i] += q[i] }
+                model.q(head: head, z: zNext, actions: mean, rows: n, into: &q, workspace: ws)
+                for i in 0..<n { vSum[i] += q[i] }
+            }
+            let k = Float(c.numQ)
+            for i in 0..<n { decoded.append(Double(qSum[i] / k - gamma * vSum[i] / k)) }
+            start += n
+        }
+        return (decoded, truth)
+    }
+}
