@@ -96,9 +96,11 @@ struct JSONParser {
         case UInt8(ascii: "n"): try literal("null"); return .null
         default:
             let start = i
-            while i < b.count, let c = Optional(b[i]),
-                  (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
-                    || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { i += 1 }
+            func isNumberByte(_ c: UInt8) -> Bool {
+                (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+                    || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+            }
+            while i < b.count, isNumberByte(b[i]) { i += 1 }
             guard i > start, i - start <= 64 else { throw fail("expected a value") }
             let s = String(decoding: b[start..<i], as: UTF8.self)
             guard Double(s) != nil else { throw fail("bad number \"\(s)\"") }
