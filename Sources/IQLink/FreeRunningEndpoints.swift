@@ -80,6 +80,12 @@ public final class FreeRunningPlantEndpoint: @unchecked Sendable {
         return try observationSocket.send(bytes, dontWait: true)
     }
 
+    /// Pushes arbitrary bytes without blocking: fault injection by test peers.
+    @discardableResult
+    public func pushRaw(_ bytes: UnsafeRawBufferPointer) throws(LinkError) -> Bool {
+        try observationSocket.send(bytes, dontWait: true)
+    }
+
     /// Pushes a Heartbeat without blocking.
     @discardableResult
     public func pushHeartbeat() throws(LinkError) -> Bool {

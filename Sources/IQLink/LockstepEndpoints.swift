@@ -73,6 +73,14 @@ public final class LockstepPlantEndpoint: @unchecked Sendable {
         return frame
     }
 
+    /// Sends arbitrary bytes as one request and waits for the answer: fault injection
+    /// (malformed or oversized frames) by test peers. Same contract as `exchange`.
+    public func exchangeRaw(_ bytes: UnsafeRawBufferPointer, timeoutMs: Int32 = 1000) throws(LinkError) -> Frame {
+        try socket.send(bytes)
+        guard let frame = try receiver.receive(socket, timeoutMs: timeoutMs) else { throw .timeout }
+        return frame
+    }
+
     /// Answers the controller's Shutdown with a final Heartbeat (no reply expected).
     public func acknowledgeShutdown() throws(LinkError) {
         try socket.send(try codec.encodeHeartbeat(timestampNs: linkMonotonicNs(), role: hello.role))
