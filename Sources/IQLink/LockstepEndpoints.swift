@@ -42,6 +42,12 @@ public final class LockstepPlantEndpoint: @unchecked Sendable {
                 continue    // no controller connected yet
             }
             guard let frame = try receiver.receive(socket, timeoutMs: attemptTimeoutMs) else { continue }
+            if case .error(let e) = frame {
+                // A controller may answer a Hello it cannot take with an Error: fatal ones
+                // end the session, others (e.g. "busy") are retried.
+                if e.fatal { throw .handshakeRefused(code: e.code, message: e.message) }
+                continue
+            }
             guard case .helloAck = frame else {
                 throw .unexpectedBody(expected: .helloAck, got: frame.kind)
             }

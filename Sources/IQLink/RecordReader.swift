@@ -127,8 +127,12 @@ public final class RecordReader {
             throw .record(offset: start, problem: "record declares \(n) bytes but the file ends after \(got)")
         }
         iqmpc_arena_reset(arena)
+        let refusedBefore = arena.pointee.exhausted
         guard let r = iqmpc__v1__record__unpack(&arena.pointee.allocator, n,
                                                 record.baseAddress!.assumingMemoryBound(to: UInt8.self)) else {
+            if arena.pointee.exhausted != refusedBefore {
+                throw .record(offset: start, problem: "\(n) bytes unpack to more than the reader's \(Self.arenaBytes)-byte arena (hostile record)")
+            }
             throw .record(offset: start, problem: "\(n) bytes do not parse as an iqmpc.v1.Record")
         }
         return (start, r)

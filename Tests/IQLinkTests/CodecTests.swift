@@ -119,6 +119,18 @@ import Testing
         #expect(LinkError.dimensionOutOfBounds(field: .observationValues, count: 257, limit: 256).faultCode == .oversized)
     }
 
+    @Test func actionWiderThanMaxActDimIsRefused() throws {
+        var action: [UInt8] = [0x08, 0x01]   // seq 1
+        var packed: [UInt8] = []
+        for _ in 0..<(LinkBounds.maxActDim + 1) { packed += [0, 0, 0x80, 0x3f] }  // 1.0f
+        action += lengthDelimited(field: 4, packed)
+        let frame = lengthDelimited(field: 4, action)
+        let codec = FrameCodec()
+        #expect(throws: LinkError.dimensionOutOfBounds(field: .actionValues, count: 65, limit: 64)) {
+            try frame.withUnsafeBytes { _ = try codec.decode($0) }
+        }
+    }
+
     @Test func encodersRefuseOutOfBoundsInputs() throws {
         let codec = FrameCodec()
         let wide = [Float](repeating: 0, count: LinkBounds.maxObsDim + 1)

@@ -82,6 +82,41 @@ import Testing
         plant.close(); ctl.close()
     }
 
+    @Test func refusedFramesStillGetTheirLockstepReply() throws {
+        let spec = sampleSpec()
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let zeros = [Float](repeating: 0, count: spec.actDim)
+        let peer = TestThread {
+            guard case .hello = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+            try ctl.replyHelloAck(.accept(role: .controller, software: "t"))
+            for expected in [LinkError.oversized(byteCount: 70_000, limit: LinkBounds.maxControlBytes),
+                             LinkError.malformed(byteCount: 3)] {
+                do throws(LinkError) {
+                    _ = try ctl.receive(timeoutMs: 5000)
+                    Issue.record("frame should be refused")
+                } catch {
+                    #expect(error == expected)
+                    #expect(ctl.awaitingReply)
+                    try zeros.withUnsafeBufferPointer {
+                        try ctl.replyAction(seq: 1, observationSeq: 0, timestampNs: 1, values: $0,
+                                            diagnostics: .init(source: .safe, fault: error.faultCode ?? .none))
+                    }
+                    #expect(!ctl.awaitingReply)
+                }
+            }
+        }
+        try plant.handshake()
+        let huge = [UInt8](repeating: 0x55, count: 70_000)
+        guard case .action(let a) = try huge.withUnsafeBytes({ try plant.exchangeRaw($0) }) else { Issue.record("kind"); return }
+        #expect(a.diagnostics.fault == .oversized && a.diagnostics.source == .safe)
+        let garbage: [UInt8] = [0xff, 0xff, 0xff]
+        guard case .action(let b) = try garbage.withUnsafeBytes({ try plant.exchangeRaw($0) }) else { Issue.record("kind"); return }
+        #expect(b.diagnostics.fault == .malformed)
+        try peer.join()
+        plant.close(); ctl.close()
+    }
+
     @Test func lockstepPlantRehandshakesWithARestartedController() throws {
         let spec = sampleSpec()
         let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")

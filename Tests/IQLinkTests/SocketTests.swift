@@ -83,8 +83,12 @@ import Testing
 
     @Test func sendAndReceiveDoNotAllocateOverTcpAndInproc() throws {
         #expect(try requestReplyAllocations("tcp://127.0.0.1:*", rounds: 2000) == 0)
-        // inproc: measured 0-1 allocation per 20 000 round trips, sporadically (libzmq grows
-        // an internal queue chunk now and then); a per-message allocation would be >= 2000.
+        let ipc = "ipc://" + tempDir().appendingPathComponent("rr.sock").path
+        #expect(try requestReplyAllocations(ipc, rounds: 2000) == 0)
+        // inproc: measured 0-1 allocation per 20 000 round trips, sporadically: inproc peers
+        // exchange pipe-activation commands through mailboxes that libzmq drains on a ~1 ms
+        // timer, and a backlog now and then grows a command-queue chunk. A per-message
+        // allocation would show as >= 2000. Deployments use tcp:// or ipc://.
         #expect(try requestReplyAllocations("inproc://alloc-rr", rounds: 2000) <= 1)
     }
 
