@@ -488,6 +488,16 @@ static event handle(iqmpc_link *l, const Iqmpc__V1__Envelope *env, iqmpc_link_ac
         l->counters.heartbeats++;
         return EV_NONE;
     case IQMPC__V1__ENVELOPE__BODY_ERROR:
+        /* A bare fatal spec/version Error while handshaking is a refusal, like a HelloAck's. */
+        if (env->error != NULL && l->state != ST_CONNECTED && env->error->fatal &&
+            (env->error->code == IQMPC__V1__ERROR_CODE__ERROR_SPEC_MISMATCH ||
+             env->error->code == IQMPC__V1__ERROR_CODE__ERROR_PROTOCOL_VERSION)) {
+            l->state = ST_REFUSED;
+            l->counters.refusals++;
+            snprintf(l->last_error, sizeof l->last_error, "controller refused the session: %s",
+                     env->error->message ? env->error->message : "");
+            return EV_REFUSED;
+        }
         /* Errors answer the newest frame (e.g. FAULT_NO_HANDSHAKE after a controller restart). */
         if (env->error != NULL &&
             (env->error->fatal || env->error->fault == IQMPC__V1__FAULT_CODE__FAULT_NO_HANDSHAKE))

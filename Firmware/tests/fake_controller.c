@@ -117,7 +117,7 @@ int fake_send_error(fake_ctl *f, Iqmpc__V1__ErrorCode code, Iqmpc__V1__FaultCode
     err.code = code;
     err.fault = fault;
     err.fatal = fatal ? 1 : 0;
-    err.message = (char *)"fake error";
+    err.message = (char *)"fake error: obs_dim 3 != 5";
     env.body_case = IQMPC__V1__ENVELOPE__BODY_ERROR;
     env.error = &err;
     return fake_send_env(f, &env);

@@ -295,6 +295,29 @@ static void test_protocol_version_mismatch(void) {
     close_pair();
 }
 
+static void test_bare_error_refusal(void) {
+    iqmpc_link_action out;
+    int i, sent = 0;
+    REQUIRE(open_pair(IQMPC_LINK_FREE_RUNNING) == 0);
+    for (i = 0; i < 100 && !sent; i++) {
+        Iqmpc__V1__Envelope *e;
+        iqmpc_link_publish(&L, OBS_VALUES, NULL);
+        e = fake_recv(&F, 30);
+        if (e != NULL) {
+            fake_send_error(&F, IQMPC__V1__ERROR_CODE__ERROR_SPEC_MISMATCH,
+                            IQMPC__V1__FAULT_CODE__FAULT_NONE, 1);
+            iqmpc__v1__envelope__free_unpacked(e, NULL);
+            sent = 1;
+        }
+        iqmpc_link_receive(&L, sent ? MS(1000) : 0, &out);
+    }
+    CHECK(sent);
+    CHECK(!iqmpc_link_connected(&L));
+    CHECK(strstr(iqmpc_link_last_error(&L), "obs_dim 3 != 5") != NULL);
+    CHECK(out.fallback && out.fault == IQMPC_LINK_FAULT_NO_SESSION);
+    close_pair();
+}
+
 /* ---------------------------------------------------------------- normal steps */
 
 static void test_steps_match(void) {
@@ -862,6 +885,7 @@ static const harness_test TESTS[] = {
     {"handshake_blocking", test_handshake_blocking},
     {"handshake_refused", test_handshake_refused},
     {"protocol_version_mismatch", test_protocol_version_mismatch},
+    {"bare_error_refusal", test_bare_error_refusal},
     {"steps_match", test_steps_match},
     {"controller_safe_action_applied", test_controller_safe_action_applied},
     {"timeout_then_late", test_timeout_then_late},
