@@ -24,9 +24,14 @@ struct ReferenceParityTests {
         return worst
     }
 
-    @Test(arguments: [("tiny", 8, 3, 17), ("small", 24, 6, 9), ("paper", 67, 21, 3)])
+    /// "odd": widths that are not multiples of 8, SimNorm groups of 4, two encoder hidden
+    /// layers, three Q heads and other constants, so vector tails and generic paths are covered.
+    static let odd = ModelConfig(obsDim: 5, actDim: 3, latentDim: 20, encoderHidden: [37, 12], mlpDim: 29,
+                                 numQ: 3, simnormGroup: 4, logStdMin: -5, logStdMax: 1.5, discount: 0.95, entropyCoef: 3e-4)
+
+    @Test(arguments: [("tiny", 8, 3, 17), ("small", 24, 6, 9), ("paper", 67, 21, 3), ("odd", 5, 3, 11)])
     func batchedForwardMatchesNumpy(preset: String, obsDim: Int, actDim: Int, rows: Int) throws {
-        let c = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
+        let c = preset == "odd" ? Self.odd : try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
         let m = WorldModel.initialised(config: c, seed: 11, nonzeroQ: true)
         // Perturb LayerNorm affine and biases too, so every tensor influences the outputs.
         var t = m.tensorValues()
