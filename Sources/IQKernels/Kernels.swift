@@ -10,4 +10,4 @@
 ///   SimNorm, LayerNorm, `biasLayerNorm` (fused bias + LN + activation), `softmax8`.
 /// - `vexp`, `reciprocal8`, `hmax`, `hsum` — eight-lane helpers that compile to straight AVX2/FMA
 ///   code (the generic SIMD reductions and conversions do not; see each doc comment).
-public enum IQKernels {}
+public enum IQKernelsModule {}
