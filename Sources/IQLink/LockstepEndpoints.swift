@@ -1,6 +1,15 @@
 /// Lockstep mode (Proto/README.md): the simulator's REQ socket binds, the controller's REP
 /// socket connects; every request gets exactly one reply.
 
+/// One request is in flight normally; with REQ_RELAXED a plant that keeps re-sending to a
+/// stuck controller could queue many, and queued frames reference send-ring slots. Small
+/// high-water marks (the REQ's SNDHWM, the REP's RCVHWM for inproc pipes) make such sends
+/// time out instead, so the ring is never overrun.
+enum LockstepQueues {
+    static let highWaterMark: Int32 = 2
+    static let sendSlots = 8
+}
+
 /// The simulator side: binds a REQ socket, opens the session with Hello, then sends one
 /// Observation per step and waits for the controller's Action, Reset or Shutdown.
 ///
@@ -19,7 +28,8 @@ public final class LockstepPlantEndpoint: @unchecked Sendable {
     public init(bind endpoint: String, spec: PlantSpec, role: Role = .simulator, software: String,
                 context: ZmqContext = .shared) throws(LinkError) {
         try spec.validate()
-        socket = try ZmqSocket(.req, context: context, sendSlots: 4)
+        socket = try ZmqSocket(.req, context: context, sendSlots: LockstepQueues.sendSlots)
+        try socket.set(.sendHighWaterMark, LockstepQueues.highWaterMark)
         try socket.set(.requestRelaxed, 1)
         try socket.set(.requestCorrelate, 1)
         self.endpoint = try socket.bind(endpoint)
@@ -109,7 +119,8 @@ public final class LockstepControllerEndpoint: @unchecked Sendable {
     public private(set) var awaitingReply = false
 
     public init(connect endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
-        socket = try ZmqSocket(.rep, context: context, sendSlots: 4)
+        socket = try ZmqSocket(.rep, context: context, sendSlots: LockstepQueues.sendSlots)
+        try socket.set(.receiveHighWaterMark, LockstepQueues.highWaterMark)
         try socket.connect(endpoint)
         self.endpoint = endpoint
         codec = FrameCodec()

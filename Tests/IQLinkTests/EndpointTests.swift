@@ -117,6 +117,36 @@ import Testing
         plant.close(); ctl.close()
     }
 
+    /// A connected controller that does not read while the plant keeps re-sending: every
+    /// frame it reads later must be intact (the send ring was not overwritten under libzmq).
+    @Test(arguments: ["inproc://stuck", "tcp://127.0.0.1:*"])
+    func stuckControllerNeverSeesOverwrittenFrames(_ address: String) throws {
+        let spec = sampleSpec()
+        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "sim")
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        #expect(throws: LinkError.timeout) { try plant.handshake(attemptTimeoutMs: 20, attempts: 12) }
+        let one: [Float] = [1, 2, 3, 4]
+        for _ in 0..<6 {
+            _ = try? one.withUnsafeBufferPointer { try plant.exchange(seq: 9, timestampNs: 1, values: $0, timeoutMs: 10) }
+            _ = try? plant.handshake(attemptTimeoutMs: 10, attempts: 1)
+        }
+        var hellos = 0, observations = 0
+        while let f = try ctl.receive(timeoutMs: 100) {
+            switch f {
+            case .hello:
+                #expect(try ctl.receivedHello().spec == spec)
+                hellos += 1
+            case .observation(let o):
+                #expect(o.seq == 9 && Array(o.values) == one)
+                observations += 1
+            default: Issue.record("unexpected \(f.kind)")
+            }
+            try ctl.replyHeartbeat()
+        }
+        #expect(hellos >= 1)
+        plant.close(); ctl.close()
+    }
+
     @Test func lockstepPlantRehandshakesWithARestartedController() throws {
         let spec = sampleSpec()
         let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
