@@ -83,3 +83,25 @@ struct ReferenceParityTests {
         print("parity \(preset): worst relative error \(worst) over \(rows) rows")
     }
 }
+
+/// A file written by a third party (numpy, shuffled tensor order, unpadded header, config
+/// JSON with floats like `-10.0`) loads, and evaluates like the reference.
+@Test func numpyWrittenFileLoadsAndMatchesReference() throws {
+    let path = temporaryPath(".safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    _ = try runProcess(ReferenceParityTests.python, [repositoryRoot + "/Scripts/reference/write_random.py",
+                                                     "--out", path, "--obs-dim", "7", "--act-dim", "3", "--seed", "4"])
+    let (m, md) = try WorldModel.load(path: path)
+    #expect(md["exporter"] == "numpy write_random.py")
+    #expect(m.config.logStdMin == -10 && m.config.obsDim == 7)
+    let obs: [Float] = [0.3, -1.2, 0.8, 2.0, -0.4, 0.1, 1.5]
+    let ev = try m.evaluate(obs: obs)
+    let out = try runProcess(ReferenceParityTests.python, [repositoryRoot + "/Scripts/reference/forward.py", "--weights", path,
+                                                           "--obs=" + obs.map { "\($0)" }.joined(separator: ",")])
+    let ref = try JSONSerialization.jsonObject(with: out) as! [String: Any]
+    func d(_ k: String) -> [Double] { (ref[k] as! [Any]).map { ($0 as! NSNumber).doubleValue } }
+    _ = ReferenceParityTests.compare(ev.latent, d("latent"), "latent")
+    _ = ReferenceParityTests.compare(ev.policyMean, d("policy_mean"), "policy_mean")
+    _ = ReferenceParityTests.compare(ev.policyLogStd, d("policy_log_std"), "policy_log_std")
+    _ = ReferenceParityTests.compare(ev.q, d("q"), "q")
+}
