@@ -85,11 +85,21 @@ extension WorldModel {
             var lp: Float = 0
             for i in 0..<A {
                 let logStd = lmin + half * (Foundation.tanh(s[i]) + 1)
-                let eps: Float = noise?[r * A + i] ?? 0
-                let act = Foundation.tanh(mu[i] + eps * Foundation.exp(logStd))
-                lp += -0.5 * eps * eps - logStd - halfLog2Pi
-                lp -= Foundation.log(max(0, 1 - act * act) + 1e-6)
-                meanOut?[r * A + i] = Foundation.tanh(mu[i])
+                let mean = Foundation.tanh(mu[i])
+                // Without noise ε = 0, so the action is the mean (no second tanh, no exp).
+                let eps: Float, act: Float
+                if let noise {
+                    eps = noise[r * A + i]
+                    act = Foundation.tanh(mu[i] + eps * Foundation.exp(logStd))
+                } else {
+                    eps = 0
+                    act = mean
+                }
+                if logProbOut != nil {
+                    lp += -0.5 * eps * eps - logStd - halfLog2Pi
+                    lp -= Foundation.log(max(0, 1 - act * act) + 1e-6)
+                }
+                meanOut?[r * A + i] = mean
                 actionOut?[r * A + i] = act
                 logStdOut?[r * A + i] = logStd
             }
