@@ -8,6 +8,7 @@ struct SimCLI: ParsableCommand {
         abstract: "MuJoCo simulated robots, expert controllers and demonstrations over the iqmpc protocol.",
         subcommands: [
             // Add subcommands here, one line each (owner: plants).
+            EvalCommand.self,
         ]
     )
 }
