@@ -63,7 +63,7 @@ enum CheetahTask {
     """
 
     /// Speed at which the reward saturates at 1 (m/s).
-    static let targetSpeed = 3.0
+    static let targetSpeed = 2.0
     static let gears: [Float] = [110, 80, 50, 110, 60, 30]
     static let jointNames = ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"]
 

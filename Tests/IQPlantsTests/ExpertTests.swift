@@ -1,0 +1,106 @@
+import CAllocCounter
+import Foundation
+import Testing
+@testable import IQPlants
+
+/// Experts against their documented thresholds (README of IQPlants, "Experts"), each
+/// compared with the random policy on the same seeds.
+@Suite(.serialized) struct ExpertTests {
+    func meanReturn(_ task: TaskID, _ kind: ExpertKind, seeds: ClosedRange<UInt64>, steps: Int? = nil,
+                    mpc: SamplingMPCConfig? = nil) throws -> Double {
+        let plant = try Plant(task: task)
+        let expert = try Expert(task: task, kind: kind, seed: 11, mpc: mpc)
+        var total = 0.0
+        for s in seeds { total += EpisodeRunner.run(plant: plant, expert: expert, seed: s, steps: steps) }
+        return total / Double(seeds.count)
+    }
+
+    @Test func pendulumSwingUpAndBalance() throws {
+        let expert = try meanReturn(.pendulumSwingup, .analytic, seeds: 1...5)
+        let random = try meanReturn(.pendulumSwingup, .random, seeds: 1...5)
+        #expect(expert > 380, "expert mean \(expert)")
+        #expect(random < 60, "random mean \(random)")
+    }
+
+    @Test func cartpoleSwingUpAndBalance() throws {
+        let expert = try meanReturn(.cartpoleSwingup, .analytic, seeds: 1...5)
+        let random = try meanReturn(.cartpoleSwingup, .random, seeds: 1...5)
+        #expect(expert > 350, "expert mean \(expert)")
+        #expect(random < 80, "random mean \(random)")
+    }
+
+    @Test func reacherOperationalSpace() throws {
+        let expert = try meanReturn(.reacher, .analytic, seeds: 1...10)
+        let random = try meanReturn(.reacher, .random, seeds: 1...10)
+        #expect(expert > 440, "expert mean \(expert)")
+        #expect(random < 80, "random mean \(random)")
+    }
+
+    /// Short episodes and a reduced budget keep this to a few seconds; the documented
+    /// full-budget figures come from `iqmpc-sim eval --task cheetah-run`.
+    @Test func cheetahSamplingMPCRuns() throws {
+        let cfg = SamplingMPCConfig(samples: 32, horizon: 10, knots: 4, noise: 0.5, temperature: 0.1)
+        let expert = try meanReturn(.cheetahRun, .mpc, seeds: 1...1, steps: 100, mpc: cfg)
+        let random = try meanReturn(.cheetahRun, .random, seeds: 1...3, steps: 100)
+        #expect(expert > 2 * random + 10, "mpc \(expert) vs random \(random) over 100 steps")
+    }
+
+    @Test func mpcOnPendulumAlsoSwingsUp() throws {
+        let cfg = SamplingMPCConfig(samples: 16, horizon: 30, knots: 4, noise: 0.6, temperature: 0.1)
+        let r = try meanReturn(.pendulumSwingup, .mpc, seeds: 2...2, steps: 200, mpc: cfg)
+        let random = try meanReturn(.pendulumSwingup, .random, seeds: 2...2, steps: 200)
+        #expect(r > 60 && r > 4 * random, "mpc return \(r) vs random \(random) over 200 steps")
+    }
+
+    @Test(arguments: [ExpertKind.analytic, .mpc, .random])
+    func sameSeedSameTrajectory(kind: ExpertKind) throws {
+        let cfg = SamplingMPCConfig(samples: 8, horizon: 5, knots: 2, noise: 0.5, temperature: 0.1)
+        func trace() throws -> [UInt32] {
+            let plant = try Plant(task: kind == .analytic ? .reacher : .cheetahRun)
+            let expert = try Expert(task: plant.task, kind: kind, seed: 5, mpc: cfg)
+            plant.reset(seed: 9); expert.reset(seed: 9)
+            var obs = [Float](repeating: 0, count: plant.info.obsDim), a = [Float](repeating: 0, count: plant.info.actDim)
+            var out: [UInt32] = []
+            for _ in 0..<30 {
+                expert.act(plant, into: &a)
+                plant.step(normalized: a)
+                plant.observe(into: &obs)
+                out += obs.map(\.bitPattern) + a.map(\.bitPattern)
+            }
+            return out
+        }
+        #expect(try trace() == trace())
+    }
+
+    @Test func differentSeedsGiveDifferentEpisodes() throws {
+        let plant = try Plant(task: .reacher)
+        var a = [Float](repeating: 0, count: 8), b = a
+        plant.reset(seed: 1); plant.observe(into: &a)
+        plant.reset(seed: 2); plant.observe(into: &b)
+        #expect(a != b)
+    }
+
+    /// The simulation step and every expert allocate nothing after start-up.
+    @Test(arguments: TaskID.allCases)
+    func stepsAndExpertsAllocateNothing(task: TaskID) throws {
+        let plant = try Plant(task: task)
+        let cfg = SamplingMPCConfig(samples: 4, horizon: 3, knots: 2, noise: 0.5, temperature: 0.1)
+        let analytic = try Expert(task: task, kind: .analytic, seed: 1, mpc: cfg)
+        let mpc = try Expert(task: task, kind: .mpc, seed: 1, mpc: cfg)
+        let obs = UnsafeMutablePointer<Float>.allocate(capacity: plant.info.obsDim)
+        let act = UnsafeMutablePointer<Float>.allocate(capacity: plant.info.actDim)
+        defer { obs.deallocate(); act.deallocate() }
+        plant.reset(seed: 3)
+        analytic.act(plant, into: act); mpc.act(plant, into: act); plant.step(normalized: act)
+        let before = iq_alloc_count()
+        for i in 0..<20 {
+            if i % 2 == 0 { analytic.act(plant, into: act) } else { mpc.act(plant, into: act) }
+            plant.step(normalized: act)
+            plant.observe(into: obs)
+        }
+        let after = iq_alloc_count()
+        #expect(after - before == 0, "\(after - before) allocations in 20 steps")
+        iq_alloc_probe()
+        #expect(iq_alloc_count() > after, "positive control")
+    }
+}
