@@ -2,7 +2,7 @@ import CMuJoCo
 import Foundation
 
 /// `pendulum-swingup`: a 1 kg bob on a 0.5 m massless rod, hinge at 1 m height, motor
-/// limited to ±2 N·m (less than the 4.9 N·m gravity torque at horizontal, so it must pump
+/// limited to ±1 N·m (a fifth of the 4.9 N·m gravity torque at horizontal, so it must pump
 /// energy over a few swings). θ = 0 is upright; episodes start hanging (θ ≈ π).
 /// Physics 10 ms RK4, action repeat 2 (20 ms control), 500 control steps = 10 s.
 /// Reward = upright · small_control · small_velocity with upright = (1 + cos θ)/2.
@@ -21,12 +21,12 @@ enum PendulumTask {
         </body>
       </worldbody>
       <actuator>
-        <motor name="torque" joint="hinge" gear="2" ctrllimited="true" ctrlrange="-1 1"/>
+        <motor name="torque" joint="hinge" gear="1" ctrllimited="true" ctrlrange="-1 1"/>
       </actuator>
     </mujoco>
     """
 
-    static let maxTorque: Float = 2
+    static let maxTorque: Float = 1
 
     static func info(timestep: Double) -> TaskInfo {
         TaskInfo(
@@ -36,7 +36,7 @@ enum PendulumTask {
                 ChannelInfo("pole.angle.sin", "1", -1, 1),
                 ChannelInfo("pole.angular_velocity", "rad/s", -20, 20),
             ],
-            actions: [ChannelInfo("pole.torque", "N*m", -maxTorque, maxTorque)],
+            actions: [ChannelInfo("motor.torque", "N*m", -maxTorque, maxTorque)],
             actionRepeat: 2, episodeLength: 500, physicsTimestep: timestep)
     }
 

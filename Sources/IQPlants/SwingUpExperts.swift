@@ -11,8 +11,8 @@ final class PendulumExpert {
     let mgl: Double       // gravity torque scale, N·m
     let gear: Double
     let k: [Double]
-    /// Switch to LQR inside this angle from upright (the motor can hold about 0.42 rad).
-    let catchAngle = 0.45
+    /// Switch to LQR inside this angle from upright (the 1 N·m motor can hold about 0.2 rad against gravity).
+    let catchAngle = 0.3
     let energyMargin: Double
 
     init() throws(PlantError) {

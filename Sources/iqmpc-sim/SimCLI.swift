@@ -9,6 +9,9 @@ struct SimCLI: ParsableCommand {
         subcommands: [
             // Add subcommands here, one line each (owner: plants).
             EvalCommand.self,
+            ServeCommand.self,
+            RecordCommand.self,
+            ReplayCommand.self,
         ]
     )
 }

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import IQPlants
+
+/// `iqmpc-sim serve`: one simulated robot on the wire protocol, with optional faults.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a task over the iqmpc protocol (lockstep REQ, or real-time PUSH+PULL), binding its endpoints.")
+
+    @Option(help: "Task: \(TaskID.allCases.map(\.rawValue).joined(separator: ", ")).") var task: String
+    @Option(help: "lockstep (training/evaluation) or realtime (fixed period).") var mode: String = "lockstep"
+    @Option(name: .customLong("period-ms"), help: "Real-time period in ms (default: the task's control period).") var periodMs: Double?
+    @Option(help: "Seed of the first episode (episode i uses seed + i unless the controller sends Reset).") var seed: UInt64 = 1
+    @Option(help: "Observation endpoint (lockstep: the only one), bound here.") var endpoint: String = "tcp://127.0.0.1:5701"
+    @Option(name: .customLong("action-endpoint"), help: "Real-time action endpoint, bound here.") var actionEndpoint: String = "tcp://127.0.0.1:5702"
+    @Option(help: "Stop after this many episodes (0 = until the controller sends Shutdown).") var episodes: Int = 0
+    @Flag(name: .customLong("no-reward"), help: "Do not attach the evaluation reward to observations.") var noReward = false
+    @Option(name: .customLong("reply-timeout-ms"), help: "Lockstep: re-handshake after waiting this long for an answer.") var replyTimeoutMs: Int32 = 5000
+
+    // Fault injection.
+    @Option(name: .customLong("obs-noise"), help: "Std of Gaussian noise on every observation value (physical units).") var obsNoise: Double = 0
+    @Option(name: .customLong("action-delay"), help: "Apply each action this many control steps late.") var actionDelay: Int = 0
+    @Option(help: "Probability per frame of not sending it.") var drop: Double = 0
+    @Option(help: "Probability per frame of sending it twice (same seq).") var duplicate: Double = 0
+    @Option(help: "Probability per frame of re-sending the previous frame after it (older seq arrives late).") var reorder: Double = 0
+    @Option(name: .customLong("nan-burst"), help: "Probability per frame of starting a burst of NaN frames.") var nanBurst: Double = 0
+    @Option(name: .customLong("nan-burst-length"), help: "Frames per NaN burst.") var nanBurstLength: Int = 5
+    @Option(help: "Probability per frame of the sensor freezing (values repeat).") var frozen: Double = 0
+    @Option(name: .customLong("frozen-length"), help: "Frames per frozen stretch.") var frozenLength: Int = 10
+    @Option(help: "Probability per frame of the simulator stalling.") var stall: Double = 0
+    @Option(name: .customLong("stall-ms"), help: "Length of a stall in ms.") var stallMs: Int = 200
+    @Option(name: .customLong("fault-seed"), help: "Seed of the fault draws.") var faultSeed: UInt64 = 0
+
+    func run() throws {
+        var c = SimServerConfig(task: try TaskID(parsing: task))
+        guard let m = SimMode(rawValue: mode) else { throw ValidationError("unknown --mode '\(mode)' (lockstep, realtime)") }
+        c.mode = m
+        c.periodMs = periodMs
+        c.seed = seed
+        c.observationEndpoint = endpoint
+        c.actionEndpoint = actionEndpoint
+        c.episodes = episodes
+        c.sendReward = !noReward
+        c.replyTimeoutMs = replyTimeoutMs
+        var f = FaultConfig()
+        f.observationNoise = obsNoise; f.actionDelaySteps = actionDelay
+        f.dropProbability = drop; f.duplicateProbability = duplicate; f.reorderProbability = reorder
+        f.nanBurstProbability = nanBurst; f.nanBurstLength = nanBurstLength
+        f.frozenProbability = frozen; f.frozenLength = frozenLength
+        f.stallProbability = stall; f.stallMs = stallMs; f.seed = faultSeed
+        c.faults = f
+        let server = try SimServer(config: c)
+        let spec = server.plant.info.plantSpec
+        FileHandle.standardError.write(Data("iqmpc-sim: serving \(spec) in \(m.rawValue) mode on \(server.observationEndpoint)\(server.actionEndpoint.map { " + " + $0 } ?? "")\n".utf8))
+        let report = try server.run()
+        let returns = report.episodeReturns
+        let mean = returns.isEmpty ? 0 : returns.reduce(0, +) / Double(returns.count)
+        print("ended: \(report.endReason)")
+        print(String(format: "episodes %d, mean return %.2f, frames sent %d, actions applied %d, refused %d, handshakes %d, overruns %d",
+                     returns.count, mean, report.framesSent, report.actionsApplied, report.actionsRefused, report.handshakes, report.overruns))
+        let fc = report.faults
+        if f.isActive {
+            print("faults: dropped \(fc.dropped), duplicated \(fc.duplicated), reordered \(fc.reordered), nan frames \(fc.nanFrames), frozen frames \(fc.frozenFrames), stalls \(fc.stalls)")
+        }
+        for (i, r) in returns.enumerated() { print(String(format: "episode %d return %.2f", i, r)) }
+    }
+}
