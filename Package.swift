@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "CAllocCounter"]),
         .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
-        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "CAllocCounter"]),
+        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport"]),
     ],
