@@ -83,7 +83,7 @@ final class CartpoleExpert {
         } else {
             let e = 0.5 * poleInertia * w * w + mgl * (cos(th) - 1)
             let target = 0.02 * mgl
-            var a = -30 * (target - e) * w * cos(th)
+            var a = -15 * (target - e) * w * cos(th)
             a -= 1.5 * x + 1.5 * v
             if abs(w) < 0.05 && cos(th) < -0.99 { a = 5 }
             u = a * totalMass / gear
