@@ -1,3 +1,4 @@
+import CAllocCounter
 import Foundation
 import IQLink
 import Testing
@@ -104,6 +105,48 @@ func pendulumTorque(_ o: UnsafeBufferPointer<Float>) -> Float {
         #expect(abs(report.episodeReturns[0] - rewardSum) < 1e-3)
         #expect(report.episodeReturns[0] > 200, "observation-only controller return \(report.episodeReturns[0])")
         #expect(report.actionsApplied == 500 && report.actionsRefused == 0)
+    }
+
+    /// The served step loop (simulator thread) and the peer's receive/reply allocate
+    /// nothing in steady state: the process-wide malloc count is flat over 300 steps.
+    @Test func lockstepStepLoopAllocatesNothing() throws {
+        var c = SimServerConfig(task: .cheetahRun)
+        c.observationEndpoint = "inproc://iqplants-alloc-\(getpid())"
+        c.episodes = 1
+        c.faults.observationNoise = 0.01
+        c.faults.actionDelaySteps = 2
+        let server = try SimServer(config: c)
+        let thread = ServerThread(server)
+        let ctl = try LockstepControllerEndpoint(connect: server.observationEndpoint)
+        defer { ctl.close() }
+        guard case .hello? = try ctl.receive(timeoutMs: 5000) else { Issue.record("no Hello"); return }
+        try ctl.replyHelloAck(.accept(role: .controller, software: "test"))
+        let action = UnsafeMutableBufferPointer<Float>.allocate(capacity: 6)
+        action.initialize(repeating: 0)
+        defer { action.deallocate() }
+        var n = 0, before: UInt64 = 0, after: UInt64 = 0
+        loop: while let f = try ctl.receive(timeoutMs: 5000) {
+            switch f {
+            case .observation(let o):
+                n += 1
+                if n == 100 { before = iq_alloc_count() }
+                if n == 400 { after = iq_alloc_count() }
+                for i in 0..<6 { action[i] = 10 * sin(Float(o.seq) * 0.1 + Float(i)) }
+                try ctl.replyAction(seq: o.seq, observationSeq: o.seq, timestampNs: 0, values: UnsafeBufferPointer(action),
+                                    diagnostics: PlanDiagnostics())
+            case .shutdown:
+                try ctl.replyHeartbeat()
+                break loop
+            default:
+                break loop
+            }
+        }
+        _ = try thread.join()
+        #expect(n == 501)
+        #expect(after - before == 0, "\(after - before) allocations over 300 served steps")
+        let probe = iq_alloc_count()
+        iq_alloc_probe()
+        #expect(iq_alloc_count() > probe, "positive control")
     }
 
     /// Reset{seed} restarts the episode from that seed: same seed, same first observation.
