@@ -3,8 +3,9 @@ import Foundation
 import Testing
 @testable import IQPlants
 
-/// Experts against their documented thresholds (README of IQPlants, "Experts"), each
-/// compared with the random policy on the same seeds.
+/// Experts against their documented thresholds: 90 % of the best achievable return in
+/// Sources/IQPlants/README.md (pendulum 324, cartpole 414.4, reacher 500 = the hard bound),
+/// each compared with the random policy on the same seeds.
 @Suite(.serialized) struct ExpertTests {
     func meanReturn(_ task: TaskID, _ kind: ExpertKind, seeds: ClosedRange<UInt64>, steps: Int? = nil,
                     mpc: SamplingMPCConfig? = nil) throws -> Double {
@@ -18,21 +19,21 @@ import Testing
     @Test func pendulumSwingUpAndBalance() throws {
         let expert = try meanReturn(.pendulumSwingup, .analytic, seeds: 1...5)
         let random = try meanReturn(.pendulumSwingup, .random, seeds: 1...5)
-        #expect(expert > 380, "expert mean \(expert)")
+        #expect(expert > 0.9 * 324, "expert mean \(expert)")
         #expect(random < 60, "random mean \(random)")
     }
 
     @Test func cartpoleSwingUpAndBalance() throws {
         let expert = try meanReturn(.cartpoleSwingup, .analytic, seeds: 1...5)
         let random = try meanReturn(.cartpoleSwingup, .random, seeds: 1...5)
-        #expect(expert > 350, "expert mean \(expert)")
+        #expect(expert > 0.9 * 414.4, "expert mean \(expert)")
         #expect(random < 80, "random mean \(random)")
     }
 
     @Test func reacherOperationalSpace() throws {
         let expert = try meanReturn(.reacher, .analytic, seeds: 1...10)
         let random = try meanReturn(.reacher, .random, seeds: 1...10)
-        #expect(expert > 440, "expert mean \(expert)")
+        #expect(expert > 0.9 * 500, "expert mean \(expert)")
         #expect(random < 80, "random mean \(random)")
     }
 
@@ -45,11 +46,12 @@ import Testing
         #expect(expert > 2 * random + 10, "mpc \(expert) vs random \(random) over 100 steps")
     }
 
-    @Test func mpcOnPendulumAlsoSwingsUp() throws {
+    /// The generic MPC expert also solves an underactuated swing-up (short run, small budget).
+    @Test func mpcOnCartpoleAlsoSwingsUp() throws {
         let cfg = SamplingMPCConfig(samples: 16, horizon: 30, knots: 4, noise: 0.6, temperature: 0.1)
-        let r = try meanReturn(.pendulumSwingup, .mpc, seeds: 2...2, steps: 200, mpc: cfg)
-        let random = try meanReturn(.pendulumSwingup, .random, seeds: 2...2, steps: 200)
-        #expect(r > 60 && r > 4 * random, "mpc return \(r) vs random \(random) over 200 steps")
+        let r = try meanReturn(.cartpoleSwingup, .mpc, seeds: 2...2, steps: 150, mpc: cfg)
+        let random = try meanReturn(.cartpoleSwingup, .random, seeds: 2...2, steps: 150)
+        #expect(r > 40 && r > 4 * random, "mpc return \(r) vs random \(random) over 150 steps")
     }
 
     @Test(arguments: [ExpertKind.analytic, .mpc, .random])

@@ -39,7 +39,7 @@ import Testing
         #expect(abs(obs[1] - Float(sin(0.3))) < 1e-6)
         #expect(obs[2] == -1.25)
         #expect(plant.info.observations.map(\.name) == ["pole.angle.cos", "pole.angle.sin", "pole.angular_velocity"])
-        #expect(plant.info.actions[0].high == 2)
+        #expect(plant.info.actions.map(\.name) == ["motor.torque"] && plant.info.actions[0].high == 1)
     }
 
     @Test func physicalActionsMapToNormalisedControl() throws {
