@@ -16,6 +16,8 @@ public enum ForwardBenchmark {
         public var sgemmSeconds: Double
         /// Paired iterations measured.
         public var iterations: Int
+        /// Median latency of encode + policy mean for one row (the policy-prior fallback).
+        public var singleRowPolicySeconds: Double
         public var forwardGflops: Double { flops / forwardSeconds / 1e9 }
         public var sgemmGflops: Double { flops / sgemmSeconds / 1e9 }
         public var ratio: Double { sgemmSeconds / forwardSeconds }
@@ -24,7 +26,8 @@ public enum ForwardBenchmark {
             func f(_ x: Double) -> String { String(format: "%.3f", x) }
             return "{\"preset\":\"\(preset)\",\"rows\":\(rows),\"parameters\":\(parameters),\"gflop_per_pass\":\(f(flops / 1e9)),"
                 + "\"forward_gflops\":\(f(forwardGflops)),\"sgemm_gflops\":\(f(sgemmGflops)),\"ratio\":\(f(ratio)),"
-                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3)),\"iterations\":\(iterations)}"
+                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3)),\"iterations\":\(iterations),"
+                + "\"single_row_policy_us\":\(f(singleRowPolicySeconds * 1e6))}"
         }
     }
 
@@ -90,7 +93,18 @@ public enum ForwardBenchmark {
             f.append(t1 - t0); g.append(t2 - t1)
         }
         f.sort(); g.sort()
+        // The policy-prior fallback: encode + policy mean for one observation.
+        var single: [Double] = []
+        for _ in 0..<200 {
+            let t0 = now()
+            model.encode(obs: obs, rows: 1, into: z, workspace: ws)
+            model.policy(z: z, rows: 1, noise: nil, meanOut: act, actionOut: nil, logProbOut: nil,
+                         logStdOut: nil, workspace: ws)
+            single.append(now() - t0)
+        }
+        single.sort()
         return Result(preset: preset, rows: rows, parameters: model.parameterCount, flops: flops,
-                      forwardSeconds: f[f.count / 2], sgemmSeconds: g[g.count / 2], iterations: f.count)
+                      forwardSeconds: f[f.count / 2], sgemmSeconds: g[g.count / 2], iterations: f.count,
+                      singleRowPolicySeconds: single[single.count / 2])
     }
 }

@@ -23,7 +23,8 @@ struct BenchForwardCommand: ParsableCommand {
                 print(r.json)
             } else {
                 print("\(p): \(r.parameters) params, batch \(rows): forward \(String(format: "%.1f", r.forwardGflops)) GFLOP/s, "
-                      + "sgemm same shapes \(String(format: "%.1f", r.sgemmGflops)) GFLOP/s, ratio \(String(format: "%.2f", r.ratio))")
+                      + "sgemm same shapes \(String(format: "%.1f", r.sgemmGflops)) GFLOP/s, ratio \(String(format: "%.2f", r.ratio)); "
+                      + "single-row encode+policy \(String(format: "%.1f", r.singleRowPolicySeconds * 1e6)) us")
             }
         }
     }
