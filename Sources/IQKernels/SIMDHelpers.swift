@@ -1,4 +1,6 @@
+#if arch(x86_64)
 import _Builtin_intrinsics.intel
+#endif
 
 /// Horizontal reductions and partial loads written so they compile to a few shuffles.
 /// Why: the standard `SIMD.max()`/`sum()` and `pointwiseMax` are generic lane loops with
@@ -17,8 +19,12 @@ public func hmax(_ v: SIMD8<Float>) -> Float {
 /// (as OpenBLAS's per-CPU kernels already are), not across machines.
 @_transparent
 public func reciprocal8(_ d: SIMD8<Float>) -> SIMD8<Float> {
+    #if arch(x86_64)
     let r = _mm256_rcp_ps(d)
     return r * (2 - d * r)
+    #else
+    return 1 / d
+    #endif
 }
 
 @_transparent
