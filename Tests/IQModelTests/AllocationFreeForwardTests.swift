@@ -12,14 +12,15 @@ struct AllocationFreeForwardTests {
         var obs, z, next, actions, noise, mean, act, logStd, logProb, q: [Float]
 
         init(preset: String, rows: Int) throws {
-            let c = try ModelConfig.preset(preset, obsDim: 17, actDim: 6)
+            let c = preset == "odd" ? ReferenceParityTests.odd : try ModelConfig.preset(preset, obsDim: 17, actDim: 6)
+            let D = c.obsDim, A = c.actDim
             model = WorldModel.initialised(config: c, seed: 4, nonzeroQ: true)
             ws = ForwardWorkspace(model: model, maxRows: rows)
             self.rows = rows
             var r = TestRandom(s: 9)
-            obs = r.vector(rows * 17); actions = r.vector(rows * 6); noise = r.normals(rows * 6)
+            obs = r.vector(rows * D); actions = r.vector(rows * A); noise = r.normals(rows * A)
             z = [Float](repeating: 0, count: rows * c.latentDim); next = z
-            mean = [Float](repeating: 0, count: rows * 6); act = mean; logStd = mean
+            mean = [Float](repeating: 0, count: rows * A); act = mean; logStd = mean
             logProb = [Float](repeating: 0, count: rows); q = logProb
         }
 
@@ -49,7 +50,7 @@ struct AllocationFreeForwardTests {
         }
     }
 
-    @Test(arguments: ["tiny", "small", "paper"])
+    @Test(arguments: ["tiny", "small", "paper", "odd"])
     func batchedAndSingleRowForwardsAllocateNothing(preset: String) throws {
         let h = try Harness(preset: preset, rows: 64)
         h.step(rows: 64); h.step(rows: 1)     // warm-up (lazy runtime metadata, BLAS buffers)
