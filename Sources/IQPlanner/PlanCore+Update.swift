@@ -22,12 +22,15 @@ extension PlanCore {
         TopK.select(values: values, count: N, k: k, into: eliteIndex)
         let best = values[Int(eliteIndex[0])]
         let temperature = Float(config.temperature)
-        var total: Float = 0
+        var total: Float = 0, eliteSum: Float = 0
         for i in 0..<k {
-            let w = expf(temperature * (values[Int(eliteIndex[i])] - best))
+            let v = values[Int(eliteIndex[i])]
+            let w = expf(temperature * (v - best))
             eliteWeight[i] = w
             total += w
+            eliteSum += v
         }
+        eliteMeanValue[iteration] = eliteSum / Float(k)
         var normalised: Float = 0
         for i in 0..<k {
             eliteWeight[i] /= total

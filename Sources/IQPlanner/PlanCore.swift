@@ -65,6 +65,8 @@ final class PlanCore: @unchecked Sendable {
     let policyNoise: UnsafeMutablePointer<Float>   // [Nπ, A]
     /// 2-of-K head pairs for the 2H+1 Q calls of the current iteration.
     let heads: UnsafeMutablePointer<Int32>         // [(2H+1) * 2]
+    /// Mean elite value after each iteration of the last plan (diagnostics and quality tests).
+    let eliteMeanValue: UnsafeMutablePointer<Float>  // [iterations]
 
     // The current job.
     var planIndex: UInt64 = 0
@@ -89,8 +91,8 @@ final class PlanCore: @unchecked Sendable {
         rowAlignment = alignment
         let bounds = PlanCore.partitionBounds(samples: samples, threads: threads, alignment: alignment)
         let H = horizon, N = samples, A = actDim, L = latentDim
-        var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A)
-        var slices = 11
+        var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A) + config.iterations
+        var slices = 12
         for p in 0..<(bounds.count - 1) {
             let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c)
             floats += f.floats; slices += f.slices
@@ -102,6 +104,7 @@ final class PlanCore: @unchecked Sendable {
         z0 = arena.floats(L); priorAction = arena.floats(A)
         policyZ = arena.floats(policyRows * L); policyNoise = arena.floats(policyRows * A)
         heads = arena.ints((2 * H + 1) * 2)
+        eliteMeanValue = arena.floats(config.iterations)
         var parts = ContiguousArray<Partition>()
         for p in 0..<(bounds.count - 1) {
             // Partition 0 belongs to the calling thread, which also encodes (1 row) and rolls
