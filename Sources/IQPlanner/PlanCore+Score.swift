@@ -31,7 +31,9 @@ extension PlanCore {
         }
 
         // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
+        // The policy head runs once per latent (z_0: one shared row); samples reuse it.
         var zc = part.zCur, zn = part.zNext
+        var rawCur = part.rawCur, rawNext = part.rawNext
         for r in 0..<n { (zc + r * L).update(from: z0, count: L) }
         let g = part.value
         g.update(repeating: 0, count: n)
@@ -42,11 +44,14 @@ extension PlanCore {
             // q_t = min of two heads at (z_t, a_t).
             qMin(call: 2 * t, z: zc, actions: at, rows: n, into: part.qStep, part: part)
             // ℓ_t: log-prob of a fresh sample at z_t.
-            policySample(kind: .entropySample, t: t, z: zc, part: part, action: nil, logProb: part.entropyStep)
-            // z_{t+1} = d(z_t, a_t)
+            policySample(kind: .entropySample, t: t, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A,
+                         part: part, action: nil, logProb: part.entropyStep)
+            // z_{t+1} = d(z_t, a_t), and the policy head there.
             model.dynamics(z: zc, actions: at, rows: n, into: zn, workspace: ws)
+            sampler.head(z: zn, ldz: L, rows: n, raw: rawNext, ping: part.ping, pong: part.pong)
             // V_{t+1} = min-Q(z_{t+1}, ã') − α ℓ'.
-            policySample(kind: .nextSample, t: t, z: zn, part: part, action: part.sampled, logProb: part.logProb)
+            policySample(kind: .nextSample, t: t, raw: rawNext, rawStride: 2 * A, part: part,
+                         action: part.sampled, logProb: part.logProb)
             qMin(call: 2 * t + 1, z: zn, actions: part.sampled, rows: n, into: part.qa, part: part)
             let q = part.qStep, ent = part.entropyStep, v = part.qa, lp = part.logProb
             for r in 0..<n {
@@ -55,10 +60,11 @@ extension PlanCore {
             }
             disc *= gamma
             swap(&zc, &zn)
+            swap(&rawCur, &rawNext)
         }
         // Terminal: Q averaged over two heads at an on-policy action, entropy from an independent sample.
-        policySample(kind: .terminalAction, t: 0, z: zc, part: part, action: part.sampled, logProb: nil)
-        policySample(kind: .terminalEntropy, t: 0, z: zc, part: part, action: nil, logProb: part.logProb)
+        policySample(kind: .terminalAction, t: 0, raw: rawCur, rawStride: 2 * A, part: part, action: part.sampled, logProb: nil)
+        policySample(kind: .terminalEntropy, t: 0, raw: rawCur, rawStride: 2 * A, part: part, action: nil, logProb: part.logProb)
         let hA = Int(heads[4 * H]), hB = Int(heads[4 * H + 1])
         model.q(head: hA, z: zc, actions: part.sampled, rows: n, into: part.qa, workspace: ws)
         model.q(head: hB, z: zc, actions: part.sampled, rows: n, into: part.qb, workspace: ws)
@@ -79,14 +85,13 @@ extension PlanCore {
         for r in 0..<n { out[r] = min(out[r], part.qb[r]) }
     }
 
-    /// A policy sample per row at `z`, with noise from (kind, step t) for this partition's rows.
+    /// A policy sample per row from head outputs, with noise from (kind, step t) for this partition's rows.
     @inline(__always)
-    private func policySample(kind: StreamKind, t: Int, z: UnsafePointer<Float>, part: Partition,
+    private func policySample(kind: StreamKind, t: Int, raw: UnsafePointer<Float>, rawStride: Int, part: Partition,
                               action: UnsafeMutablePointer<Float>?, logProb: UnsafeMutablePointer<Float>?) {
         let A = actDim, n = part.rows
         let stream = streamID(plan: planIndex, iteration: iteration, kind)
         rng.fillNormal(stream: stream, counter: UInt64((t * samples + part.r0) * A), into: part.noise, count: n * A)
-        model.policy(z: z, rows: n, noise: part.noise, meanOut: nil, actionOut: action,
-                     logProbOut: logProb, logStdOut: nil, workspace: part.workspace)
+        sampler.sample(raw: raw, rawStride: rawStride, rows: n, noise: part.noise, action: action, logProb: logProb)
     }
 }

@@ -20,8 +20,12 @@ final class Partition: @unchecked Sendable {
     let qStep: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_t, a_t)
     let entropyStep: UnsafeMutablePointer<Float>  // [rows]  ℓ_t
     let value: UnsafeMutablePointer<Float>    // [rows]  G
+    let rawCur: UnsafeMutablePointer<Float>   // [rows, 2A]  policy head at z_t
+    let rawNext: UnsafeMutablePointer<Float>  // [rows, 2A]  policy head at z_{t+1}
+    let ping: UnsafeMutablePointer<Float>     // [rows, policy hidden]
+    let pong: UnsafeMutablePointer<Float>     // [rows, policy hidden]
 
-    init(r0: Int, r1: Int, workspaceRows: Int, model: WorldModel, arena: FloatArena) {
+    init(r0: Int, r1: Int, workspaceRows: Int, model: WorldModel, hidden: Int, arena: FloatArena) {
         let c = model.config, n = r1 - r0
         self.r0 = r0; self.r1 = r1
         workspace = ForwardWorkspace(model: model, maxRows: max(workspaceRows, n))
@@ -29,10 +33,14 @@ final class Partition: @unchecked Sendable {
         noise = arena.floats(n * c.actDim); sampled = arena.floats(n * c.actDim)
         logProb = arena.floats(n); qa = arena.floats(n); qb = arena.floats(n)
         qStep = arena.floats(n); entropyStep = arena.floats(n); value = arena.floats(n)
+        // Partition 0 also evaluates the 1-row head at z_0.
+        let hRows = max(n, 1)
+        rawCur = arena.floats(hRows * 2 * c.actDim); rawNext = arena.floats(hRows * 2 * c.actDim)
+        ping = arena.floats(hRows * hidden); pong = arena.floats(hRows * hidden)
     }
 
-    static func floats(rows n: Int, config c: ModelConfig) -> (floats: Int, slices: Int) {
-        (2 * n * c.latentDim + 2 * n * c.actDim + 6 * n, 10)
+    static func floats(rows n: Int, config c: ModelConfig, hidden: Int) -> (floats: Int, slices: Int) {
+        (2 * n * c.latentDim + 2 * n * c.actDim + 6 * n + 4 * n * c.actDim + 2 * n * hidden, 14)
     }
 }
 
@@ -46,6 +54,7 @@ final class PlanCore: @unchecked Sendable {
     let eliteCount: Int, policyRows: Int
     let gamma: Float, alpha: Float
     let rng: Philox
+    let sampler: PolicySampler
 
     let partitions: ContiguousArray<Partition>
     /// Row alignment of partition starts (see RowAlignment).
@@ -65,6 +74,8 @@ final class PlanCore: @unchecked Sendable {
     let policyNoise: UnsafeMutablePointer<Float>   // [Nπ, A]
     /// 2-of-K head pairs for the 2H+1 Q calls of the current iteration.
     let heads: UnsafeMutablePointer<Int32>         // [(2H+1) * 2]
+    /// Policy head output at z_0 (shared by every trajectory's ℓ_0).
+    let rawZ0: UnsafeMutablePointer<Float>         // [2A]
     /// Mean elite value after each iteration of the last plan (diagnostics and quality tests).
     let eliteMeanValue: UnsafeMutablePointer<Float>  // [iterations]
 
@@ -80,6 +91,7 @@ final class PlanCore: @unchecked Sendable {
         numQ = c.numQ; eliteCount = config.elites; policyRows = config.policyTrajectories
         gamma = Float(c.discount); alpha = Float(c.entropyCoef)
         rng = Philox(seed: seed)
+        sampler = PolicySampler(model: model)
 
         // Partitions start on the BLAS row block so each row's bits do not depend on the split;
         // if no alignment reproduces (unknown BLAS), score everything on one thread instead.
@@ -91,10 +103,10 @@ final class PlanCore: @unchecked Sendable {
         rowAlignment = alignment
         let bounds = PlanCore.partitionBounds(samples: samples, threads: threads, alignment: alignment)
         let H = horizon, N = samples, A = actDim, L = latentDim
-        var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A) + config.iterations
-        var slices = 12
+        var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A) + config.iterations + 2 * A
+        var slices = 13
         for p in 0..<(bounds.count - 1) {
-            let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c)
+            let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c, hidden: sampler.hiddenWidth)
             floats += f.floats; slices += f.slices
         }
         arena = FloatArena(floats: floats, ints: eliteCount + (2 * H + 1) * 2, slices: slices)
@@ -105,12 +117,14 @@ final class PlanCore: @unchecked Sendable {
         policyZ = arena.floats(policyRows * L); policyNoise = arena.floats(policyRows * A)
         heads = arena.ints((2 * H + 1) * 2)
         eliteMeanValue = arena.floats(config.iterations)
+        rawZ0 = arena.floats(2 * A)
         var parts = ContiguousArray<Partition>()
         for p in 0..<(bounds.count - 1) {
             // Partition 0 belongs to the calling thread, which also encodes (1 row) and rolls
             // the policy-prior trajectories (Nπ rows) with its workspace.
             let wsRows = p == 0 ? max(policyRows, 1) : 1
-            parts.append(Partition(r0: bounds[p], r1: bounds[p + 1], workspaceRows: wsRows, model: model, arena: arena))
+            parts.append(Partition(r0: bounds[p], r1: bounds[p + 1], workspaceRows: wsRows, model: model,
+                                   hidden: sampler.hiddenWidth, arena: arena))
         }
         partitions = parts
     }

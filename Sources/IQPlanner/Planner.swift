@@ -95,6 +95,8 @@ public final class Planner: @unchecked Sendable {
 
         rollPolicyTrajectories()
         core.initialiseDistribution(episodeStart: episodeStart)
+        let p0 = core.partitions[0]
+        core.sampler.head(z: core.z0, ldz: core.latentDim, rows: 1, raw: core.rawZ0, ping: p0.ping, pong: p0.pong)
         let setupDone = MonotonicClock.nanoseconds()
 
         var completed = 0
@@ -177,6 +179,8 @@ public final class Planner: @unchecked Sendable {
         let t1 = MonotonicClock.nanoseconds()
         rollPolicyTrajectories()
         core.initialiseDistribution(episodeStart: true)
+        let p0 = core.partitions[0]
+        core.sampler.head(z: core.z0, ldz: core.latentDim, rows: 1, raw: core.rawZ0, ping: p0.ping, pong: p0.pong)
         let t2 = MonotonicClock.nanoseconds()
         core.iteration = 0
         core.drawHeads()

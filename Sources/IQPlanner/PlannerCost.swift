@@ -6,8 +6,8 @@ struct PlannerCost {
     struct Call { let layer: LayerSpec; let weight: UnsafePointer<Float>; let rows: Int }
 
     /// Layers of one plan that completes `iterations` iterations, on the calling thread's view:
-    /// encoder and prior on 1 row, Nπ policy trajectories, then per iteration and partition:
-    /// H dynamics, 2H+2 policy and 2(2H+1) Q-head passes.
+    /// encoder, prior and the shared z_0 policy head on 1 row, Nπ policy trajectories, then per
+    /// iteration and partition: H dynamics, H policy-head and 2(2H+1) Q-head passes.
     static func calls(model: WorldModel, config: PlannerConfig, partitionRows: [Int], iterations: Int) -> [Call] {
         let layout = model.layout
         func w(_ l: LayerSpec) -> UnsafePointer<Float> { model.tensor(named: l.prefix + ".weight")!.baseAddress! }
@@ -18,13 +18,13 @@ struct PlannerCost {
         }
         let H = config.horizon
         add(layout.encoder, rows: 1)
-        add(layout.policy, rows: 1)
+        add(layout.policy, rows: 1, times: 2)
         add(layout.policy, rows: config.policyTrajectories, times: H)
         add(layout.dynamics, rows: config.policyTrajectories, times: H - 1)
         for _ in 0..<iterations {
             for rows in partitionRows {
                 add(layout.dynamics, rows: rows, times: H)
-                add(layout.policy, rows: rows, times: 2 * H + 2)
+                add(layout.policy, rows: rows, times: H)
                 add(layout.q[0], rows: rows, times: 2 * (2 * H + 1))
             }
         }
