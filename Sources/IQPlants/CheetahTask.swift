@@ -6,7 +6,8 @@ import Foundation
 /// damped joints), on a frictional floor. Observation: everything but the forward position
 /// (8 positions: root height offset, pitch, 6 joint angles; 9 velocities), i.e. what joint
 /// encoders, an IMU and leg odometry give. Physics 10 ms (Euler), action repeat 2 (20 ms
-/// control), 500 control steps. Reward = min(max(forward speed, 0) / targetSpeed, 1).
+/// control), 500 control steps. Reward = min(max(forward speed, 0) / targetSpeed, 1) ·
+/// (1 + cos pitch) / 2 (speed counts only while the torso is upright).
 enum CheetahTask {
     static let xml = """
     <mujoco model="iqmpc-cheetah">
@@ -91,7 +92,10 @@ enum CheetahTask {
 
     @inline(__always)
     static func reward(_ d: UnsafeMutablePointer<mjData>) -> Double {
-        tolerance(d.pointee.qvel[0], lower: targetSpeed, upper: .infinity, margin: targetSpeed,
-                  sigmoid: .linear, valueAtMargin: 0)
+        let speed = tolerance(d.pointee.qvel[0], lower: targetSpeed, upper: .infinity, margin: targetSpeed,
+                              sigmoid: .linear, valueAtMargin: 0)
+        // Running on its back is not running: the reward fades to 0 when upside down.
+        let upright = (1 + cos(d.pointee.qpos[2])) / 2
+        return speed * upright
     }
 }

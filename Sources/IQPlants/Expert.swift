@@ -76,7 +76,8 @@ public final class Expert {
 public enum EpisodeRunner {
     /// Returns the episode return (sum of per-step rewards) for an episode of `steps`
     /// control steps (default: the task's episode length) started from `seed`.
-    public static func run(plant: Plant, expert: Expert, seed: UInt64, steps: Int? = nil) -> Double {
+    public static func run(plant: Plant, expert: Expert, seed: UInt64, steps: Int? = nil,
+                           trace: ((Int, Double, UnsafeMutablePointer<Float>) -> Void)? = nil) -> Double {
         plant.reset(seed: seed)
         expert.reset(seed: seed)
         let n = steps ?? plant.info.episodeLength
@@ -85,7 +86,14 @@ public enum EpisodeRunner {
         var total = 0.0
         for _ in 0..<n {
             expert.act(plant, into: a)
-            total += plant.step(normalized: a)
+            let r = plant.step(normalized: a)
+            total += r
+            if let trace {
+                let o = UnsafeMutablePointer<Float>.allocate(capacity: plant.info.obsDim)
+                plant.observe(into: o)
+                trace(plant.stepIndex, r, o)
+                o.deallocate()
+            }
         }
         return total
     }

@@ -14,6 +14,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Episodes to run.") var episodes: Int = 5
     @Option(help: "Seed of the first episode (episode i uses seed + i).") var seed: UInt64 = 1
     @Option(help: "Control steps per episode (default: the task's episode length).") var steps: Int?
+    @Option(help: "Print the reward and the first observation values every N steps (0 = off).") var trace: Int = 0
     @Option(help: "MPC samples per step (mpc only).") var samples: Int?
     @Option(help: "MPC horizon in control steps (mpc only).") var horizon: Int?
     @Option(help: "MPC noise knots across the horizon (mpc only).") var knots: Int?
@@ -37,7 +38,13 @@ struct EvalCommand: ParsableCommand {
         var returns: [Double] = []
         let t0 = Date()
         for e in 0..<episodes {
-            let r = EpisodeRunner.run(plant: plant, expert: expert, seed: seed &+ UInt64(e), steps: steps)
+            let every = trace
+            let r = EpisodeRunner.run(plant: plant, expert: expert, seed: seed &+ UInt64(e), steps: steps,
+                                      trace: every > 0 ? { step, reward, o in
+                                          guard step % every == 0 else { return }
+                                          let shown = (0..<min(plant.info.obsDim, 10)).map { String(format: "%.2f", o[$0]) }
+                                          print(String(format: "  step %d reward %.3f obs ", step, reward) + shown.joined(separator: " "))
+                                      } : nil)
             returns.append(r)
             print(String(format: "episode %d seed %llu return %.2f", e, seed &+ UInt64(e), r))
         }
