@@ -14,6 +14,10 @@ Subcommands (all print one JSON object or plain lines on stdout; errors exit non
                                    with Action(values = -obs[:act_dim]), then Shutdown
   lockstep-plant N             REQ binds tcp://127.0.0.1:* (prints endpoint), Hello, N
                                observations, prints received action values as JSON
+  idle-subscriber ENDPOINT      SUB connects and subscribes, prints "ready", never reads
+                               (a stuck telemetry tool), exits after 60 s or when killed
+  reading-subscriber ENDPOINT   SUB connects, prints "ready", reads and decodes Telemetry
+                               until 0.7 s pass without one; prints {"count", "last_step"}
   free-plant N                 PUSH+PULL bind (prints both endpoints), Hello every 100 ms
                                until HelloAck, then N observations each awaiting its action
 """
@@ -254,6 +258,40 @@ def free_plant(n):
     print(json.dumps({"matched": matched}), flush=True)
 
 
+def idle_subscriber(endpoint):
+    import time
+    import zmq
+    ctx = zmq.Context.instance()
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(endpoint)
+    print("ready", flush=True)
+    time.sleep(60)
+
+
+def reading_subscriber(endpoint):
+    import zmq
+    ctx = zmq.Context.instance()
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.setsockopt(zmq.RCVTIMEO, 700)
+    s.connect(endpoint)
+    print("ready", flush=True)
+    count, last = 0, -1
+    env = pb.Envelope()
+    while True:
+        try:
+            env.ParseFromString(s.recv())
+        except zmq.Again:
+            break
+        assert env.WhichOneof("body") == "telemetry", env
+        count += 1
+        last = env.telemetry.step
+    print(json.dumps({"count": count, "last_step": last}), flush=True)
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "decode-envelope":
@@ -271,6 +309,10 @@ def main(argv):
         lockstep_controller(argv[2], int(argv[3]))
     elif cmd == "lockstep-plant":
         lockstep_plant(int(argv[2]))
+    elif cmd == "idle-subscriber":
+        idle_subscriber(argv[2])
+    elif cmd == "reading-subscriber":
+        reading_subscriber(argv[2])
     elif cmd == "free-plant":
         free_plant(int(argv[2]))
     else:

@@ -1,6 +1,7 @@
 /// The controller's telemetry: a PUB socket it binds (the one socket a controller binds),
 /// one Telemetry envelope per control step, never blocking (PUB drops for slow
-/// subscribers at SNDHWM 64). Allocation-free per `publish`.
+/// subscribers at SNDHWM 64). Allocation-free per `publish`. In-process (inproc://)
+/// subscribers other than `TelemetrySubscriber` must keep RCVHWM <= 64 (see `ZmqSocket`).
 public final class TelemetryPublisher: @unchecked Sendable {
     public static let highWaterMark: Int32 = 64
     public let socket: ZmqSocket
@@ -12,6 +13,11 @@ public final class TelemetryPublisher: @unchecked Sendable {
         // is larger than that so a slot is never rewritten while queued.
         socket = try ZmqSocket(.pub, context: context, sendSlots: Int(Self.highWaterMark) * 2 + 16, slotBytes: 512)
         try socket.set(.sendHighWaterMark, Self.highWaterMark)
+        // A plain PUB "succeeds" when a subscriber's queue is full (the message is dropped
+        // but the queued, older ones stay), which would let the send ring wrap under them.
+        // NODROP makes the non-blocking send fail instead: counted, and the slot not used.
+        // The cost: while one subscriber's queue is full, every subscriber misses samples.
+        try socket.set(.publisherNoDrop, 1)
         self.endpoint = try socket.bind(endpoint)
     }
 
@@ -31,6 +37,9 @@ public final class TelemetrySubscriber: @unchecked Sendable {
 
     public init(connect endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
         socket = try ZmqSocket(.sub, context: context, sendSlots: 2)
+        // Over inproc the publisher's queue to us is its SNDHWM plus our RCVHWM, and every
+        // queued message references the publisher's send ring: keep ours small.
+        try socket.set(.receiveHighWaterMark, 16)
         try socket.subscribeAll()
         try socket.connect(endpoint)
     }

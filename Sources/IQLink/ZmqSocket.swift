@@ -36,7 +36,9 @@ public final class ZmqContext: @unchecked Sendable {
 ///   slot while the message is queued, so a slot is reused only after `sendSlots - 1`
 ///   later sends: `sendSlots` must exceed the number of messages the socket can hold queued
 ///   (SNDHWM; for inproc also the peer's RCVHWM; PUB subscribers share one reference per
-///   message). Endpoints set those bounds and size the ring. Messages bigger than a slot go
+///   message), and a full queue must refuse new messages rather than silently drop them
+///   while keeping the old ones (PUB needs `publisherNoDrop`; ROUTER-based REP replies are
+///   one per request). Endpoints set those bounds and size the ring. Messages bigger than a slot go
 ///   through `zmq_send`, which copies and allocates: control traffic only.
 ///
 /// Not thread-safe (libzmq sockets are not): one owner thread at a time, which is why the
@@ -48,7 +50,7 @@ public final class ZmqSocket: @unchecked Sendable {
 
     public enum Option: Sendable {
         case conflate, sendHighWaterMark, receiveHighWaterMark, receiveTimeoutMs, sendTimeoutMs,
-             lingerMs, immediate, requestRelaxed, requestCorrelate
+             lingerMs, immediate, requestRelaxed, requestCorrelate, publisherNoDrop
         var raw: Int32 {
             switch self {
             case .conflate: return ZMQ_CONFLATE
@@ -60,6 +62,7 @@ public final class ZmqSocket: @unchecked Sendable {
             case .immediate: return ZMQ_IMMEDIATE
             case .requestRelaxed: return ZMQ_REQ_RELAXED
             case .requestCorrelate: return ZMQ_REQ_CORRELATE
+            case .publisherNoDrop: return ZMQ_XPUB_NODROP
             }
         }
     }
