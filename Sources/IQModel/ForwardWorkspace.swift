@@ -12,6 +12,8 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let b: UnsafeMutablePointer<Float>
     /// Concatenated `[z, a]` rows, `[maxRows, latent + act]`.
     let concat: UnsafeMutablePointer<Float>
+    /// Second head's output for `qPair`, `[maxRows]`.
+    let qScratch: UnsafeMutablePointer<Float>
 
     public init(config: ModelConfig, maxRows: Int) {
         // Not `precondition`: numeric targets build with -Ounchecked, which removes those.
@@ -28,6 +30,7 @@ public final class ForwardWorkspace: @unchecked Sendable {
         a = buffer(maxRows * width)
         b = buffer(maxRows * width)
         concat = buffer(maxRows * concatWidth)
+        qScratch = buffer(maxRows)
     }
 
     public convenience init(model: WorldModel, maxRows: Int) {
@@ -35,6 +38,6 @@ public final class ForwardWorkspace: @unchecked Sendable {
     }
 
     deinit {
-        a.deallocate(); b.deallocate(); concat.deallocate()
+        a.deallocate(); b.deallocate(); concat.deallocate(); qScratch.deallocate()
     }
 }

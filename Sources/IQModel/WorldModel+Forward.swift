@@ -6,7 +6,7 @@ import IQKernels
 /// `maxRows`. No heap allocation, no locks; identical inputs give bit-identical outputs.
 extension WorldModel {
     @inline(__always)
-    private func check(_ ws: ForwardWorkspace, rows: Int) {
+    func check(_ ws: ForwardWorkspace, rows: Int) {
         if rows < 1 || rows > ws.maxRows || ws.width < maxWidth || ws.concatWidth != concatWidth {
             fatalError("ForwardWorkspace (maxRows \(ws.maxRows)) does not fit this model or \(rows) rows")
         }
@@ -58,8 +58,16 @@ extension WorldModel {
         check(ws, rows: rows)
         if head < 0 || head >= config.numQ { fatalError("Q head \(head) outside 0..<\(config.numQ)") }
         concat(z: z, actions: actions, rows: rows, ws: ws)
+        qHeadOnConcat(head, rows: rows, into: out, workspace: ws)
+    }
+
+    /// One Q head over the (z, a) rows already packed in the workspace.
+    @inline(__always)
+    func qHeadOnConcat(_ head: Int, rows: Int, into out: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace) {
+        check(ws, rows: rows)
+        if head < 0 || head >= config.numQ { fatalError("Q head \(head) outside 0..<\(config.numQ)") }
         qLayers.withUnsafeBufferPointer { heads in
-            run(heads[head], x: ws.concat, ldx: config.latentDim + config.actDim, rows: rows, out: out, ws: ws)
+            run(heads[head], x: ws.concat, ldx: concatWidth, rows: rows, out: out, ws: ws)
         }
     }
 

@@ -9,7 +9,7 @@ import IQKernels
 ///   `load(path:)` / `write(to:extraMetadata:)` (safetensors, see docs/weights-format.md),
 ///   `initialised(config:seed:nonzeroQ:)` (SPEC 1.8);
 /// - facts: `config`, `layout`, `parameterCount`, `contentHash`, `tensor(named:)`, `tensorValues()`;
-/// - forward passes (WorldModel+Forward.swift): `encode`, `dynamics`, `policy`, `q` on
+/// - forward passes (WorldModel+Forward.swift): `encode`, `dynamics`, `policy`, `q`, `qPair` on
 ///   caller-owned row-major buffers with a per-thread `ForwardWorkspace`; no heap allocation,
 ///   bit-identical for identical inputs.
 ///

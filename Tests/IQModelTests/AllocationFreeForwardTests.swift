@@ -46,6 +46,8 @@ struct AllocationFreeForwardTests {
                 for k in 0..<model.config.numQ {
                     model.q(head: k, z: nb.baseAddress!, actions: actb.baseAddress!, rows: n, into: qb.baseAddress!, workspace: ws)
                 }
+                model.qPair(heads: (0, 1), reduce: .min, z: nb.baseAddress!, actions: actb.baseAddress!, rows: n,
+                            into: qb.baseAddress!, workspace: ws)
             }}}}}}}}}}
         }
     }

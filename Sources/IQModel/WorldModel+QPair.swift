@@ -1,0 +1,31 @@
+/// The Q ensemble's two-of-K rule (SPEC 1.6): two distinct members drawn uniformly once per
+/// call, shared by every row of that call, combined by min or mean.
+public enum QReduction: Sendable {
+    case min
+    case mean
+}
+
+extension WorldModel {
+    /// Maps one uniform 64-bit draw (from the caller's RNG stream) to an ordered pair of
+    /// distinct heads, uniform over all K·(K−1) pairs up to a bias below K/2⁶⁴.
+    public static func headPair(draw: UInt64, numQ k: Int) -> (Int, Int) {
+        let n = UInt64(k)
+        let first = Int(draw % n)
+        let step = Int((draw / n) % (n - 1)) + 1
+        return (first, (first + step) % k)
+    }
+
+    /// `out[r] = min or mean of Q_a(z_r, a_r), Q_b(z_r, a_r)`; concatenates (z, a) once for
+    /// both heads. Bit-identical to two `q(head:)` calls combined by the caller.
+    public func qPair(heads: (Int, Int), reduce: QReduction, z: UnsafePointer<Float>,
+                      actions: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                      workspace ws: ForwardWorkspace) {
+        q(head: heads.0, z: z, actions: actions, rows: rows, into: out, workspace: ws)
+        qHeadOnConcat(heads.1, rows: rows, into: ws.qScratch, workspace: ws)
+        let second = ws.qScratch
+        switch reduce {
+        case .min: for r in 0..<rows { out[r] = Swift.min(out[r], second[r]) }
+        case .mean: for r in 0..<rows { out[r] = 0.5 * (out[r] + second[r]) }
+        }
+    }
+}
