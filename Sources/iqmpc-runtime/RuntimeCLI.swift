@@ -14,6 +14,9 @@ struct RuntimeCLI: ParsableCommand {
             BenchForwardCommand.self,
             PlanCommand.self,
             BenchCommand.self,
+            RunCommand.self,
+            CheckBudgetCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -1,0 +1,145 @@
+import CAllocCounter
+import IQCalibration
+import IQLink
+import Logging
+
+/// An observation to replay (from a record file, or synthetic).
+public struct RecordedObservation: Sendable {
+    public var values: [Float]
+    public var episodeStart: Bool
+    public init(values: [Float], episodeStart: Bool) { self.values = values; self.episodeStart = episodeStart }
+}
+
+/// `iqmpc-runtime check-budget`: times the full control step (decode, validate, normalise,
+/// plan, denormalise/clamp/rate-limit, encode; everything but the socket) on this computer,
+/// through the same `ControlLoop.respond` the served loop runs, and judges it against the
+/// calibration.
+public enum BudgetCheck {
+    /// Fraction of the control period that must stay free for transport and the plant.
+    public static let periodMargin = 0.10
+    /// Largest acceptable share of steps answered by the policy prior alone.
+    public static let maxFallbackShare = 0.01
+
+    public static let criteriaText = """
+    The budget holds (exit 0) when all of these hold over the timed steps; otherwise exit 1:
+      1. p99 of the step time (decode to encoded action) <= timing.planning_budget_ms;
+      2. p99.9 of the step time <= 90 % of timing.control_period_ms (10 % margin for transport);
+      3. at most 1 % of steps fall back to the policy prior (no MPPI iteration fitted);
+      4. no heap allocation in the timed steps.
+    """
+
+    public struct Result: Sendable {
+        public var passed: Bool
+        public var report: String
+        public var steps: Int
+        public var allocations: UInt64
+        public var fallbacks: UInt64
+        public var deadlineMisses: UInt64
+        public var stepP99Ns: UInt64
+        public var stepP999Ns: UInt64
+    }
+
+    public static func run(setup: ControllerSetup, steps: Int, recorded: [RecordedObservation]? = nil,
+                           cpuHogNs: UInt64 = 0, logger: Logger) throws -> Result {
+        precondition(steps > 0, "check-budget needs at least one step")
+        let cal = setup.calibration
+        var options = ControlLoop.Options()
+        options.cpuHogNs = cpuHogNs
+        let loop = try ControlLoop(setup: setup, options: options, connect: false, logger: logger)
+        loop.warmUp()
+        loop.startSession()
+        let frames = recorded ?? synthetic(cal, count: min(steps, 1000))
+        if let bad = frames.first(where: { $0.values.count != cal.obsDim }) {
+            throw ControllerSetup.SetupError(description: "recorded observations have \(bad.values.count) values, the calibration \(cal.obsDim)")
+        }
+        let warmUp = min(200, max(10, steps / 10))
+        var allocationsBefore: UInt64 = 0
+        var countersBefore = loop.supervisor.counters
+        for i in 0..<(warmUp + steps) {
+            if i == warmUp {
+                loop.telemetry.reset()
+                countersBefore = loop.supervisor.counters
+                allocationsBefore = iq_alloc_count()
+            }
+            let frame = frames[i % frames.count]
+            // The plant's work (encoding the observation) is not timed.
+            let n = try frame.values.withUnsafeBufferPointer { v throws(LinkError) in
+                try FrameEncoder.observation(seq: UInt64(i + 1), timestampNs: linkMonotonicNs(), values: v,
+                                             episodeStart: frame.episodeStart || i == 0, terminal: false,
+                                             reward: nil, episode: 0, into: loop.receiveBuffer)
+            }
+            var timing = StepTiming()
+            let reply = loop.respond(byteCount: n, receivedNs: linkMonotonicNs(), timing: &timing)
+            guard case .bytes = reply else {
+                throw ControllerSetup.SetupError(description: "step \(i) produced no action (internal error)")
+            }
+            loop.finishStep(timing)
+        }
+        let allocations = iq_alloc_count() - allocationsBefore
+        let c = loop.supervisor.counters
+        let fallbacks = c.policyPriorFallbacks - countersBefore.policyPriorFallbacks
+        let misses = c.deadlineMisses - countersBefore.deadlineMisses
+        let safe = c.safeActions - countersBefore.safeActions
+        let t = loop.telemetry
+        let p99 = t.processing.quantile(0.99)
+        let p999 = t.processing.quantile(0.999)
+        let budget = cal.timing.planningBudgetNs
+        let periodLimit = UInt64(Double(cal.timing.controlPeriodNs) * (1 - periodMargin))
+        let fallbackShare = Double(fallbacks) / Double(steps)
+
+        func ms(_ ns: UInt64) -> String { format(Double(ns) / 1e6, decimals: 3) + " ms" }
+        let checks: [(Bool, String)] = [
+            (p99 <= budget, "p99 step \(ms(p99)) <= planning budget \(ms(budget))"),
+            (p999 <= periodLimit, "p99.9 step \(ms(p999)) <= 90% of the control period \(ms(periodLimit))"),
+            (fallbackShare <= maxFallbackShare,
+             "policy-prior fallbacks \(fallbacks) (\(format(fallbackShare * 100, decimals: 2)) %) <= \(format(maxFallbackShare * 100, decimals: 0)) %"),
+            (allocations == 0, "heap allocations in timed steps: \(allocations)"),
+        ]
+        let passed = checks.allSatisfy(\.0)
+        let p = setup.plannerConfig
+        var lines = [
+            "check-budget: \(cal.robotId), model obs \(setup.model.config.obsDim) act \(setup.model.config.actDim) latent \(setup.model.config.latentDim), \(setup.model.parameterCount) parameters",
+            "planner: samples \(p.samples), iterations \(p.iterations), horizon \(p.horizon), threads \(p.threads), selection \(p.actionSelection.rawValue)",
+            "budget \(ms(budget)), control period \(ms(cal.timing.controlPeriodNs)); \(steps) timed steps after \(warmUp) warm-up, \(recorded == nil ? "synthetic" : "recorded") observations\(cpuHogNs > 0 ? ", CPU hog \(ms(cpuHogNs)) per step" : "")",
+            "  decode+validate  \(t.decode.summary())",
+            "  plan             \(t.plan.summary())",
+            "  encode           \(t.encode.summary())",
+            "  step             \(t.processing.summary())",
+            "planner answered \(t.plannerSteps), policy prior \(t.policyPriorSteps), safe \(safe); deadline misses \(misses); mean iterations \(format(t.plannerSteps == 0 ? 0 : Double(t.iterations) / Double(t.plannerSteps), decimals: 2))",
+        ]
+        for (ok, text) in checks { lines.append("  [\(ok ? "ok" : "FAIL")] \(text)") }
+        lines.append(passed ? "PASS: the budget holds on this computer" : "FAIL: the budget does not hold (see Calibration/README.md, timing)")
+        return Result(passed: passed, report: lines.joined(separator: "\n"), steps: steps, allocations: allocations,
+                      fallbacks: fallbacks, deadlineMisses: misses, stepP99Ns: p99, stepP999Ns: p999)
+    }
+
+    /// Observations spread over each channel's typical range (offset ± scale), inside the
+    /// accepted range, from a fixed-seed generator so runs are comparable.
+    static func synthetic(_ cal: Calibration, count: Int) -> [RecordedObservation] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func uniform() -> Float {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state >> 40) / Float(1 << 24) * 2 - 1
+        }
+        return (0..<count).map { i in
+            RecordedObservation(values: cal.observations.map { ch in
+                min(max(ch.offset + abs(ch.scale) * uniform(), ch.low), ch.high)
+            }, episodeStart: i == 0)
+        }
+    }
+}
+
+extension BudgetCheck {
+    /// Every observation of a record file (.iqlog), in order, with episode starts.
+    public static func loadObservations(path: String) throws -> [RecordedObservation] {
+        let reader = try RecordReader(path: path)
+        var out: [RecordedObservation] = []
+        while let step = try reader.next() {
+            out.append(RecordedObservation(values: step.observation.values, episodeStart: step.observation.episodeStart))
+        }
+        if out.isEmpty {
+            throw ControllerSetup.SetupError(description: "\(path): no observations recorded")
+        }
+        return out
+    }
+}

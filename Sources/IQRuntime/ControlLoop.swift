@@ -1,0 +1,546 @@
+import CAllocCounter
+import IQCalibration
+import IQLink
+import IQModel
+import IQPlanner
+import Logging
+
+/// The control loop: one received frame in, at most one frame out, in this order:
+///
+///     receive → decode → validate → normalise → plan (deadline) → denormalise, clamp,
+///     rate-limit → encode → send
+///
+/// `run(until:)` owns the sockets (lockstep REP, or free-running PULL+PUSH; Proto/README.md),
+/// the watchdog and the shutdown; `respond(byteCount:receivedNs:timing:)` is the step itself,
+/// also driven without sockets by `check-budget`.
+///
+/// Steady state allocates nothing: frames land in a fixed receive buffer, decode into the
+/// codec's arena, every vector is a buffer made at init, replies are packed into a fixed
+/// send buffer and handed to libzmq by reference (`ZmqSocket.send`). Handshakes, log lines
+/// and the exit summary allocate; they are not steps.
+///
+/// `@unchecked Sendable`: one thread runs the loop; `StopSignal` is the only thing other
+/// threads touch while it runs.
+public final class ControlLoop: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Stop after answering this many observations (tests, benchmarks); nil: until stopped.
+        public var maxSteps: UInt64?
+        /// Stop when the plant sends Shutdown; false: wait for the next session.
+        public var exitOnPlantShutdown = true
+        /// Fault injection (tests, `check-budget --hog-ms`): spin the control thread for this
+        /// long before the plan call of every `cpuHogEvery`-th observation, as a CPU hog
+        /// stealing the planning budget would.
+        public var cpuHogNs: UInt64 = 0
+        public var cpuHogEvery: UInt64 = 1
+        /// Longest blocking receive: how often the stop request and the watchdog are checked.
+        public var pollIntervalMs: Int32 = 5
+        /// Heap allocations are counted from this answered step on (after warm-up and the
+        /// first frames) to the end of the run; the summary reports them.
+        public var allocationCheckFromStep: UInt64 = 100
+        /// Keep each step's plan time (by answered-step index) for the overhead benchmark.
+        public var recordPlanTimes = 0
+        public var software = "iqmpc-runtime \(RuntimeVersion.version)"
+        public init() {}
+    }
+
+    public enum Reply {
+        case none
+        case bytes(UnsafeRawBufferPointer)
+    }
+
+    public let calibration: Calibration
+    public let options: Options
+    public let planner: Planner
+    public let supervisor: SafetySupervisor
+    public let telemetry = StepTelemetry()
+    let logger: Logger
+    let mode: Calibration.LinkMode
+    let budgetNs: UInt64
+
+    // Link (nil when driven without sockets).
+    let lockstep: LockstepControllerEndpoint?
+    let freeRunning: FreeRunningControllerEndpoint?
+    let publisher: TelemetryPublisher?
+    let codec = FrameCodec()
+
+    // Buffers made once.
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+    let sendBuffer: UnsafeMutableRawBufferPointer
+    let observation: UnsafeMutableBufferPointer<Float>
+    let modelAction: UnsafeMutableBufferPointer<Float>
+    let command: UnsafeMutableBufferPointer<Float>
+    public let planTimes: UnsafeMutableBufferPointer<UInt64>
+
+    // Session state.
+    public private(set) var sessionActive = false
+    var pendingEpisodeStart = true
+    var actionSeq: UInt64 = 0
+    public private(set) var answered: UInt64 = 0
+    var lastFrameNs: UInt64 = 0
+    var lastWatchdogNs: UInt64 = 0
+    var watchdogFiring = false
+    var plantShutDown = false
+    var allocationMark: UInt64 = 0
+    var allocationMarkStep: UInt64?
+    /// Allocations counted from `allocationCheckFromStep` to the end of `run` (nil: never reached).
+    public private(set) var steadyStateAllocations: UInt64?
+    public private(set) var steadyStateSteps: UInt64 = 0
+
+    /// Builds the planner (its worker threads inherit the scheduling set up before) and,
+    /// with `connect`, the sockets named in the calibration.
+    public init(setup: ControllerSetup, options: Options = Options(), connect: Bool = true,
+                context: ZmqContext = .shared, logger: Logger) throws {
+        calibration = setup.calibration
+        self.options = options
+        self.logger = logger
+        mode = calibration.link.mode
+        budgetNs = calibration.timing.planningBudgetNs
+        planner = try Planner(model: setup.model, config: setup.plannerConfig, seed: setup.plannerSeed)
+        supervisor = SafetySupervisor(calibration: calibration)
+
+        receiveBuffer = .allocate(byteCount: LinkBounds.maxControlBytes, alignment: 64)
+        receiveBuffer.initializeMemory(as: UInt8.self, repeating: 0)
+        sendBuffer = .allocate(byteCount: LinkBounds.maxControlBytes, alignment: 64)
+        sendBuffer.initializeMemory(as: UInt8.self, repeating: 0)
+        observation = .allocate(capacity: calibration.obsDim)
+        observation.initialize(repeating: 0)
+        modelAction = .allocate(capacity: calibration.actDim)
+        modelAction.initialize(repeating: 0)
+        command = .allocate(capacity: calibration.actDim)
+        command.initialize(repeating: 0)
+        planTimes = .allocate(capacity: max(1, options.recordPlanTimes))
+        planTimes.initialize(repeating: 0)
+
+        var lockstep: LockstepControllerEndpoint?
+        var freeRunning: FreeRunningControllerEndpoint?
+        var publisher: TelemetryPublisher?
+        if connect {
+            let link = calibration.link
+            switch mode {
+            case .lockstep:
+                lockstep = try LockstepControllerEndpoint(connect: link.observationEndpoint, context: context)
+            case .freeRunning:
+                freeRunning = try FreeRunningControllerEndpoint(connectObservations: link.observationEndpoint,
+                                                                connectActions: link.actionEndpoint, context: context)
+            }
+            if let t = link.telemetryEndpoint { publisher = try TelemetryPublisher(bind: t, context: context) }
+        }
+        self.lockstep = lockstep
+        self.freeRunning = freeRunning
+        self.publisher = publisher
+    }
+
+    deinit {
+        planner.shutdown()
+        lockstep?.close()
+        freeRunning?.close()
+        publisher?.close()
+        receiveBuffer.deallocate()
+        sendBuffer.deallocate()
+        observation.deallocate()
+        modelAction.deallocate()
+        command.deallocate()
+        planTimes.deallocate()
+    }
+
+    /// Plans a few times on a mid-range observation before serving, so that the first real
+    /// frame finds every page touched and every cache warm (and `mlockall` locks it all).
+    public func warmUp(iterations: Int = 20) {
+        for i in 0..<calibration.obsDim { observation[i] = 0 }
+        for _ in 0..<iterations {
+            _ = planner.plan(observation: UnsafeBufferPointer(observation), episodeStart: true,
+                             deadline: linkMonotonicNs() + budgetNs, trainingNoise: false, action: modelAction)
+        }
+        planner.reset()
+        pendingEpisodeStart = true
+    }
+
+    /// The telemetry endpoint actually bound (wildcard ports resolved).
+    public var telemetryEndpoint: String? { publisher?.endpoint }
+
+    // MARK: - The loop
+
+    /// Serves frames until `stop` is requested, the plant shuts down, or `maxSteps` frames
+    /// were answered; then sends the safe action (flagged FAULT_SHUTDOWN) and returns.
+    public func run(until stop: StopSignal) {
+        guard let input = lockstep?.socket ?? freeRunning?.observationSocket else {
+            preconditionFailure("run(until:) needs a ControlLoop created with connect: true")
+        }
+        lastFrameNs = linkMonotonicNs()
+        logger.info("serving \(calibration.robotId) in \(mode.rawValue) mode on \(calibration.link.observationEndpoint)")
+        while !stop.isRequested && !plantShutDown && answered < (options.maxSteps ?? .max) {
+            // 1. Receive into the fixed buffer (bounded wait: stop and watchdog are polled).
+            var timing = StepTiming()
+            let waitStart = linkMonotonicNs()
+            var byteCount = 0
+            var receiveFault = FaultCode.none
+            do throws(LinkError) {
+                guard let n = try input.receive(into: receiveBuffer, timeoutMs: options.pollIntervalMs) else {
+                    watchdog(now: linkMonotonicNs())
+                    continue
+                }
+                byteCount = n
+            } catch {
+                guard let fault = error.faultCode else { continue }   // EINTR (a signal): re-check stop
+                receiveFault = fault                                   // oversized or multipart
+            }
+            let receivedNs = linkMonotonicNs()
+            timing.receiveNs = receivedNs - waitStart
+
+            // 2-6. Decode … encode (or the safe answer to a frame refused by the socket).
+            let reply: Reply
+            if receiveFault != .none {
+                supervisor.counters.framesReceived &+= 1
+                supervisor.count(receiveFault)
+                reply = refuse(receiveFault, observationSeq: 0, timing: &timing)
+            } else {
+                reply = respond(byteCount: byteCount, receivedNs: receivedNs, timing: &timing)
+            }
+            // Any answered frame, refused or not, shows the plant is alive: the watchdog restarts.
+            if stepSource != .unspecified {
+                lastFrameNs = receivedNs
+                watchdogFiring = false
+            }
+
+            // 7. Send.
+            if case .bytes(let bytes) = reply {
+                let sendStart = linkMonotonicNs()
+                if send(bytes) && stepSource != .unspecified { supervisor.counters.actionsSent &+= 1 }
+                timing.sendNs = linkMonotonicNs() - sendStart
+            }
+            finishStep(timing)
+            if allocationMarkStep == nil && answered >= options.allocationCheckFromStep {
+                allocationMarkStep = answered
+                allocationMark = iq_alloc_count()
+            }
+        }
+        if let from = allocationMarkStep, answered > from {
+            steadyStateAllocations = iq_alloc_count() - allocationMark
+            steadyStateSteps = answered - from
+        }
+        sendShutdownAction(stop: stop, input: input)
+        logger.info("stopped: \(stopReason(stop))")
+    }
+
+    // MARK: - The step
+
+    /// Answers the frame of `byteCount` bytes in `receiveBuffer`, received at `receivedNs`.
+    /// The returned bytes (in `sendBuffer`) are valid until the next call.
+    public func respond(byteCount: Int, receivedNs: UInt64, timing: inout StepTiming) -> Reply {
+        // 2. Decode into the arena.
+        let frame: Frame
+        do throws(LinkError) {
+            frame = try codec.decode(UnsafeRawPointer(receiveBuffer.baseAddress), count: byteCount)
+        } catch {
+            let fault = error.faultCode ?? .malformed
+            supervisor.counters.framesReceived &+= 1
+            supervisor.count(fault)
+            timing.decodeNs = linkMonotonicNs() - receivedNs
+            return refuse(fault, observationSeq: 0, timing: &timing)
+        }
+        guard case .observation(let obs) = frame else {
+            timing.decodeNs = linkMonotonicNs() - receivedNs
+            return control(frame)
+        }
+        guard sessionActive else {
+            supervisor.counters.framesReceived &+= 1
+            supervisor.count(.noHandshake)
+            return encodeError(.unexpectedMessage, fault: .noHandshake, message: "observation before handshake: send Hello first")
+        }
+
+        // 3. Validate: order, length, NaN/Inf, range, age.
+        let fault = supervisor.admit(seq: obs.seq, timestampNs: obs.timestampNs, values: obs.values.baseAddress,
+                                     count: obs.values.count, receivedNs: receivedNs, nowNs: linkMonotonicNs())
+        let decodedNs = linkMonotonicNs()
+        timing.decodeNs = decodedNs - receivedNs
+        if fault != .none {
+            // Free-running drops out-of-order and duplicate frames (the robot would discard
+            // the answer); lockstep must answer every request.
+            if fault == .outOfOrder || fault == .duplicate, mode == .freeRunning { return .none }
+            return refuse(fault, observationSeq: obs.seq, timing: &timing)
+        }
+        if obs.episodeStart { supervisor.startEpisode() }
+
+        // 4. Normalise.
+        calibration.normalise(observation: obs.values, into: observation)
+
+        // 5. Plan within the budget counted from the frame's arrival.
+        if options.cpuHogNs > 0 && (answered % options.cpuHogEvery) == 0 { burnCPU(options.cpuHogNs) }
+        let outcome = planner.plan(observation: UnsafeBufferPointer(observation),
+                                   episodeStart: obs.episodeStart || pendingEpisodeStart,
+                                   deadline: receivedNs + budgetNs, trainingNoise: false, action: modelAction)
+        pendingEpisodeStart = false
+
+        // 6. Denormalise to physical units, clamp to the hard limits, rate-limit.
+        calibration.denormalise(action: UnsafeBufferPointer(modelAction), into: command)
+        var diagnostics = PlanDiagnostics(source: outcome.source == .planner ? .planner : .policyPrior,
+                                          iterations: UInt32(outcome.iterations),
+                                          planTimeUs: UInt32(min(outcome.elapsedNs / 1000, UInt64(UInt32.max))),
+                                          deadlineMissed: outcome.deadlineMissed)
+        if !supervisor.limit(command.baseAddress!) {
+            supervisor.writeSafeAction(into: command.baseAddress!)
+            diagnostics.source = .safe
+            diagnostics.fault = .nonFinite
+        }
+        if outcome.deadlineMissed { supervisor.counters.deadlineMisses &+= 1 }
+        if outcome.source == .policyPrior { supervisor.counters.policyPriorFallbacks &+= 1 }
+        let plannedNs = linkMonotonicNs()
+        timing.planNs = plannedNs - decodedNs
+        if options.recordPlanTimes > answered { planTimes[Int(answered)] = outcome.elapsedNs }
+
+        // 7. Encode.
+        let reply = encodeAction(observationSeq: obs.seq, diagnostics: diagnostics)
+        timing.encodeNs = linkMonotonicNs() - plannedNs
+        stepSource = diagnostics.source
+        stepIterations = outcome.iterations
+        stepObservationSeq = obs.seq
+        return reply
+    }
+
+    // Filled by `respond` for `finishStep` (telemetry of the answered observation).
+    var stepSource: ActionSource = .unspecified
+    var stepIterations = 0
+    var stepObservationSeq: UInt64 = 0
+
+    /// A refused frame: the safe action, flagged with the fault (already counted).
+    func refuse(_ fault: FaultCode, observationSeq: UInt64, timing: inout StepTiming) -> Reply {
+        supervisor.writeSafeAction(into: command.baseAddress!)
+        let start = linkMonotonicNs()
+        let reply = encodeAction(observationSeq: observationSeq, diagnostics: PlanDiagnostics(source: .safe, fault: fault))
+        timing.encodeNs = linkMonotonicNs() - start
+        stepSource = .safe
+        stepIterations = 0
+        stepObservationSeq = observationSeq
+        return reply
+    }
+
+    func encodeAction(observationSeq: UInt64, diagnostics: PlanDiagnostics) -> Reply {
+        actionSeq &+= 1
+        do throws(LinkError) {
+            let n = try FrameEncoder.action(seq: actionSeq, observationSeq: observationSeq, timestampNs: linkMonotonicNs(),
+                                            values: UnsafeBufferPointer(command), diagnostics: diagnostics,
+                                            into: sendBuffer)
+            return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
+        } catch {
+            // act_dim <= MAX_ACT_DIM was checked at start-up, so this cannot happen.
+            preconditionFailure("encoding an action failed: \(error)")
+        }
+    }
+
+    func encodeError(_ code: ErrorCode, fault: FaultCode, message: String) -> Reply {
+        do throws(LinkError) {
+            let n = try FrameEncoder.error(code: code, fatal: false, fault: fault, message: message, into: sendBuffer)
+            return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
+        } catch {
+            preconditionFailure("encoding an error failed: \(error)")
+        }
+    }
+
+    // MARK: - Control messages (not steps; may allocate)
+
+    func control(_ frame: Frame) -> Reply {
+        switch frame {
+        case .hello:
+            return handshake()
+        case .heartbeat:
+            // Lockstep must answer every request; free-running heartbeats need no answer.
+            guard mode == .lockstep else { return .none }
+            do throws(LinkError) {
+                let n = try FrameEncoder.heartbeat(timestampNs: linkMonotonicNs(), role: .controller, into: sendBuffer)
+                return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
+            } catch { preconditionFailure("encoding a heartbeat failed: \(error)") }
+        case .shutdown:
+            let reason = (try? codec.shutdownReason()) ?? ""
+            logger.info("plant ended the session: \(reason.isEmpty ? "(no reason)" : reason)")
+            sessionActive = false
+            if options.exitOnPlantShutdown { plantShutDown = true }
+            guard mode == .lockstep else { return .none }
+            do throws(LinkError) {
+                let n = try FrameEncoder.heartbeat(timestampNs: linkMonotonicNs(), role: .controller, into: sendBuffer)
+                return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
+            } catch { preconditionFailure("encoding a heartbeat failed: \(error)") }
+        default:
+            supervisor.counters.unexpectedMessages &+= 1
+            logger.warning("unexpected \(frame.kind) from the plant (answered with ERROR_UNEXPECTED_MESSAGE)")
+            return encodeError(.unexpectedMessage, fault: .none, message: "a controller does not accept this message")
+        }
+    }
+
+    /// Accepts or refuses a plant's Hello; a new session starts from scratch either way.
+    func handshake() -> Reply {
+        let ack: HelloAckMessage
+        do {
+            let hello = try codec.hello()
+            if let refusal = HandshakeCheck.refusal(for: hello, calibration: calibration) {
+                ack = HelloAckMessage(accepted: false, error: refusal, role: .controller, software: options.software)
+                sessionActive = false
+                supervisor.counters.refusedHandshakes &+= 1
+                logger.error("refused \(hello.software) (\(hello.spec.robotId)): \(refusal.message)")
+            } else {
+                ack = .accept(role: .controller, software: options.software)
+                startSession()
+                logger.info("session with \(hello.software) (\(hello.spec)) accepted")
+            }
+        } catch {
+            ack = HelloAckMessage(accepted: false,
+                                  error: ErrorInfo(code: .specMismatch, fatal: true, message: "unreadable Hello: \(error)"),
+                                  role: .controller, software: options.software)
+            sessionActive = false
+            supervisor.counters.refusedHandshakes &+= 1
+            logger.error("refused an unreadable Hello: \(error)")
+        }
+        do throws(LinkError) {
+            let n = try FrameEncoder.helloAck(ack, into: sendBuffer)
+            return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
+        } catch { preconditionFailure("encoding HelloAck failed: \(error)") }
+    }
+
+    /// A new session: sequence numbers start over, the planner's warm start is dropped and
+    /// the rate limiter starts from the safe action.
+    public func startSession() {
+        sessionActive = true
+        pendingEpisodeStart = true
+        watchdogFiring = false
+        lastFrameNs = linkMonotonicNs()
+        supervisor.startSession()
+        supervisor.counters.handshakes &+= 1
+    }
+
+    // MARK: - Sending, watchdog, telemetry, shutdown
+
+    /// Sends one reply; false when it could not be queued (free-running: counted as a drop).
+    @discardableResult
+    func send(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        do throws(LinkError) {
+            if let l = lockstep {
+                try l.socket.send(bytes)
+            } else if let f = freeRunning, !(try f.actionSocket.send(bytes, dontWait: true)) {
+                supervisor.counters.sendDrops &+= 1
+                return false
+            }
+            return true
+        } catch {
+            supervisor.counters.sendDrops &+= 1
+            return false
+        }
+    }
+
+    func finishStep(_ timing: StepTiming) {
+        guard stepSource != .unspecified else { return }   // a control message, not a step
+        telemetry.record(timing, source: stepSource, iterations: stepIterations)
+        answered &+= 1
+        if let p = publisher {
+            var s = TelemetrySample()
+            s.step = answered
+            s.observationSeq = stepObservationSeq
+            s.receiveNs = timing.receiveNs
+            s.decodeNs = timing.decodeNs
+            s.planNs = timing.planNs
+            s.encodeNs = timing.encodeNs
+            s.sendNs = timing.sendNs
+            s.iterations = UInt32(stepIterations)
+            s.source = stepSource
+            s.counters = linkCounters
+            _ = try? p.publish(s)
+        }
+        stepSource = .unspecified
+    }
+
+    /// When frames stop: free-running pushes the safe action every watchdog timeout; lockstep
+    /// (where the controller cannot speak first) counts and logs.
+    func watchdog(now: UInt64) {
+        let timeout = calibration.timing.watchdogTimeoutNs
+        guard sessionActive, now - lastFrameNs >= timeout, now - lastWatchdogNs >= timeout else { return }
+        lastWatchdogNs = now
+        supervisor.count(.watchdog)
+        if !watchdogFiring {
+            watchdogFiring = true
+            logger.warning("watchdog: no frame for \(Double(now - lastFrameNs) / 1e6) ms\(mode == .freeRunning ? ", pushing the safe action" : "")")
+        }
+        guard freeRunning != nil else { return }
+        supervisor.writeSafeAction(into: command.baseAddress!)
+        if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .watchdog)),
+           send(b) {
+            supervisor.counters.actionsSent &+= 1
+        }
+    }
+
+    /// Free-running: pushes the safe action flagged FAULT_SHUTDOWN. Lockstep: answers the
+    /// plant's pending request with it (waiting up to one watchdog timeout for one), since a
+    /// REP socket cannot speak first.
+    func sendShutdownAction(stop: StopSignal, input: ZmqSocket) {
+        guard stop.isRequested, sessionActive else { return }
+        if freeRunning != nil {
+            supervisor.writeSafeAction(into: command.baseAddress!)
+            if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
+               send(b) {
+                supervisor.counters.actionsSent &+= 1
+            }
+            // Sockets close with linger 0: give the I/O thread time to put it on the wire.
+            sleepMs(50)
+            return
+        }
+        let timeoutMs = Int32(min(calibration.timing.watchdogTimeoutNs / 1_000_000, 1000))
+        guard let n = try? input.receive(into: receiveBuffer, timeoutMs: timeoutMs) else { return }
+        var seq: UInt64 = 0
+        if let frame = try? codec.decode(UnsafeRawPointer(receiveBuffer.baseAddress), count: n),
+           case .observation(let obs) = frame { seq = obs.seq }
+        supervisor.writeSafeAction(into: command.baseAddress!)
+        if case .bytes(let b) = encodeAction(observationSeq: seq, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
+           send(b) {
+            supervisor.counters.actionsSent &+= 1
+        }
+        sleepMs(50)
+    }
+
+    func stopReason(_ stop: StopSignal) -> String {
+        if stop.isRequested { return stop.reason > 0 ? "signal \(stop.reason)" : "stop requested" }
+        if plantShutDown { return "the plant shut the session down" }
+        return "\(answered) steps answered (--steps)"
+    }
+
+    /// The wire's cumulative counters.
+    public var linkCounters: LinkCounters {
+        let c = supervisor.counters
+        var l = LinkCounters()
+        l.framesReceived = c.framesReceived
+        l.actionsSent = c.actionsSent
+        l.deadlineMisses = c.deadlineMisses
+        l.policyPriorFallbacks = c.policyPriorFallbacks
+        l.safeActions = c.safeActions
+        l.malformed = c.malformed
+        l.oversized = c.oversized
+        l.wrongDimension = c.wrongDimension
+        l.nonFinite = c.nonFinite
+        l.stale = c.stale
+        l.outOfOrder = c.outOfOrder
+        l.duplicate = c.duplicate
+        l.watchdog = c.watchdog
+        l.skippedFrames = c.skippedFrames
+        l.outOfRange = c.outOfRange
+        return l
+    }
+
+    public func summary() -> String {
+        var s = telemetry.summary(counters: supervisor.counters, mode: mode.rawValue)
+        if let a = steadyStateAllocations {
+            s += "\nheap allocations in steady state: \(a) over \(steadyStateSteps) steps (from step \(allocationMarkStep ?? 0))"
+        }
+        return s
+    }
+}
+
+/// Spins (does not sleep) for `ns`: a CPU hog on the control thread.
+func burnCPU(_ ns: UInt64) {
+    let end = linkMonotonicNs() + ns
+    while linkMonotonicNs() < end {}
+}
+
+func sleepMs(_ ms: Int) {
+    var ts = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    nanosleep(&ts, nil)
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,63 @@
+import ArgumentParser
+import IQCalibration
+import IQRuntime
+import Logging
+
+/// `iqmpc-runtime run`: the deployed controller. Wiring only; the loop is IQRuntime.ControlLoop.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Serve a robot or simulator: answer every observation with a safe, planned action.",
+        discussion: """
+        Loads the weights and the calibration (Calibration/README.md), checks them against each
+        other, applies the calibration's real-time settings, connects to the plant's endpoints
+        and serves until SIGINT/SIGTERM (then sends the safe action and exits), until the plant
+        shuts the session down, or until --steps observations were answered. Prints a timing
+        and fault summary at exit.
+        """)
+
+    @Option(help: "Weights file (safetensors).") var weights: String
+    @Option(help: "Calibration file (YAML, Calibration/README.md).") var calibration: String
+    @Option(help: "Override link.mode: lockstep or free-running.") var mode: String?
+    @Option(help: "Override link.observation_endpoint.") var observationEndpoint: String?
+    @Option(help: "Override link.action_endpoint.") var actionEndpoint: String?
+    @Option(help: "Override link.telemetry_endpoint ('none' disables telemetry).") var telemetryEndpoint: String?
+    @Option(help: "Stop after answering this many observations.") var steps: UInt64?
+    @Flag(help: "Keep serving after the plant sends Shutdown (wait for its next Hello).") var keepRunning = false
+    @Flag(help: "Run even if the calibration's mapping differs from the one the weights were trained with (warns).")
+    var allowCalibrationMismatch = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func run() throws {
+        var logger = Logger(label: "iqmpc-runtime")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        var cal = try Calibration.load(path: calibration)
+        if let m = mode {
+            guard let parsed = Calibration.LinkMode(rawValue: m) else {
+                throw ValidationError("--mode must be lockstep or free-running, got \(m)")
+            }
+            cal.link.mode = parsed
+        }
+        if let e = observationEndpoint { cal.link.observationEndpoint = e }
+        if let e = actionEndpoint { cal.link.actionEndpoint = e }
+        if let e = telemetryEndpoint { cal.link.telemetryEndpoint = e == "none" ? nil : e }
+
+        let setup = try ControllerSetup.load(weightsPath: weights, calibration: cal,
+                                             allowCalibrationMismatch: allowCalibrationMismatch)
+        for w in setup.warnings { logger.warning("\(w)") }
+
+        // Scheduling before any thread exists (planner workers and ZeroMQ inherit it).
+        var rt = RealTimeSetup.applyScheduling(cal.realTime, logger: logger)
+        var options = ControlLoop.Options()
+        options.maxSteps = steps
+        options.exitOnPlantShutdown = !keepRunning
+        let loop = try ControlLoop(setup: setup, options: options, logger: logger)
+        loop.warmUp()
+        RealTimeSetup.lockMemory(cal.realTime, logger: logger, report: &rt)
+
+        StopSignal.installProcessHandlers()
+        loop.run(until: .process)
+        print(loop.summary())
+    }
+}

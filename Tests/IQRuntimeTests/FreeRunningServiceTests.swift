@@ -1,0 +1,58 @@
+import Foundation
+import IQCalibration
+@testable import IQRuntime
+import Testing
+
+/// The runtime served over loopback TCP to the Python plant, free-running mode.
+@Suite(.serialized) struct FreeRunningServiceTests {
+    @Test func badInputsWatchdogAndHandshake() throws {
+        var cal = try testCalibration(mode: "free-running", watchdogMs: 250)
+        let peer = try PythonPeer(scenario: "free-bad", config: peerConfig(cal, ["silence_ms": 1100]))
+        let endpoints = try peer.readLine().split(separator: " ").map(String.init)
+        cal.link.observationEndpoint = endpoints[0]
+        cal.link.actionEndpoint = endpoints[1]
+        let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
+        let runner = LoopRunner(loop)
+        let summary = try peer.summary()
+        runner.stopAndWait()
+        #expect(summary["error"] == nil, "\(summary)")
+
+        let pre = summary["pre_handshake"] as? [String: Any] ?? [:]
+        #expect(pre["kind"] as? String == "error" && pre["fault"] as? Int == 10, "FAULT_NO_HANDSHAKE: \(pre)")
+
+        let results = summary["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 12)
+        for r in results {
+            let name = r["case"] as? String ?? "?"
+            let replies = r["replies"] as? [[String: Any]] ?? []
+            switch name {
+            case "out_of_order", "duplicate":
+                #expect(replies.isEmpty, "\(name) frames are dropped in free-running mode: \(replies)")
+            case "unexpected_reset":
+                #expect(replies.count == 1 && replies.first?["kind"] as? String == "error", "\(name): \(replies)")
+            default:
+                #expect(replies.count == 1, "\(name): exactly one answer: \(replies)")
+                let a = replies.first ?? [:]
+                #expect(a["source"] as? Int == 3 && a["fault"] as? Int == r["expected"] as? Int, "\(name): \(a)")
+                #expect(a["values"] as? [Double] == [0], "\(name): \(a)")
+            }
+            let next = r["next"] as? [[String: Any]] ?? []
+            #expect(next.count == 1 && next.first?["obs_seq"] as? Int == r["next_seq"] as? Int, "after \(name): \(next)")
+            #expect([1, 2].contains(next.first?["source"] as? Int ?? 0), "after \(name): \(next)")
+        }
+
+        // 1.1 s of silence with a 250 ms watchdog: the safe action is pushed repeatedly.
+        let silence = summary["silence"] as? [[String: Any]] ?? []
+        #expect(silence.count >= 3, "watchdog pushes: \(silence)")
+        for a in silence {
+            #expect(a["fault"] as? Int == 8 && a["source"] as? Int == 3 && a["obs_seq"] as? Int == 0, "\(a)")
+            #expect(a["values"] as? [Double] == [0])
+        }
+        let after = summary["after"] as? [[String: Any]] ?? []
+        #expect(after.count == 1 && [1, 2].contains(after.first?["source"] as? Int ?? 0), "served again after silence: \(after)")
+
+        let c = loop.supervisor.counters
+        #expect(c.watchdog >= 3 && c.noHandshake >= 1 && c.outOfOrder == 1 && c.duplicate == 1, "\(c)")
+        #expect(c.malformed == 2 && c.oversized == 2 && c.nonFinite == 2 && c.stale == 1 && c.outOfRange == 1, "\(c)")
+    }
+}

@@ -1,0 +1,155 @@
+import CAllocCounter
+import Foundation
+import IQCalibration
+import IQLink
+@testable import IQRuntime
+import Testing
+
+/// The runtime served over loopback TCP to the independent Python plant, lockstep mode.
+@Suite(.serialized) struct LockstepServiceTests {
+    /// ≥ 10 000 frames, every one answered with an action naming it and inside the hard
+    /// limits, and not one heap allocation in steady state (receive, decode, plan, encode,
+    /// send included: the loop reads the process-wide counter around its own steps).
+    @Test func tenThousandFramesAnsweredWithoutAllocation() throws {
+        // Positive control: the counter sees a real allocation in this process.
+        let before = iq_alloc_count()
+        iq_alloc_probe()
+        #expect(iq_alloc_count() > before)
+
+        let frames = 10_000
+        var cal = try testCalibration()
+        let peer = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": frames]))
+        cal.link.observationEndpoint = try peer.readLine()
+        var options = ControlLoop.Options()
+        options.maxSteps = UInt64(frames)
+        options.allocationCheckFromStep = 200
+        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
+        loop.warmUp()
+        let runner = LoopRunner(loop)
+        let summary = try peer.summary()
+        #expect(runner.wait(seconds: 60), "the loop did not finish its \(frames) steps")
+
+        #expect(summary["unanswered"] as? Int == 0, "\(summary)")
+        #expect(summary["mismatched"] as? Int == 0, "\(summary)")
+        #expect(summary["out_of_limits"] as? Int == 0, "\(summary)")
+        #expect(loop.answered == UInt64(frames))
+        #expect(loop.supervisor.counters.actionsSent == UInt64(frames))
+        #expect(loop.supervisor.counters.frameFaults == 0)
+        #expect(loop.steadyStateSteps == UInt64(frames - 200))
+        #expect(loop.steadyStateAllocations == 0, "heap allocations in \(loop.steadyStateSteps) steady-state steps")
+        let sources = summary["sources"] as? [String: Int] ?? [:]
+        #expect((sources["1"] ?? 0) + (sources["2"] ?? 0) == frames, "every frame planned: \(sources)")
+    }
+
+    /// Every bad input is answered with the safe action flagged with its fault, counted, and
+    /// the next good frame is planned as usual.
+    @Test func everyBadInputGetsTheFlaggedSafeAction() throws {
+        var cal = try testCalibration()
+        let peer = try PythonPeer(scenario: "lockstep-bad", config: peerConfig(cal))
+        cal.link.observationEndpoint = try peer.readLine()
+        let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
+        let runner = LoopRunner(loop)
+        let summary = try peer.summary()
+        runner.stopAndWait()
+
+        let results = summary["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 12, "\(summary)")
+        for r in results {
+            let name = r["case"] as? String ?? "?"
+            let reply = r["reply"] as? [String: Any] ?? [:]
+            if let expected = r["expected"] as? Int {
+                #expect(reply["kind"] as? String == "action", "\(name): \(reply)")
+                #expect(reply["source"] as? Int == 3, "\(name) must get ACTION_SOURCE_SAFE: \(reply)")
+                #expect(reply["fault"] as? Int == expected, "\(name): \(reply)")
+                #expect(reply["values"] as? [Double] == [0], "\(name) must get the safe action: \(reply)")
+            } else {
+                #expect(reply["kind"] as? String == "error", "\(name): \(reply)")
+                #expect(reply["code"] as? Int == 4, "\(name) must get ERROR_UNEXPECTED_MESSAGE: \(reply)")
+            }
+            let next = r["next"] as? [String: Any] ?? [:]
+            #expect(next["kind"] as? String == "action", "after \(name): \(next)")
+            #expect(next["obs_seq"] as? Int == r["next_seq"] as? Int, "after \(name): \(next)")
+            #expect([1, 2].contains(next["source"] as? Int ?? 0), "after \(name) the runtime keeps planning: \(next)")
+            #expect(next["fault"] as? Int == 0, "after \(name): \(next)")
+        }
+        let c = loop.supervisor.counters
+        #expect(c.malformed == 2 && c.oversized == 2 && c.wrongDimension == 1 && c.nonFinite == 2, "\(c)")
+        #expect(c.outOfRange == 1 && c.stale == 1 && c.outOfOrder == 1 && c.duplicate == 1, "\(c)")
+        #expect(c.unexpectedMessages == 1, "\(c)")
+        #expect(c.safeActions == 11, "\(c)")
+    }
+
+    /// A restarted plant (new process, same endpoint, seq from 1 again) is served again
+    /// after its new handshake, and nothing goes unanswered in either session.
+    @Test func plantRestartAndReconnect() throws {
+        var cal = try testCalibration()
+        let first = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": 300]))
+        let endpoint = try first.readLine()
+        cal.link.observationEndpoint = endpoint
+        var options = ControlLoop.Options()
+        options.allocationCheckFromStep = 100
+        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
+        let runner = LoopRunner(loop)
+        let s1 = try first.summary()
+        let second = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": 300, "bind": endpoint]))
+        #expect(try second.readLine() == endpoint)
+        let s2 = try second.summary()
+        runner.stopAndWait()
+
+        #expect(s1["unanswered"] as? Int == 0 && s1["mismatched"] as? Int == 0, "\(s1)")
+        #expect(s2["unanswered"] as? Int == 0 && s2["mismatched"] as? Int == 0, "\(s2)")
+        #expect(loop.supervisor.counters.handshakes == 2)
+        #expect(loop.answered == 600)
+        #expect(loop.supervisor.counters.frameFaults == 0, "the restarted plant's seq 1 is a new session, not out of order")
+        // Positive control of the in-loop allocation window: the second handshake allocates.
+        #expect((loop.steadyStateAllocations ?? 0) > 0)
+    }
+
+    /// A CPU hog eats the planning budget on every fourth frame: those frames are answered
+    /// by the policy prior, and still none goes unanswered.
+    @Test func cpuHogForcesFallbacksWithoutUnansweredFrames() throws {
+        let frames = 200
+        var cal = try testCalibration(budgetMs: 8)
+        let peer = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": frames]))
+        cal.link.observationEndpoint = try peer.readLine()
+        var options = ControlLoop.Options()
+        options.maxSteps = UInt64(frames)
+        options.cpuHogNs = 9_000_000
+        options.cpuHogEvery = 4
+        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
+        // Real contention as well: two spinning threads for the duration of the run.
+        let hogStop = StopSignal()
+        for _ in 0..<2 { Thread { while !hogStop.isRequested {} }.start() }
+        defer { hogStop.request() }
+        let runner = LoopRunner(loop)
+        let summary = try peer.summary()
+        #expect(runner.wait(seconds: 60))
+        hogStop.request()
+
+        #expect(summary["unanswered"] as? Int == 0, "\(summary)")
+        #expect(summary["mismatched"] as? Int == 0, "\(summary)")
+        let sources = summary["sources"] as? [String: Int] ?? [:]
+        #expect((sources["2"] ?? 0) >= frames / 4, "policy-prior answers: \(sources)")
+        #expect((sources["1"] ?? 0) + (sources["2"] ?? 0) == frames, "\(sources)")
+        #expect(loop.supervisor.counters.policyPriorFallbacks >= UInt64(frames / 4))
+        #expect(loop.supervisor.counters.deadlineMisses >= UInt64(frames / 4))
+    }
+
+    /// A plant whose spec does not match the calibration is refused with every mismatch named.
+    @Test func mismatchedSpecIsRefused() throws {
+        let cal = try testCalibration()
+        var hello = HelloMessage(role: .simulator, spec: OverheadBenchmark.plantSpec(cal), software: "t", mode: .lockstep)
+        #expect(HandshakeCheck.refusal(for: hello, calibration: cal) == nil)
+        hello.spec.observations[2].name = "pole.velocity"
+        hello.spec.actions[0].high = 0.5
+        hello.spec.controlPeriodNs = 10_000_000
+        hello.mode = .freeRunning
+        let refusal = try #require(HandshakeCheck.refusal(for: hello, calibration: cal))
+        #expect(refusal.code == .specMismatch && refusal.fatal)
+        for needle in ["observations[2].name", "exceed the actuator limits", "control_period_ns", "mode:"] {
+            #expect(refusal.message.contains(needle), "\(refusal.message)")
+        }
+        hello.protocolVersion = 99
+        #expect(HandshakeCheck.refusal(for: hello, calibration: cal)?.code == .protocolVersion)
+    }
+}
