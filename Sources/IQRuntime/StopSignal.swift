@@ -19,8 +19,15 @@ public final class StopSignal: Sendable {
     public static let process = StopSignal()
 
     /// Routes SIGINT and SIGTERM to `StopSignal.process` (installed without SA_RESTART, so a
-    /// blocking receive returns EINTR and the loop notices at once).
+    /// blocking receive returns EINTR and the loop notices at once). Also unblocks them on
+    /// the calling thread: a launcher may have passed a blocked signal mask down (e.g. a
+    /// parent's worker thread), and a blocked SIGTERM would never stop the controller.
     public static func installProcessHandlers() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGINT, SIGTERM] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signo in StopSignal.process.request(signal: signo) }

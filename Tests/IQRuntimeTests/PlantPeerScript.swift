@@ -195,4 +195,44 @@ if scenario == "free-bad":
     push.send(obs(seq))
     after = recv_all(100)
     done({"pre_handshake": pre, "results": results, "silence": silent, "after": after})
+
+if scenario == "free-stream":
+    # Free-running stream at a fixed period; reports every answer (the test signals the runtime).
+    push = ctx.socket(zmq.PUSH); push.setsockopt(zmq.LINGER, 0); push.setsockopt(zmq.SNDHWM, 4)
+    push.bind("tcp://127.0.0.1:*")
+    pull = ctx.socket(zmq.PULL); pull.setsockopt(zmq.LINGER, 0)
+    pull.bind("tcp://127.0.0.1:*")
+    print(push.getsockopt_string(zmq.LAST_ENDPOINT) + " " + pull.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    poller = zmq.Poller(); poller.register(pull, zmq.POLLIN)
+    acked = False
+    deadline = time.monotonic() + 30
+    while not acked and time.monotonic() < deadline:
+        try:
+            push.send(hello(pb.LINK_MODE_FREE_RUNNING), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        if poller.poll(100):
+            m = describe(parse(pull.recv()))
+            acked = m["kind"] == "hello_ack" and m["accepted"]
+    if not acked:
+        done({"error": "no HelloAck"})
+    print("streaming", flush=True)
+    replies, seq, period = [], 0, cfg["period_ms"] / 1000
+    end = time.monotonic() + cfg["duration_ms"] / 1000
+    next_send = time.monotonic()
+    while time.monotonic() < end:
+        if time.monotonic() >= next_send:
+            seq += 1
+            try:
+                push.send(obs(seq, start=(seq == 1)), zmq.NOBLOCK)   # never block: the runtime may be gone
+            except zmq.Again:
+                pass
+            next_send += period
+        if poller.poll(max(0, int((next_send - time.monotonic()) * 1000))):
+            replies.append(describe(parse(pull.recv())))
+    actions = [r for r in replies if r["kind"] == "action"]
+    done({"sent": seq, "actions": len(actions),
+          "answered": len(set(a["obs_seq"] for a in actions if a["obs_seq"] > 0)),
+          "shutdown": [a for a in actions if a["fault"] == pb.FAULT_SHUTDOWN],
+          "duplicates": len(actions) - len(set((a["obs_seq"], a["fault"]) for a in actions))})
 """#

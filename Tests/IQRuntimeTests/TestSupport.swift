@@ -113,7 +113,8 @@ final class PythonPeer {
     private let err = Pipe()
     private var buffered = Data()
 
-    init(scenario: String, config: [String: Any]) throws {
+    /// `timeoutSeconds`: the peer is killed after this long, so a broken run fails instead of hanging.
+    init(scenario: String, config: [String: Any], timeoutSeconds: Double = 120) throws {
         let dir = try Self.generated.get()
         let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -121,6 +122,8 @@ final class PythonPeer {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let p = process
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { if p.isRunning { p.terminate() } }
     }
 
     deinit { if process.isRunning { process.terminate() } }
