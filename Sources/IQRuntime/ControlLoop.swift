@@ -49,7 +49,7 @@ public final class ControlLoop: @unchecked Sendable {
     }
 
     public let calibration: Calibration
-    public let options: Options
+    public var options: Options
     public let planner: Planner
     public let supervisor: SafetySupervisor
     public let telemetry = StepTelemetry()
@@ -82,6 +82,11 @@ public final class ControlLoop: @unchecked Sendable {
     var plantShutDown = false
     var allocationMark: UInt64 = 0
     var allocationMarkStep: UInt64?
+    var lastAllocationCount: UInt64 = 0
+    /// The first (up to 16) steady-state steps during which the heap was used.
+    let allocatingSteps = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 16)
+    public private(set) var allocatingStepCount = 0
+    public var stepsThatAllocated: [UInt64] { Array(allocatingSteps.prefix(allocatingStepCount)) }
     /// Allocations counted from `allocationCheckFromStep` to the end of `run` (nil: never reached).
     public private(set) var steadyStateAllocations: UInt64?
     public private(set) var steadyStateSteps: UInt64 = 0
@@ -141,6 +146,7 @@ public final class ControlLoop: @unchecked Sendable {
         modelAction.deallocate()
         command.deallocate()
         planTimes.deallocate()
+        allocatingSteps.deallocate()
     }
 
     /// Plans a few times on a mid-range observation before serving, so that the first real
@@ -209,9 +215,19 @@ public final class ControlLoop: @unchecked Sendable {
                 timing.sendNs = linkMonotonicNs() - sendStart
             }
             finishStep(timing)
-            if allocationMarkStep == nil && answered >= options.allocationCheckFromStep {
+            if let from = allocationMarkStep {
+                // Remember the first steps that allocated (diagnosis of a non-zero count).
+                let count = iq_alloc_count()
+                if count != lastAllocationCount && allocatingStepCount < allocatingSteps.count {
+                    allocatingSteps[allocatingStepCount] = answered
+                    allocatingStepCount += 1
+                }
+                lastAllocationCount = count
+                _ = from
+            } else if answered >= options.allocationCheckFromStep {
                 allocationMarkStep = answered
                 allocationMark = iq_alloc_count()
+                lastAllocationCount = allocationMark
             }
         }
         if let from = allocationMarkStep, answered > from {
@@ -525,6 +541,7 @@ public final class ControlLoop: @unchecked Sendable {
         var s = telemetry.summary(counters: supervisor.counters, mode: mode.rawValue)
         if let a = steadyStateAllocations {
             s += "\nheap allocations in steady state: \(a) over \(steadyStateSteps) steps (from step \(allocationMarkStep ?? 0))"
+            if a > 0 { s += "; first allocating steps: \(stepsThatAllocated)" }
         }
         return s
     }

@@ -4,8 +4,10 @@ import IQCalibration
 import Testing
 
 @Suite(.serialized) struct BudgetCheckTests {
+    /// Generous: a 150 ms budget for a plan of about 1 ms (the margin absorbs this shared
+    /// machine's scheduling spikes, which reach tens of ms).
     @Test func generousBudgetPasses() throws {
-        let cal = try testCalibration(budgetMs: 15)
+        let cal = try testCalibration(periodMs: 200, budgetMs: 150)
         let r = try BudgetCheck.run(setup: try testSetup(cal), steps: 300, logger: quietLogger())
         #expect(r.passed, "\(r.report)")
         #expect(r.allocations == 0)

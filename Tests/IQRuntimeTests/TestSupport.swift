@@ -15,11 +15,22 @@ func temporaryDirectory() throws -> URL {
 }
 
 /// The pendulum calibration with test endpoints and timing.
+/// The planner is kept small (16 samples, 1 iteration, horizon 1: about 1 ms here) so that
+/// the tests run in seconds on a loaded 2-core machine.
 func testCalibration(mode: String = "lockstep", observationEndpoint: String = "tcp://127.0.0.1:1",
-                     actionEndpoint: String = "tcp://127.0.0.1:2", budgetMs: Double = 10,
+                     actionEndpoint: String = "tcp://127.0.0.1:2", periodMs: Double = 20, budgetMs: Double = 10,
                      watchdogMs: Double = 1000, maxAgeMs: Double = 1000, threads: Int = 1,
-                     samples: Int = 64, iterations: Int = 2) throws -> Calibration {
-    let yaml = """
+                     samples: Int = 16, iterations: Int = 1) throws -> Calibration {
+    try Calibration.parse(yaml: testCalibrationYAML(mode: mode, observationEndpoint: observationEndpoint,
+        actionEndpoint: actionEndpoint, periodMs: periodMs, budgetMs: budgetMs, watchdogMs: watchdogMs,
+        maxAgeMs: maxAgeMs, threads: threads, samples: samples, iterations: iterations))
+}
+
+func testCalibrationYAML(mode: String = "lockstep", observationEndpoint: String = "tcp://127.0.0.1:1",
+                         actionEndpoint: String = "tcp://127.0.0.1:2", periodMs: Double = 20, budgetMs: Double = 10,
+                         watchdogMs: Double = 1000, maxAgeMs: Double = 1000, threads: Int = 1,
+                         samples: Int = 16, iterations: Int = 1) -> String {
+    """
     format_version: 1
     robot_id: pendulum-swingup
     observation:
@@ -31,7 +42,7 @@ func testCalibration(mode: String = "lockstep", observationEndpoint: String = "t
       channels:
         - {name: motor.torque, unit: N*m, offset: 0, scale: 1, low: -1, high: 1, rate_limit: 100, safe: 0}
     timing:
-      control_period_ms: 20
+      control_period_ms: \(periodMs)
       planning_budget_ms: \(budgetMs)
       watchdog_timeout_ms: \(watchdogMs)
       max_frame_age_ms: \(maxAgeMs)
@@ -43,10 +54,10 @@ func testCalibration(mode: String = "lockstep", observationEndpoint: String = "t
     planner:
       samples: \(samples)
       iterations: \(iterations)
+      horizon: 1
       threads: \(threads)
       action_selection: mean
     """
-    return try Calibration.parse(yaml: yaml)
 }
 
 /// A tiny randomly initialised model that records `calibration`'s mapping, as a trained one would.
