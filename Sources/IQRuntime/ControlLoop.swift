@@ -235,6 +235,9 @@ public final class ControlLoop: @unchecked Sendable {
             steadyStateSteps = answered - from
         }
         sendShutdownAction(stop: stop, input: input)
+        // Replies leave by reference (zmq_send_const) and sockets close with linger 0: give
+        // the I/O thread time to put the last one on the wire before anything is torn down.
+        sleepMs(50)
         logger.info("stopped: \(stopReason(stop))")
     }
 
@@ -492,8 +495,6 @@ public final class ControlLoop: @unchecked Sendable {
                send(b) {
                 supervisor.counters.actionsSent &+= 1
             }
-            // Sockets close with linger 0: give the I/O thread time to put it on the wire.
-            sleepMs(50)
             return
         }
         let timeoutMs = Int32(min(calibration.timing.watchdogTimeoutNs / 1_000_000, 1000))
@@ -506,7 +507,6 @@ public final class ControlLoop: @unchecked Sendable {
            send(b) {
             supervisor.counters.actionsSent &+= 1
         }
-        sleepMs(50)
     }
 
     func stopReason(_ stop: StopSignal) -> String {

@@ -92,7 +92,7 @@ if scenario == "lockstep-normal":
         done({"error": "handshake", "ack": ack})
     n, first = cfg["frames"], cfg.get("first_seq", 1)
     unanswered = mismatched = out_of_limits = 0
-    sources = {}
+    sources, details = {}, []
     lo, hi = cfg["act"][0][2], cfg["act"][0][3]
     for i in range(n):
         seq = first + i
@@ -102,12 +102,14 @@ if scenario == "lockstep-normal":
             continue
         if r["kind"] != "action" or r["obs_seq"] != seq:
             mismatched += 1
+            if len(details) < 5:
+                details.append({"seq": seq, "reply": r})
             continue
         if any(v < lo or v > hi or v != v for v in r["values"]):
             out_of_limits += 1
         sources[str(r["source"])] = sources.get(str(r["source"]), 0) + 1
     done({"frames": n, "unanswered": unanswered, "mismatched": mismatched,
-          "out_of_limits": out_of_limits, "sources": sources})
+          "out_of_limits": out_of_limits, "sources": sources, "mismatch_details": details})
 
 def bad_cases():
     """(name, build(next_seq, last_good_seq) -> bytes, expected fault; None: an Error reply).
