@@ -110,9 +110,12 @@ public enum PlannerBenchmark {
                             weight: c.weight, ldw: c.layer.inDim, outDim: c.layer.outDim, y: y, ldy: c.layer.outDim)
             }
         }
+        let first = MonotonicClock.nanoseconds()
         once()
+        // 3-15 trials, about a second in all (the paper preset's list takes seconds per pass).
+        let trials = max(3, min(15, Int(1e9 / Double(max(MonotonicClock.nanoseconds() &- first, 1)))))
         var times: [UInt64] = []
-        for _ in 0..<15 {
+        for _ in 0..<trials {
             let t0 = MonotonicClock.nanoseconds()
             once()
             times.append(MonotonicClock.nanoseconds() &- t0)
