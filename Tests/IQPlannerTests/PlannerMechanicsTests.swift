@@ -54,6 +54,7 @@ import Testing
         func actions(threads: Int, seed: UInt64 = 11) throws -> [[UInt32]] {
             let p = try Planner(model: model, config: Fixture.config(samples: 100, elites: 10, policy: 6, threads: threads), seed: seed)
             defer { p.shutdown() }
+            #expect(p.core.partitions.count == threads, "rows really are split across \(threads) threads")
             return Fixture.bits(Fixture.run(p, obs, restartAt: 6, trainingNoise: true))
         }
         let reference = try actions(threads: 1)
@@ -67,7 +68,7 @@ import Testing
     @Test func noAllocationsPerPlan() throws {
         let model = Fixture.model()
         for threads in [1, 2] {
-            let planner = try Planner(model: model, config: Fixture.config(samples: 32, elites: 4, policy: 4, iterations: 2, threads: threads), seed: 5)
+            let planner = try Planner(model: model, config: Fixture.config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
             defer { planner.shutdown() }
             let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
             let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
