@@ -2,8 +2,8 @@
 # Cross-language end-to-end test: the C example firmware (Firmware/build/pendulum_robot*)
 # against the Swift controller `iqmpc-runtime run` over loopback TCP, free-running mode.
 #
-#  1. builds iqmpc-runtime and iqmpc-train if needed (swift build, release unless
-#     E2E_CONFIGURATION=debug) and creates tiny weights (obs 3, act 1);
+#  1. builds iqmpc-runtime and iqmpc-train if needed (swift build, debug like the test
+#     suite's build unless E2E_CONFIGURATION=release) and creates tiny weights (obs 3, act 1);
 #  2. serves Calibration/pendulum-swingup.yaml with the runtime's overrides: free-running
 #     (the robot pairing; the file is set up for the simulator's lockstep) on free ports;
 #  3. run A: the counted robot (malloc counter linked in) for E2E_STEPS (default 1500)
@@ -17,7 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)
 steps=${E2E_STEPS:-1500}
-config=${E2E_CONFIGURATION:-release}
+config=${E2E_CONFIGURATION:-debug}  # reuses `swift build --build-tests` products
 tmp=$(mktemp -d /tmp/iqmpc-fw-e2e.XXXXXX)
 pids=()
 cleanup() {
