@@ -94,5 +94,37 @@ import Testing
         let out = try run(python, ["-c", script, dir, path]).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(out.count == 2)
         for (a, b) in zip(out, s.episodeReturns) { #expect(abs(a - b) < 1e-2) }
+
+        // And the other way: Python writes a two-episode demonstration file (the same
+        // records re-serialised, rewards doubled so the content is its own), Swift reads it.
+        let writeScript = """
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import iqmpc_pb2
+        from google.protobuf.internal.decoder import _DecodeVarint32
+        from google.protobuf.internal.encoder import _VarintBytes
+        data = open(sys.argv[2], 'rb').read()
+        pos, out = 0, bytearray()
+        while pos < len(data):
+            n, pos = _DecodeVarint32(data, pos)
+            r = iqmpc_pb2.Record(); r.ParseFromString(data[pos:pos + n]); pos += n
+            if r.HasField('header'):
+                r.header.source = 'python'
+            elif r.step.observation.reward_present:
+                r.step.observation.reward *= 2
+            b = r.SerializeToString()
+            out += _VarintBytes(len(b)) + b
+        open(sys.argv[3], 'wb').write(bytes(out))
+        """
+        let pyPath = dir + "/python.iqlog"
+        _ = try run(python, ["-c", writeScript, dir, path, pyPath])
+        let (h, episodes) = try RecordSummary.read(path: pyPath)
+        #expect(h.source == "python")
+        #expect(h.spec == TaskKernels.info(.pendulumSwingup).plantSpec)
+        #expect(episodes.count == 2)
+        for (e, r) in zip(episodes, s.episodeReturns) {
+            #expect(e.observations == 501 && e.actions == 500)
+            #expect(abs(e.rewardSum - 2 * r) < 2e-2)
+        }
     }
 }
