@@ -7,6 +7,8 @@ struct TrainCLI: ParsableCommand {
         commandName: "iqmpc-train",
         abstract: "IQ-MPC trainer: learns a reward-free world model from demonstrations and writes weights.",
         subcommands: [
+            RunCommand.self,
+            BCCommand.self,
             BenchUpdateCommand.self,
             // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
             ReportCommand.self,

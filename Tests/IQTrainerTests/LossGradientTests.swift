@@ -64,3 +64,26 @@ struct LossGradientTests {
         #expect(e < 1e-5, "worst at π parameter \(at)")
     }
 }
+
+/// Behaviour cloning's likelihood gradient (encoder + policy) against central differences.
+@Test func behaviourCloningGradient() {
+    let shape = tinyShape()
+    let s = randomisedState(shape, seed: 31)
+    for i in s.layout.policyRange { s.theta.p[i] *= 0.5 }
+    let rows = 5
+    let bc = BCLoss<Double>(layout: s.layout, rows: rows)
+    var r = TrainRNG(seed: 32)
+    let obs = (0..<(rows * shape.obsDim)).map { _ in r.normal() }
+    let act = (0..<(rows * shape.actDim)).map { _ in r.uniform() * 1.6 - 0.8 }
+    s.grad.zero()
+    obs.withUnsafeBufferPointer { o in act.withUnsafeBufferPointer { a in
+        _ = bc.loss(theta: s.theta.p, grad: s.grad.p, obs: o.baseAddress!, act: a.baseAddress!)
+    } }
+    let analytic = s.grad.array
+    let (e, at) = worstRelativeError(analytic: analytic, count: s.layout.total, perturb: { i, h in s.theta.p[i] += h },
+                                     loss: { obs.withUnsafeBufferPointer { o in act.withUnsafeBufferPointer { a in
+                                         bc.loss(theta: s.theta.p, grad: nil, obs: o.baseAddress!, act: a.baseAddress!) } } })
+    #expect(e < 1e-5, "worst at \(at)")
+    #expect(s.layout.encoderRange.contains { analytic[$0] != 0 })
+    #expect(!s.layout.qRange.contains { analytic[$0] != 0 })
+}

@@ -1,0 +1,92 @@
+import IQCalibration
+import IQModel
+import IQPlanner
+
+/// One evaluation: returns with planning and with the policy prior alone (ground-truth
+/// reward from the simulator, which training never reads), and the Pearson correlation
+/// between the model's decoded reward and the ground truth on the planning episodes.
+public struct EvalResult: Sendable, Codable {
+    public var planReturn = 0.0
+    public var priorReturn = 0.0
+    public var planScore = Double.nan
+    public var priorScore = Double.nan
+    public var rewardCorrelation = Double.nan
+    public var episodes = 0
+}
+
+public enum Evaluator {
+    /// Seeds of evaluation episodes: fixed, disjoint from training seeds, the same at every
+    /// evaluation so numbers are comparable across a run.
+    public static func seed(_ i: Int) -> UInt64 { 0xE7A1_0000 + UInt64(i) }
+
+    public static func evaluate(model: WorldModel, env: TrainingEnvironment, calibration: Calibration,
+                                planner config: PlannerConfig, episodes: Int, maxSteps: Int,
+                                expertReturn: Double?, plannerSeed: UInt64, planning: Bool = true) throws -> EvalResult {
+        let planner = try Planner(model: model, config: config, seed: plannerSeed)
+        defer { planner.shutdown() }
+        let n = env.obsDim, m = env.actDim
+        var raw = [Float](repeating: 0, count: n), obs = [Float](repeating: 0, count: n)
+        var act = [Float](repeating: 0, count: m), phys = [Float](repeating: 0, count: m)
+        var result = EvalResult()
+        var sObs: [Float] = [], sAct: [Float] = [], sNext: [Float] = [], sRew: [Double] = []
+        for mode in (planning ? 0 : 1)..<2 {
+            var total = 0.0
+            for e in 0..<episodes {
+                try raw.withUnsafeMutableBufferPointer { try env.reset(seed: seed(e), observation: $0) }
+                obs = calibration.normalise(observation: raw)
+                planner.reset()
+                for t in 0..<maxSteps {
+                    if mode == 0 {
+                        _ = obs.withUnsafeBufferPointer { o in act.withUnsafeMutableBufferPointer {
+                            planner.plan(observation: o, episodeStart: t == 0, deadline: .max, trainingNoise: false, action: $0)
+                        } }
+                    } else {
+                        obs.withUnsafeBufferPointer { o in act.withUnsafeMutableBufferPointer { planner.policyPrior(observation: o, action: $0) } }
+                    }
+                    phys = calibration.denormalise(action: act)
+                    let (r, terminal) = try phys.withUnsafeBufferPointer { p in
+                        try raw.withUnsafeMutableBufferPointer { try env.step(action: p, observation: $0) }
+                    }
+                    let next = calibration.normalise(observation: raw)
+                    if mode == 0 { sObs += obs; sAct += act; sNext += next; sRew.append(Double(r)) }
+                    total += Double(r)
+                    obs = next
+                    if terminal { break }
+                }
+            }
+            if mode == 0 { result.planReturn = total / Double(episodes) } else { result.priorReturn = total / Double(episodes) }
+        }
+        result.episodes = episodes
+        if let e = expertReturn, e != 0 {
+            result.planScore = result.planReturn / e
+            result.priorScore = result.priorReturn / e
+        }
+        let decoded = decodedRewards(model: model, obs: sObs, act: sAct, next: sNext)
+        result.rewardCorrelation = pearson(decoded, sRew)
+        return result
+    }
+
+    /// r̂ = mean_k Q_k(z_t, a_t) − γ mean_k Q_k(z_{t+1}, tanh μ(z_{t+1})), z = h(obs): the
+    /// implicit reward of SPEC 4.2 step 9 with every head averaged and π's mean action, so it
+    /// is deterministic.
+    public static func decodedRewards(model: WorldModel, obs: [Float], act: [Float], next: [Float]) -> [Double] {
+        let c = model.config
+        let rows = obs.count / c.obsDim
+        guard rows > 0 else { return [] }
+        let ws = ForwardWorkspace(model: model, maxRows: rows)
+        var z = [Float](repeating: 0, count: rows * c.latentDim), z2 = z
+        model.encode(obs: obs, rows: rows, into: &z, workspace: ws)
+        model.encode(obs: next, rows: rows, into: &z2, workspace: ws)
+        var a2 = [Float](repeating: 0, count: rows * c.actDim)
+        model.policy(z: z2, rows: rows, noise: nil, meanOut: &a2, actionOut: nil, logProbOut: nil, logStdOut: nil, workspace: ws)
+        var q = [Double](repeating: 0, count: rows), v = q
+        var tmp = [Float](repeating: 0, count: rows)
+        for k in 0..<c.numQ {
+            model.q(head: k, z: z, actions: act, rows: rows, into: &tmp, workspace: ws)
+            for i in 0..<rows { q[i] += Double(tmp[i]) / Double(c.numQ) }
+            model.q(head: k, z: z2, actions: a2, rows: rows, into: &tmp, workspace: ws)
+            for i in 0..<rows { v[i] += Double(tmp[i]) / Double(c.numQ) }
+        }
+        return (0..<rows).map { q[$0] - c.discount * v[$0] }
+    }
+}

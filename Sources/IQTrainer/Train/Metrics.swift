@@ -1,0 +1,59 @@
+import Foundation
+
+/// Appends one JSON object per line to the metrics file (flushed per line so a crashed or
+/// interrupted run keeps everything up to its last line).
+public final class MetricsLog: @unchecked Sendable {
+    // Safety: written only by the training thread.
+    let handle: FileHandle?
+
+    public init(path: String?, append: Bool) throws {
+        guard let path else { handle = nil; return }
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TrainError.io("cannot create metrics file \(path)")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw TrainError.io("cannot open metrics file \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    public func write(_ fields: [String: Double], kind: String, extra: [String: String] = [:]) {
+        guard let handle else { return }
+        var parts = ["\"kind\":\"\(kind)\""]
+        for (k, v) in extra.sorted(by: { $0.key < $1.key }) { parts.append("\"\(k)\":\"\(v)\"") }
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) {
+            parts.append("\"\(k)\":" + (v.isFinite ? "\(v)" : "null"))
+        }
+        handle.write(("{" + parts.joined(separator: ",") + "}\n").data(using: .utf8)!)
+    }
+
+    deinit { try? handle?.close() }
+}
+
+public enum TrainError: Error, CustomStringConvertible {
+    case io(String)
+    case badInput(String)
+    case environment(String)
+    public var description: String {
+        switch self {
+        case .io(let s): return "I/O error: \(s)"
+        case .badInput(let s): return "bad input: \(s)"
+        case .environment(let s): return "environment: \(s)"
+        }
+    }
+}
+
+/// Pearson correlation (NaN when either side is constant).
+public func pearson(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    let n = Double(a.count)
+    guard n > 1 else { return .nan }
+    let ma = a.reduce(0, +) / n, mb = b.reduce(0, +) / n
+    var sab = 0.0, saa = 0.0, sbb = 0.0
+    for i in 0..<a.count {
+        let da = a[i] - ma, db = b[i] - mb
+        sab += da * db; saa += da * da; sbb += db * db
+    }
+    return sab / (saa * sbb).squareRoot()
+}

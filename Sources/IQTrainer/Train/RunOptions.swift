@@ -1,0 +1,42 @@
+import IQPlanner
+
+/// Settings of one `iqmpc-train run`.
+public struct RunOptions: Sendable {
+    public var preset = "tiny"
+    public var steps = 100_000
+    public var seed: UInt64 = 1
+    /// nil: SPEC 4.4's max(1000, 5 · episode length).
+    public var seedSteps: Int?
+    /// Environment steps between evaluations (taken at the next episode boundary).
+    public var evalEvery = 10_000
+    public var evalEpisodes = 5
+    /// End training episodes after this many steps (nil: the simulator's episode length).
+    public var episodeSteps: Int?
+    public var hyper = Hyper()
+    public var planner = PlannerConfig()
+    /// Rebuild the acting planner from the current weights every this many env steps.
+    public var plannerRefresh = 1
+    /// Metrics line every this many updates.
+    public var logEvery = 50
+    public var outPath = "weights.safetensors"
+    public var checkpointDir: String?
+    public var metricsPath: String?
+    public var resume = false
+    public var progress = true
+    /// Stop (with a checkpoint) once this many env steps are done in this process; for
+    /// tests of exact resume. nil: run to `steps`.
+    public var stopAfter: Int?
+
+    public init() {}
+}
+
+/// What a finished run reports.
+public struct RunSummary: Sendable {
+    public var envSteps = 0
+    public var updates = 0
+    public var seconds = 0.0
+    public var lastEval: EvalResult?
+    public var firstStats: UpdateStats?
+    public var lastStats: UpdateStats?
+    public var statsHistory: [UpdateStats] = []
+}

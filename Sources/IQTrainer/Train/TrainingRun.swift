@@ -1,0 +1,242 @@
+import Foundation
+import IQCalibration
+import IQModel
+import IQPlanner
+
+/// The online imitation loop of SPEC 4.4 (paper Algorithm 2): seed phase of uniform random
+/// actions, then a burst of as many updates, then one update per environment step, acting
+/// with the runtime's Planner (training noise on) on the current weights; evaluation and a
+/// checkpoint at the first episode boundary after every `evalEvery` steps.
+///
+/// Determinism: every random draw of the loop (slices, dropout, noise, random actions)
+/// comes from `state.rng`; planners are seeded from (run seed, env step); simulator episodes
+/// from (run seed, episode index). Checkpoints are taken at episode boundaries, so a resumed
+/// run continues exactly as the uninterrupted one would have.
+public final class TrainingRun: @unchecked Sendable {
+    // Safety: driven by one thread.
+    public let options: RunOptions
+    public let config: ModelConfig
+    public let layout: ParamLayout
+    public let hyper: Hyper
+    let env: TrainingEnvironment
+    let calibration: Calibration
+    let expert: ReplayBuffer
+    let online: ReplayBuffer
+    let expertReturn: Double?
+    let demosPath: String, demosFingerprint: String
+    public let state: TrainState<Float>
+    let updater: IQUpdater<Float>
+    let batch: Batch<Float>
+    var position = LoopPosition()
+    let metrics: MetricsLog
+    let episodeLimit: Int
+    let seedSteps: Int
+
+    public init(options: RunOptions, env: TrainingEnvironment, calibration: Calibration, expert: ReplayBuffer,
+                expertReturn: Double?, demosPath: String, demosFingerprint: String) throws {
+        try calibration.check(obsDim: env.obsDim, actDim: env.actDim)
+        guard expert.obsDim == env.obsDim, expert.actDim == env.actDim else {
+            throw TrainError.badInput("demonstrations have obs/act dims \(expert.obsDim)/\(expert.actDim), the environment \(env.obsDim)/\(env.actDim)")
+        }
+        self.options = options
+        self.env = env
+        self.calibration = calibration
+        self.expert = expert
+        self.expertReturn = expertReturn
+        self.demosPath = demosPath
+        self.demosFingerprint = demosFingerprint
+        episodeLimit = min(options.episodeSteps ?? env.episodeLength, env.episodeLength)
+        var h = options.hyper
+        h.discount = Hyper.discount(episodeLength: episodeLimit)
+        hyper = h
+        guard expert.sampleable(horizon: h.horizon) > 0 else {
+            throw TrainError.badInput("no demonstration episode has at least \(h.horizon + 1) rows")
+        }
+        var c = try ModelConfig.preset(options.preset, obsDim: env.obsDim, actDim: env.actDim)
+        c.discount = h.discount
+        c.entropyCoef = h.entropyCoef
+        config = c
+        layout = ParamLayout(NetShape(c))
+        state = TrainState(layout: layout, seed: options.seed)
+        // θ starts from the runtime's own SPEC 1.8 initialiser (one definition of init).
+        WeightsBridge.load(WorldModel.initialised(config: c, seed: options.seed), into: state.theta.p)
+        state.syncTarget()
+        updater = IQUpdater(layout: layout, hyper: h)
+        batch = Batch(horizon: h.horizon, batch: h.batch, obsDim: env.obsDim, actDim: env.actDim)
+        // SPEC 3.1: capacity min(1e6, steps) transitions (+1 row per episode for obs_0).
+        online = ReplayBuffer(obsDim: env.obsDim, actDim: env.actDim,
+                              capacityRows: min(1_000_000, options.steps + options.steps / max(1, episodeLimit) + episodeLimit + 2))
+        seedSteps = options.seedSteps ?? max(1000, 5 * episodeLimit)
+        if options.resume {
+            guard let dir = options.checkpointDir else { throw TrainError.badInput("--resume needs --checkpoint-dir") }
+            let (header, data, off) = try Checkpoint.readHeader(path: Self.checkpointPath(dir))
+            guard header.config == c else { throw TrainError.badInput("checkpoint model config differs from this run's") }
+            guard header.demosFingerprint == demosFingerprint else {
+                throw TrainError.badInput("checkpoint was trained on demonstrations with fingerprint \(header.demosFingerprint), --demos has \(demosFingerprint)")
+            }
+            guard header.calibrationHash == calibration.mappingHash else {
+                throw TrainError.badInput("checkpoint calibration hash \(header.calibrationHash) differs from --calibration's \(calibration.mappingHash)")
+            }
+            try Checkpoint.restore(header: header, data: data, offset: off, state: state, online: online)
+            position = header.position
+        }
+        if let dir = options.checkpointDir {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        metrics = try MetricsLog(path: options.metricsPath, append: options.resume)
+    }
+
+    public static func checkpointPath(_ dir: String) -> String { dir + "/checkpoint.iqckpt" }
+
+    public func run() throws -> RunSummary {
+        var summary = RunSummary()
+        let t0 = Date()
+        let n = env.obsDim, m = env.actDim
+        var raw = [Float](repeating: 0, count: n), obs = [Float](repeating: 0, count: n)
+        var act = [Float](repeating: 0, count: m), phys = [Float](repeating: 0, count: m)
+        var planner: Planner?
+        var plannerBuiltAt = -1
+        let startStep = position.envStep
+        var lastEval: EvalResult?
+        var updatesSinceLog = 0
+        var logTime = Date()
+        while position.envStep < options.steps {
+            if let stop = options.stopAfter, position.envStep - startStep >= stop { break }
+            if position.envStep >= position.nextEval {
+                lastEval = try evaluate()
+                position.nextEval += options.evalEvery
+                try saveCheckpoint()
+            }
+            // One training episode.
+            let epSeed = options.seed &* 1_000_003 &+ UInt64(position.episodeIndex)
+            try raw.withUnsafeMutableBufferPointer { try env.reset(seed: epSeed, observation: $0) }
+            obs = calibration.normalise(observation: raw)
+            var episode = Episode(obsDim: n, actDim: m, firstObservation: obs)
+            for t in 0..<episodeLimit {
+                if position.envStep >= options.steps { break }
+                if position.envStep <= seedSteps {
+                    for j in 0..<m { act[j] = Float(state.rng.uniform() * 2 - 1) }
+                } else {
+                    // Rebuilt at every episode start too, so a run resumed at an episode boundary
+                    // acts with exactly the planner the uninterrupted run had.
+                    if planner == nil || t == 0 || position.envStep - plannerBuiltAt >= options.plannerRefresh {
+                        planner?.shutdown()
+                        let model = try WeightsBridge.model(config: config, theta: state.theta.p)
+                        planner = try Planner(model: model, config: options.planner,
+                                              seed: options.seed &* 7_919 &+ UInt64(position.envStep))
+                        plannerBuiltAt = position.envStep
+                    }
+                    _ = obs.withUnsafeBufferPointer { o in act.withUnsafeMutableBufferPointer {
+                        planner!.plan(observation: o, episodeStart: t == 0, deadline: .max, trainingNoise: true, action: $0)
+                    } }
+                }
+                phys = calibration.denormalise(action: act)
+                let (r, terminal) = try phys.withUnsafeBufferPointer { p in
+                    try raw.withUnsafeMutableBufferPointer { try env.step(action: p, observation: $0) }
+                }
+                obs = calibration.normalise(observation: raw)
+                episode.append(action: act, reward: r, nextObservation: obs)
+                if position.envStep >= seedSteps && online.sampleable(horizon: hyper.horizon) > 0 {
+                    let count = position.updates == 0 ? seedSteps : 1
+                    for _ in 0..<count {
+                        ReplayBuffer.sampleMixed(behavioural: online, expert: expert, into: batch, rng: &state.rng)
+                        let st = updater.update(state, batch: batch)
+                        position.updates += 1
+                        updatesSinceLog += 1
+                        if summary.firstStats == nil { summary.firstStats = st }
+                        summary.lastStats = st
+                        if position.updates % options.logEvery == 0 {
+                            summary.statsHistory.append(st)
+                            let now = Date()
+                            let rate = Double(updatesSinceLog) / max(1e-9, now.timeIntervalSince(logTime))
+                            logTime = now
+                            updatesSinceLog = 0
+                            log(st, rate: rate)
+                            if options.progress { progressLine(st, rate: rate, eval: lastEval) }
+                        }
+                    }
+                }
+                position.envStep += 1
+                if terminal { break }
+            }
+            online.add(episode)
+            position.episodeIndex += 1
+        }
+        planner?.shutdown()
+        if position.envStep >= options.steps {
+            lastEval = try evaluate()
+        }
+        try saveCheckpoint()
+        try writeWeights(path: options.outPath)
+        if options.progress { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        summary.envSteps = position.envStep
+        summary.updates = position.updates
+        summary.seconds = Date().timeIntervalSince(t0)
+        summary.lastEval = lastEval
+        return summary
+    }
+
+    func evaluate() throws -> EvalResult {
+        guard options.evalEpisodes > 0 else { return EvalResult() }
+        let model = try WeightsBridge.model(config: config, theta: state.theta.p)
+        let r = try Evaluator.evaluate(model: model, env: env, calibration: calibration, planner: options.planner,
+                                       episodes: options.evalEpisodes, maxSteps: episodeLimit,
+                                       expertReturn: expertReturn, plannerSeed: options.seed &+ 0xE7A1 &+ UInt64(position.evalIndex))
+        position.evalIndex += 1
+        metrics.write(["env_step": Double(position.envStep), "updates": Double(position.updates),
+                       "eval_return_plan": r.planReturn, "eval_return_prior": r.priorReturn,
+                       "score_plan": r.planScore, "score_prior": r.priorScore,
+                       "reward_correlation": r.rewardCorrelation, "expert_return": expertReturn ?? .nan],
+                      kind: "eval")
+        if options.progress {
+            FileHandle.standardError.write(String(format: "\neval @%d: plan %.1f (%.2f of expert), prior %.1f (%.2f), reward corr %.3f\n",
+                                                  position.envStep, r.planReturn, r.planScore, r.priorReturn, r.priorScore,
+                                                  r.rewardCorrelation).data(using: .utf8)!)
+        }
+        return r
+    }
+
+    func log(_ s: UpdateStats, rate: Double) {
+        metrics.write(["env_step": Double(position.envStep), "updates": Double(position.updates),
+                       "model_loss": s.modelLoss, "consistency": s.consistency, "iq_loss": s.iq, "v0": s.v0,
+                       "policy_loss": s.policyLoss, "policy_log_prob": s.policyLogProb,
+                       "q_expert": s.qExpert, "q_behavioural": s.qBehavioural, "q_gap": s.qExpert - s.qBehavioural,
+                       "reward_expert": s.rewardExpert, "reward_behavioural": s.rewardBehavioural,
+                       "grad_norm_model": s.modelGradNorm, "grad_norm_policy": s.policyGradNorm,
+                       "gradient_penalty": s.gradientPenalty, "updates_per_second": rate],
+                      kind: "update")
+    }
+
+    func progressLine(_ s: UpdateStats, rate: Double, eval: EvalResult?) {
+        var line = String(format: "\rstep %d/%d  upd %d  cons %.4f  iq %.4f  pi %.4f  Qgap %.3f  %.1f upd/s",
+                          position.envStep, options.steps, position.updates, s.consistency, s.iq, s.policyLoss,
+                          s.qExpert - s.qBehavioural, rate)
+        if let eval { line += String(format: "  eval %.1f (%.2f)", eval.planReturn, eval.planScore) }
+        FileHandle.standardError.write(line.data(using: .utf8)!)
+    }
+
+    public func metadata() -> [String: String] {
+        var md = calibration.mappingMetadata()
+        md["iqmpc.trainer"] = "iqmpc-train run (IQ-MPC)"
+        md["iqmpc.train.env_steps"] = String(position.envStep)
+        md["iqmpc.train.updates"] = String(position.updates)
+        md["iqmpc.train.seed"] = String(options.seed)
+        md["iqmpc.train.demos_fingerprint"] = demosFingerprint
+        return md
+    }
+
+    public func writeWeights(path: String) throws {
+        let model = try WeightsBridge.model(config: config, theta: state.theta.p)
+        try model.write(to: path, extraMetadata: metadata())
+    }
+
+    func saveCheckpoint() throws {
+        guard let dir = options.checkpointDir else { return }
+        let header = CheckpointHeader(config: config, hyper: hyper, modelSteps: state.modelSteps,
+                                      policySteps: state.policySteps, rng: state.rng, position: position,
+                                      runSeed: options.seed, demosPath: demosPath, demosFingerprint: demosFingerprint,
+                                      calibrationHash: calibration.mappingHash, episodes: online.episodes.count,
+                                      thetaCount: state.theta.count, targetCount: state.target.count)
+        try Checkpoint.write(path: Self.checkpointPath(dir), header: header, state: state, online: online)
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import IQCalibration
+import IQPlants
+import IQTrainer
+
+/// `iqmpc-train run`: IQ-MPC online imitation learning from demonstrations.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train an IQ-MPC world model from expert demonstrations plus online interaction with a simulator.")
+
+    @Option(help: "Expert demonstrations (.iqlog record file).") var demos: String
+    @Option(help: "Simulated task run in this process (e.g. pendulum-swingup).") var task: String?
+    @Option(help: "Lockstep simulator endpoint instead of --task (e.g. tcp://127.0.0.1:5701).") var env: String?
+    @Option(help: "Calibration file (default: Calibration/<task>.yaml).") var calibration: String?
+    @Option(help: "Model preset: tiny, small or paper.") var preset = "tiny"
+    @Option(help: "Environment steps.") var steps = 100_000
+    @Option(help: "Run seed.") var seed: UInt64 = 1
+    @Option(help: "Seed-phase steps (default max(1000, 5 x episode length)).") var seedSteps: Int?
+    @Option(help: "Slices per buffer per update (2B rows).") var batch = 256
+    @Option(help: "Environment steps between evaluations.") var evalEvery = 10_000
+    @Option(help: "Evaluation episodes (each with planning and with the policy prior).") var evalEpisodes = 5
+    @Option(help: "End episodes after this many steps (default: the task's length).") var episodeSteps: Int?
+    @Option(help: "Planner samples while acting and evaluating.") var planSamples = 512
+    @Option(help: "Planner iterations.") var planIterations = 6
+    @Option(help: "Rebuild the acting planner from the current weights every N steps.") var plannerRefresh = 1
+    @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
+    @Option(help: "Metrics file (JSON lines).") var metrics: String?
+    @Option(help: "Metrics line every N updates.") var logEvery = 50
+    @Option(help: "Deployable weights file to write.") var out: String
+    @Option(help: "Checkpoint directory (exact resume).") var checkpointDir: String?
+    @Flag(help: "Resume from --checkpoint-dir.") var resume = false
+    @Flag(help: "No live progress line.") var quiet = false
+
+    func validate() throws {
+        if (task == nil) == (env == nil) { throw ValidationError("give exactly one of --task or --env") }
+        if steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if evalEvery < 1 { throw ValidationError("--eval-every must be at least 1") }
+    }
+
+    func run() throws {
+        let calPath: String
+        if let c = calibration { calPath = c } else if let t = task { calPath = "Calibration/\(t).yaml" } else {
+            throw ValidationError("--env needs --calibration")
+        }
+        let cal = try Calibration.load(path: calPath)
+        let environment: WireEnvironment
+        if let t = task {
+            environment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
+        } else {
+            environment = try WireEnvironment(connect: env!)
+        }
+        defer { environment.close() }
+        let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
+        var o = RunOptions()
+        o.preset = preset; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps
+        o.evalEvery = evalEvery; o.evalEpisodes = evalEpisodes; o.episodeSteps = episodeSteps
+        o.hyper.batch = batch
+        o.planner.samples = planSamples
+        o.planner.iterations = planIterations
+        o.plannerRefresh = plannerRefresh
+        o.logEvery = logEvery
+        o.outPath = out; o.checkpointDir = checkpointDir; o.metricsPath = metrics; o.resume = resume
+        o.progress = !quiet
+        let trainer = try TrainingRun(options: o, env: environment, calibration: cal,
+                                      expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
+                                      expertReturn: d.meanReturn, demosPath: demos, demosFingerprint: d.fingerprint)
+        let s = try trainer.run()
+        var line = String(format: "done: %d env steps, %d updates, %.0f s", s.envSteps, s.updates, s.seconds)
+        if let e = s.lastEval {
+            line += String(format: "; eval return plan %.2f (%.3f of expert), prior %.2f (%.3f), reward corr %.3f",
+                           e.planReturn, e.planScore, e.priorReturn, e.priorScore, e.rewardCorrelation)
+        }
+        print(line)
+        print("weights: \(out)")
+    }
+}
