@@ -26,6 +26,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     let dq: Tensor<T>
     let dA0: Tensor<T>, dL0: Tensor<T>
     let dPiA: Tensor<T>, dPiL: Tensor<T>
+    let gp: GradientPenalty<T>?
 
     public var stats = UpdateStats()
     /// Heads used by the v0 term in the last `modelLoss` (for the gradient-penalty checks).
@@ -53,6 +54,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         dq = Tensor(qRows)
         dA0 = Tensor(B * A); dL0 = Tensor(B)
         dPiA = Tensor((H + 1) * N2 * A); dPiL = Tensor((H + 1) * N2)
+        gp = hyper.useGradientPenalty ? GradientPenalty(spec: layout.q, rows: B) : nil
     }
 
     /// Writes [z | a] rows into a network input.
@@ -167,7 +169,33 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             }
         }
         liq /= T(H * K)
-        let gpValue: T = 0
+        // Gradient penalty inside every (k, t) term (SPEC 4.2 step 10), detached inputs.
+        var gpValue: T = 0
+        if let gp {
+            let lam = T(hyper.gradientPenaltyLambda)
+            rhoT = 1
+            for t in 0..<H {
+                for k in 0..<K {
+                    let src = q[k].input.p + t * N2 * LA
+                    let dst = gp.input
+                    for i in 0..<B {
+                        let l = T(rng.uniform())
+                        let xb = src + i * LA, xe = src + (B + i) * LA, x = dst + i * LA
+                        for j in 0..<LA { x[j] = l * xe[j] + (1 - l) * xb[j] }
+                    }
+                    let (p1, p2) = rng.pair(K)
+                    let w = T(hyper.iqCoef) * lam * rhoT / T(H * K)
+                    let v = gp.penalty(params1: theta + layout.qHeadOffset(p1), params2: theta + layout.qHeadOffset(p2),
+                                       grads1: grad.map { $0 + layout.qHeadOffset(p1) },
+                                       grads2: grad.map { $0 + layout.qHeadOffset(p2) },
+                                       dropout: hyper.dropout, scale: w, rng: &rng)
+                    gpValue += rhoT * v
+                }
+                rhoT *= rho
+            }
+            gpValue /= T(H * K)
+            liq += lam * gpValue
+        }
         let cCons = T(hyper.consistencyCoef), cIQ = T(hyper.iqCoef)
         let total = cCons * lcons + cIQ * liq
         let denom = T(H * K * B)
