@@ -25,6 +25,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Planner samples while acting and evaluating.") var planSamples = 512
     @Option(help: "Planner iterations.") var planIterations = 6
     @Option(help: "Rebuild the acting planner from the current weights every N steps.") var plannerRefresh = 1
+    @Flag(help: "Add the Wasserstein-1 gradient penalty (SPEC 4.2 step 10; off by default).") var gradientPenalty = false
+    @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
@@ -58,6 +60,8 @@ struct RunCommand: ParsableCommand {
         o.preset = preset; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps
         o.evalEvery = evalEvery; o.evalEpisodes = evalEpisodes; o.episodeSteps = episodeSteps
         o.hyper.batch = batch
+        o.hyper.useGradientPenalty = gradientPenalty
+        o.hyper.gradientPenaltyLambda = gradientPenaltyLambda
         o.planner.samples = planSamples
         o.planner.iterations = planIterations
         o.plannerRefresh = plannerRefresh
