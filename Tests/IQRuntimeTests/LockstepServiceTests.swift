@@ -135,6 +135,32 @@ import Testing
         #expect(loop.supervisor.counters.deadlineMisses >= UInt64(frames / 4))
     }
 
+    /// Every answered step is published on the telemetry socket (PUB) with its timing split,
+    /// source and the cumulative counters; a subscriber that is not the runtime reads them.
+    @Test func telemetryIsPublishedPerStep() throws {
+        var cal = try testCalibration()
+        cal.link.telemetryEndpoint = "tcp://127.0.0.1:*"
+        let peer = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": 400]))
+        cal.link.observationEndpoint = try peer.readLine()
+        var options = ControlLoop.Options()
+        options.maxSteps = 400
+        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
+        let subscriber = try TelemetrySubscriber(connect: try #require(loop.telemetryEndpoint))
+        defer { subscriber.close() }
+        Thread.sleep(forTimeInterval: 0.3)   // PUB/SUB: let the subscription reach the publisher
+        let runner = LoopRunner(loop)
+        var samples: [TelemetrySample] = []
+        while samples.count < 400, let s = try subscriber.receive(timeoutMs: 2000) { samples.append(s) }
+        _ = try peer.summary()
+        #expect(runner.wait(seconds: 30))
+        #expect(samples.count >= 300, "a slow subscriber may lose some, not most: \(samples.count)")
+        #expect(zip(samples, samples.dropFirst()).allSatisfy { $0.step < $1.step })
+        let last = try #require(samples.last)
+        #expect(last.counters.framesReceived == last.step && last.counters.actionsSent >= last.step - 1)
+        #expect(samples.allSatisfy { [.planner, .policyPrior].contains($0.source) && $0.decodeNs > 0 && $0.encodeNs > 0 })
+        #expect(samples.allSatisfy { $0.observationSeq == $0.step })
+    }
+
     /// A plant whose spec does not match the calibration is refused with every mismatch named.
     @Test func mismatchedSpecIsRefused() throws {
         let cal = try testCalibration()
