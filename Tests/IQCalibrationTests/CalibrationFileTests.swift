@@ -122,3 +122,19 @@ link:
         }
     }
 }
+
+/// Every calibration file shipped in Calibration/ (other helpers write theirs in this format)
+/// must load and validate.
+@Test func everyShippedCalibrationLoads() throws {
+    let dir = repoRoot.appendingPathComponent("Calibration")
+    let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+    #expect(files.contains("pendulum-swingup.yaml"))
+    for f in files {
+        do {
+            let c = try Calibration.load(path: dir.appendingPathComponent(f).path)
+            #expect(f == c.robotId + ".yaml", "file name should be <robot_id>.yaml: \(f) has robot_id \(c.robotId)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import IQCalibration
+import IQLink
 @testable import IQRuntime
 import Testing
 
@@ -20,6 +21,34 @@ import Testing
         #expect(!r.passed, "\(r.report)")
         #expect(r.fallbacks == 100, "nothing plans in 1 µs: \(r.report)")
         #expect(r.report.contains("[FAIL] policy-prior fallbacks") && r.report.contains("FAIL: the budget does not hold"))
+    }
+
+    /// Recorded observations (an .iqlog) are replayed in order, episode starts included.
+    @Test func recordedObservationsAreReplayed() throws {
+        let cal = try testCalibration(periodMs: 200, budgetMs: 150)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("obs.iqlog").path
+        let writer = try RecordWriter(path: path, header: RecordHeaderInfo(spec: OverheadBenchmark.plantSpec(cal), source: "test"))
+        for i in 0..<50 {
+            let th = Float(i) * 0.1
+            try writer.write(observation: ObservationRecord(seq: UInt64(i + 1), timestampNs: 0, values: [cos(th), sin(th), 0.5],
+                                                            episodeStart: i % 25 == 0), action: nil)
+        }
+        try writer.close()
+        let recorded = try BudgetCheck.loadObservations(path: path)
+        #expect(recorded.count == 50 && recorded.filter(\.episodeStart).count == 2)
+        let th3 = Float(3) * 0.1
+        #expect(recorded[3].values == [cos(th3), sin(th3), 0.5])
+        let r = try BudgetCheck.run(setup: try testSetup(cal), steps: 100, recorded: recorded, logger: quietLogger())
+        #expect(r.report.contains("recorded observations"), "\(r.report)")
+        #expect(r.allocations == 0)
+        // A log of another robot is refused, naming the dimensions.
+        var wide = cal
+        wide.observations.append(.init(name: "extra", unit: "1", offset: 0, scale: 1))
+        #expect(throws: ControllerSetup.SetupError.self) {
+            _ = try BudgetCheck.run(setup: try testSetup(wide), steps: 10, recorded: recorded, logger: quietLogger())
+        }
     }
 
     @Test func weightsTrainedWithAnotherMappingAreRefused() throws {
