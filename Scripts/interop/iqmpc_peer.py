@@ -14,8 +14,8 @@ Subcommands (all print one JSON object or plain lines on stdout; errors exit non
                                    with Action(values = -obs[:act_dim]), then Shutdown
   lockstep-plant N             REQ binds tcp://127.0.0.1:* (prints endpoint), Hello, N
                                observations, prints received action values as JSON
-  idle-subscriber ENDPOINT      SUB connects and subscribes, prints "ready", never reads
-                               (a stuck telemetry tool), exits after 60 s or when killed
+  idle-subscriber ENDPOINT S    SUB connects and subscribes, prints "ready", never reads
+                               (a stuck telemetry tool), exits after S seconds
   reading-subscriber ENDPOINT   SUB connects, prints "ready", reads and decodes Telemetry
                                until 0.7 s pass without one; prints {"count", "last_step"}
   free-plant N                 PUSH+PULL bind (prints both endpoints), Hello every 100 ms
@@ -258,7 +258,7 @@ def free_plant(n):
     print(json.dumps({"matched": matched}), flush=True)
 
 
-def idle_subscriber(endpoint):
+def idle_subscriber(endpoint, seconds):
     import time
     import zmq
     ctx = zmq.Context.instance()
@@ -267,7 +267,7 @@ def idle_subscriber(endpoint):
     s.setsockopt(zmq.SUBSCRIBE, b"")
     s.connect(endpoint)
     print("ready", flush=True)
-    time.sleep(60)
+    time.sleep(seconds)
 
 
 def reading_subscriber(endpoint):
@@ -310,7 +310,7 @@ def main(argv):
     elif cmd == "lockstep-plant":
         lockstep_plant(int(argv[2]))
     elif cmd == "idle-subscriber":
-        idle_subscriber(argv[2])
+        idle_subscriber(argv[2], float(argv[3]))
     elif cmd == "reading-subscriber":
         reading_subscriber(argv[2])
     elif cmd == "free-plant":

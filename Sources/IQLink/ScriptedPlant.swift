@@ -59,6 +59,8 @@ public struct ScriptedPlantReport: Sendable, Equatable {
     public var shutdownReceived = false
     /// Lockstep: reply timeouts (each followed by a re-handshake).
     public var timeouts = 0
+    /// Free-running: Hellos re-sent after an `Error{FAULT_NO_HANDSHAKE}`.
+    public var rehandshakes = 0
     /// Largest observation-to-answer time seen, nanoseconds.
     public var maxAnswerNs: UInt64 = 0
 
@@ -234,7 +236,14 @@ public final class ScriptedPlant: @unchecked Sendable {
                 }
             }
             next += periodNs
+            let refusedBefore = report.errors(.noHandshake)
             try drain(e, until: next, &state, &sentAt, &report)
+            if report.errors(.noHandshake) != refusedBefore {
+                // The controller lost (or never had) the session: Hello again (Proto/README.md).
+                report.rehandshakes += 1
+                try e.handshake(timeoutMs: 10_000)
+                next = linkMonotonicNs()
+            }
         }
         try drain(e, until: linkMonotonicNs() + UInt64(graceMs) * 1_000_000, &state, &sentAt, &report)
         for s in state where s == 1 { report.unanswered += 1 }

@@ -39,9 +39,10 @@ import Testing
 
     @Test(arguments: ["tcp://127.0.0.1:*", "inproc://lockstep-basic"])
     func lockstepSessionRunsActionsResetAndShutdown(_ address: String) throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
-        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "test-sim")
-        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "test-sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: 20, resetAt: 5) }
         let ack = try plant.handshake()
         #expect(ack.accepted && ack.role == .controller)
@@ -69,8 +70,9 @@ import Testing
     }
 
     @Test func lockstepRefusesAMismatchedSpecWithReasons() throws {
-        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: sampleSpec(obs: 5), software: "sim")
-        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: sampleSpec(obs: 5), software: "sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let peer = TestThread { try Self.runLockstepController(ctl, expected: sampleSpec(obs: 4), steps: 1) }
         let refusal = #expect(throws: LinkError.self) { try plant.handshake() }
         guard case .handshakeRefused(let code, let message)? = refusal else {
@@ -83,9 +85,10 @@ import Testing
     }
 
     @Test func refusedFramesStillGetTheirLockstepReply() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
-        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
-        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let zeros = [Float](repeating: 0, count: spec.actDim)
         let peer = TestThread {
             guard case .hello = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
@@ -121,9 +124,10 @@ import Testing
     /// frame it reads later must be intact (the send ring was not overwritten under libzmq).
     @Test(arguments: ["inproc://stuck", "tcp://127.0.0.1:*"])
     func stuckControllerNeverSeesOverwrittenFrames(_ address: String) throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
-        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "sim")
-        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let plant = try LockstepPlantEndpoint(bind: address, spec: spec, software: "sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         #expect(throws: LinkError.timeout) { try plant.handshake(attemptTimeoutMs: 20, attempts: 12) }
         let one: [Float] = [1, 2, 3, 4]
         for _ in 0..<6 {
@@ -148,12 +152,13 @@ import Testing
     }
 
     @Test func lockstepPlantRehandshakesWithARestartedController() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
-        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim", context: ctx)
         // Nobody is listening: bounded retries, then a timeout (never a hang).
         #expect(throws: LinkError.timeout) { try plant.handshake(attemptTimeoutMs: 30, attempts: 3) }
         // A controller that answers the handshake and one step, then dies without replying.
-        let first = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let first = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let dying = TestThread {
             guard case .hello = try first.receive(timeoutMs: 5000) else { throw LinkError.timeout }
             try first.replyHelloAck(.accept(role: .controller, software: "first"))
@@ -167,7 +172,7 @@ import Testing
         }
         try dying.join()
         // A new controller: the plant's re-sent Hello (REQ_RELAXED) opens a new session.
-        let second = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let second = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let peer = TestThread { try Self.runLockstepController(second, expected: spec, steps: 3) }
         let ack = try plant.handshake(attemptTimeoutMs: 200, attempts: 25)
         #expect(ack.accepted)
@@ -180,9 +185,10 @@ import Testing
     }
 
     @Test func lockstepStepsDoNotAllocateOnEitherSide() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec(obs: 64, act: 8)
-        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim")
-        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint)
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let steps = 3000
         let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: steps) }
         try plant.handshake()
@@ -206,12 +212,13 @@ import Testing
 
     @Test(arguments: ["tcp://127.0.0.1:*", "inproc://free"])
     func freeRunningHandshakeStreamAndLatestOnly(_ address: String) throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
         let obsAddr = address.hasPrefix("tcp") ? address : address + "-obs"
         let actAddr = address.hasPrefix("tcp") ? address : address + "-act"
-        let plant = try FreeRunningPlantEndpoint(bindObservations: obsAddr, bindActions: actAddr, spec: spec, software: "robot")
+        let plant = try FreeRunningPlantEndpoint(bindObservations: obsAddr, bindActions: actAddr, spec: spec, software: "robot", context: ctx)
         let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
-                                                    connectActions: plant.actionEndpoint)
+                                                    connectActions: plant.actionEndpoint, context: ctx)
         let handshaker = TestThread {
             // Hellos arrive every 100 ms until acknowledged.
             while true {
@@ -255,11 +262,12 @@ import Testing
     }
 
     @Test func freeRunningStepsDoNotAllocateOnEitherSide() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec(obs: 32, act: 4)
         let plant = try FreeRunningPlantEndpoint(bindObservations: "tcp://127.0.0.1:*", bindActions: "tcp://127.0.0.1:*",
-                                                 spec: spec, software: "robot")
+                                                 spec: spec, software: "robot", context: ctx)
         let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
-                                                    connectActions: plant.actionEndpoint)
+                                                    connectActions: plant.actionEndpoint, context: ctx)
         let steps = 3000
         // The controller answers every frame it sees until it sees seq == steps.
         let peer = TestThread {
@@ -297,8 +305,9 @@ import Testing
     }
 
     @Test func slowInprocTelemetrySubscriberReadsIntactSamples() throws {
-        let publisher = try TelemetryPublisher(bind: "inproc://telemetry-slow")
-        let subscriber = try TelemetrySubscriber(connect: "inproc://telemetry-slow")
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let publisher = try TelemetryPublisher(bind: "inproc://telemetry-slow", context: ctx)
+        let subscriber = try TelemetrySubscriber(connect: "inproc://telemetry-slow", context: ctx)
         var sample = TelemetrySample()
         for i in 0..<1000 {
             sample.step = UInt64(i); sample.planNs = UInt64(i) * 3
@@ -317,8 +326,9 @@ import Testing
     }
 
     @Test func telemetryReachesSubscribersWithoutAllocating() throws {
-        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*")
-        let subscriber = try TelemetrySubscriber(connect: publisher.endpoint)
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
+        let subscriber = try TelemetrySubscriber(connect: publisher.endpoint, context: ctx)
         var sample = TelemetrySample()
         sample.planNs = 12_345; sample.source = .policyPrior; sample.counters.stale = 3
         // Slow joiner: publish until the subscription is live.
@@ -330,7 +340,7 @@ import Testing
         }
         #expect(got?.planNs == 12_345 && got?.counters.stale == 3 && got?.source == .policyPrior)
         // No subscriber at all.
-        let lonely = try TelemetryPublisher(bind: "tcp://127.0.0.1:*")
+        let lonely = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         for _ in 0..<1000 { try lonely.publish(sample) }
         #expect(try allocations { for _ in 0..<2000 { try lonely.publish(sample) } } == 0)
         lonely.close()

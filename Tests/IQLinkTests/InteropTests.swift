@@ -10,21 +10,62 @@ import Testing
     static let python = "/usr/bin/python3"
     static let peer = root.appendingPathComponent("Scripts/interop/iqmpc_peer.py").path
 
-    /// A child process with its stdout readable line by line; always terminated.
+    /// A child process (posix_spawn) with its stdout readable line by line; always reaped.
+    /// Not Foundation's `Process`: it runs its bookkeeping on dispatch worker threads whose
+    /// exit, seconds later, frees run-loop state — allocations that would land in whatever
+    /// allocation test runs next in this process.
     final class Child {
-        let process = Process()
-        let out = Pipe()
-        let err = Pipe()
-        private var buffered = Data()
+        let pid: pid_t
+        let arguments: [String]
+        private let outFd: Int32
+        private let errFd: Int32
+        private var buffered: [UInt8] = []
+        private var reaped = false
 
         init(_ executable: String, _ args: [String], stdin: URL? = nil) throws {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = args
-            process.currentDirectoryURL = InteropTests.root
-            process.standardOutput = out
-            process.standardError = err
-            if let stdin { process.standardInput = try FileHandle(forReadingFrom: stdin) }
-            try process.run()
+            arguments = [executable] + args
+            var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
+            guard pipe(&out) == 0, pipe(&err) == 0 else { throw PeerFailure(message: "pipe failed") }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+            for fd in out + err { posix_spawn_file_actions_addclose(&actions, fd) }
+            posix_spawn_file_actions_addopen(&actions, 0, stdin?.path ?? "/dev/null", O_RDONLY, 0)
+            // The test process may block signals; the child must not inherit that.
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            posix_spawnattr_setsigmask(&attr, &empty)
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for sig in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+            posix_spawnattr_setsigdefault(&attr, &defaults)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            var cargs: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+            defer { for a in cargs { free(a) } }
+            var child: pid_t = 0
+            let rc = posix_spawn(&child, executable, &actions, &attr, &cargs, environ)
+            close(out[1]); close(err[1])
+            guard rc == 0 else {
+                close(out[0]); close(err[0])
+                throw PeerFailure(message: "posix_spawn \(executable): \(String(cString: strerror(rc)))")
+            }
+            pid = child
+            outFd = out[0]
+            errFd = err[0]
+        }
+
+        private func readChunk(_ fd: Int32) -> [UInt8]? {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                return n > 0 ? Array(chunk[0..<n]) : nil
+            }
         }
 
         /// The next stdout line (the peers print their bound endpoints first).
@@ -35,25 +76,39 @@ import Testing
                     buffered.removeSubrange(...nl)
                     return line
                 }
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { return buffered.isEmpty ? nil : String(decoding: buffered, as: UTF8.self) }
-                buffered.append(chunk)
+                guard let chunk = readChunk(outFd) else {
+                    defer { buffered.removeAll() }
+                    return buffered.isEmpty ? nil : String(decoding: buffered, as: UTF8.self)
+                }
+                buffered += chunk
             }
         }
 
         /// Waits for exit; returns the rest of stdout. Throws with stderr on failure.
         func finish() throws -> String {
-            let rest = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let text = String(decoding: buffered + rest, as: UTF8.self)
-            if process.terminationStatus != 0 {
-                let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw PeerFailure(message: "\(process.arguments ?? []) exited \(process.terminationStatus): \(e)")
+            while let chunk = readChunk(outFd) { buffered += chunk }
+            var errText: [UInt8] = []
+            while let chunk = readChunk(errFd) { errText += chunk }
+            let status = reap()
+            let text = String(decoding: buffered, as: UTF8.self)
+            if status != 0 {
+                throw PeerFailure(message: "\(arguments) exited with status \(status): \(String(decoding: errText, as: UTF8.self))")
             }
             return text
         }
 
-        deinit { if process.isRunning { process.terminate() } }
+        private func reap() -> Int32 {
+            guard !reaped else { return 0 }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reaped = true
+            return status
+        }
+
+        deinit {
+            if !reaped { kill(pid, SIGKILL); _ = reap() }
+            close(outFd); close(errFd)
+        }
     }
 
     struct PeerFailure: Error, CustomStringConvertible { let message: String; var description: String { message } }
@@ -63,6 +118,11 @@ import Testing
     }
 
     static func runPeer(_ args: [String]) throws -> String { try run(python, [peer] + args) }
+
+    /// Exactly the documented command, run from the repository root.
+    static func protocDecode(_ file: URL) throws -> String {
+        try run("/bin/sh", ["-c", "cd \"$0\" && exec protoc --decode=iqmpc.v1.Envelope Proto/iqmpc.proto", root.path], stdin: file)
+    }
 
     static func json(_ text: String) throws -> [String: Any] {
         let line = text.split(separator: "\n").last.map(String.init) ?? ""
@@ -84,7 +144,7 @@ import Testing
                                         terminal: false, reward: 0.75, episode: 2)
         }
         let file = try write(bytes, "obs.bin")
-        let text = try Self.run("/usr/bin/env", ["protoc", "--decode=iqmpc.v1.Envelope", "Proto/iqmpc.proto"], stdin: file)
+        let text = try Self.protocDecode(file)
         for line in ["observation {", "seq: 42", "timestamp_ns: 123456789", "values: 0.5", "values: -1.25", "values: 3",
                      "episode_start: true", "reward: 0.75", "episode: 2", "reward_present: true"] {
             #expect(text.contains(line), "protoc output lacks \(line):\n\(text)")
@@ -101,7 +161,7 @@ import Testing
             try codec.encodeAction(seq: 9, observationSeq: 8, timestampNs: 77, values: $0, diagnostics: diag)
         }
         let file = try write(bytes, "act.bin")
-        let text = try Self.run("/usr/bin/env", ["protoc", "--decode=iqmpc.v1.Envelope", "Proto/iqmpc.proto"], stdin: file)
+        let text = try Self.protocDecode(file)
         for line in ["action {", "seq: 9", "observation_seq: 8", "timestamp_ns: 77", "values: 0.25", "values: -2",
                      "diagnostics {", "source: ACTION_SOURCE_POLICY_PRIOR", "iterations: 3", "plan_time_us: 1500",
                      "deadline_missed: true"] {
@@ -174,8 +234,9 @@ import Testing
     // MARK: ZeroMQ sessions with a pyzmq peer over tcp://127.0.0.1
 
     @Test func swiftLockstepPlantDrivesPythonController() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let spec = sampleSpec()
-        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "swift plant")
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "swift plant", context: ctx)
         defer { plant.close() }
         let py = try Child(Self.python, [Self.peer, "lockstep-controller", plant.endpoint, "5"])
         let ack = try plant.handshake(attemptTimeoutMs: 500, attempts: 40)
@@ -202,9 +263,10 @@ import Testing
     }
 
     @Test func pythonLockstepPlantDrivesSwiftController() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let py = try Child(Self.python, [Self.peer, "lockstep-plant", "6"])
         guard let endpoint = py.readLine(), endpoint.hasPrefix("tcp://127.0.0.1:") else { Issue.record("no endpoint"); return }
-        let ctl = try LockstepControllerEndpoint(connect: endpoint)
+        let ctl = try LockstepControllerEndpoint(connect: endpoint, context: ctx)
         defer { ctl.close() }
         guard case .hello = try ctl.receive(timeoutMs: 10_000) else { Issue.record("no hello"); return }
         let hello = try ctl.receivedHello()
@@ -228,7 +290,8 @@ import Testing
     /// Telemetry to a subscriber in another process (pyzmq): samples arrive intact, and
     /// publishing allocates nothing in this process.
     @Test func pythonSubscriberReadsTelemetryWhilePublishingDoesNotAllocate() throws {
-        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*")
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         defer { publisher.close() }
         let py = try Child(Self.python, [Self.peer, "reading-subscriber", publisher.endpoint])
         #expect(py.readLine() == "ready")
@@ -258,9 +321,10 @@ import Testing
     /// allocate now and then while the stuck peer's TCP window trickles open (measured:
     /// 0-2 per 5 000 publishes); a per-publish allocation would be hundreds.
     @Test func publishingToAStuckSubscriberNeverBlocks() throws {
-        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*")
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         defer { publisher.close() }
-        let py = try Child(Self.python, [Self.peer, "idle-subscriber", publisher.endpoint])
+        let py = try Child(Self.python, [Self.peer, "idle-subscriber", publisher.endpoint, "3"])
         #expect(py.readLine() == "ready")
         var sample = TelemetrySample()
         sample.planNs = 1
@@ -271,14 +335,15 @@ import Testing
         #expect(linkMonotonicNs() - t0 < 30_000_000_000)
         let n = try allocations { for i in 0..<5000 { sample.step = UInt64(i); try publisher.publish(sample) } }
         #expect(n <= 5)
-        py.process.terminate()
+        _ = try py.finish()
     }
 
     @Test func pythonFreeRunningPlantDrivesSwiftController() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let py = try Child(Self.python, [Self.peer, "free-plant", "20"])
         let endpoints = py.readLine()?.split(separator: " ").map(String.init) ?? []
         guard endpoints.count == 2 else { Issue.record("no endpoints"); return }
-        let ctl = try FreeRunningControllerEndpoint(connectObservations: endpoints[0], connectActions: endpoints[1])
+        let ctl = try FreeRunningControllerEndpoint(connectObservations: endpoints[0], connectActions: endpoints[1], context: ctx)
         defer { ctl.close() }
         var answered = 0
         while answered < 20 {

@@ -67,8 +67,9 @@ final class ReferenceController: @unchecked Sendable {
     }
 
     @Test func lockstepRunReportsEveryInjectedFault() throws {
-        let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*")
-        let ctl = try LockstepControllerEndpoint(connect: plant.observationEndpoint)
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.observationEndpoint, context: ctx)
         let reference = ReferenceController(spec: spec)
         let server = TestThread { try reference.serveLockstep(ctl, until: 30) }
         let report = try plant.runLockstep(frames: 30, injection: injections)
@@ -85,8 +86,9 @@ final class ReferenceController: @unchecked Sendable {
     }
 
     @Test func lockstepStepsAreAllocationFree() throws {
-        let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*")
-        let ctl = try LockstepControllerEndpoint(connect: plant.observationEndpoint)
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.observationEndpoint, context: ctx)
         let reference = ReferenceController(spec: spec)
         let server = TestThread { try reference.serveLockstep(ctl, until: 1000 + 500 + 2500) }
         _ = try plant.runLockstep(frames: 1000)                         // handshake + warm-up
@@ -100,9 +102,10 @@ final class ReferenceController: @unchecked Sendable {
     }
 
     @Test func freeRunningRunAnswersEachFrameOnce() throws {
-        let plant = try ScriptedPlant(mode: .freeRunning, spec: spec, observations: "tcp://127.0.0.1:*", actions: "tcp://127.0.0.1:*")
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let plant = try ScriptedPlant(mode: .freeRunning, spec: spec, observations: "tcp://127.0.0.1:*", actions: "tcp://127.0.0.1:*", context: ctx)
         let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
-                                                    connectActions: plant.actionEndpoint!)
+                                                    connectActions: plant.actionEndpoint!, context: ctx)
         let reference = ReferenceController(spec: spec)
         let stop = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
         stop.pointee = false

@@ -63,20 +63,29 @@ func craftedObservationFrame(seq: UInt64, count: Int, unknownPadding: Int = 0) -
     return lengthDelimited(field: 3, obs)
 }
 
-/// Runs `body` on a new thread; `join()` waits for it. Sockets are single-owner, so each
-/// peer of a test lives on its own thread.
+/// Runs `body` on a new POSIX thread; `join()` waits until the thread has fully exited.
+/// Sockets are single-owner, so each peer of a test lives on its own thread. Not Foundation's
+/// `Thread`: a thread that touched Foundation frees its run loop when it exits, after
+/// `join` returned, and those allocations would land in whatever allocation test runs next.
 final class TestThread: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
+    private var tid = pthread_t()
     private var error: (any Error)?
+    private let body: @Sendable () throws -> Void
+    private var joined = false
+
     init(_ body: @escaping @Sendable () throws -> Void) {
-        let t = Thread { [self] in
-            do { try body() } catch { self.error = error }
-            done.signal()
-        }
-        t.start()
+        self.body = body
+        let me = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&tid, nil, { raw in
+            let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
+            do { try me.body() } catch { me.error = error }
+            return nil
+        }, me)
+        precondition(rc == 0, "pthread_create failed (\(rc))")
     }
+
     func join() throws {
-        done.wait()
+        if !joined { pthread_join(tid, nil); joined = true }
         if let error { throw error }
     }
 }
