@@ -147,6 +147,46 @@ final class ReferenceController: @unchecked Sendable {
         #expect(report.outOfLimitActions == 0)
         plant.close(); ctl.close()
     }
+
+    @Test func freeRunningPlantHellosAgainAfterNoHandshakeError() throws {
+        let ctx = try ZmqContext()
+        let plant = try ScriptedPlant(mode: .freeRunning, spec: spec, observations: "tcp://127.0.0.1:*",
+                                      actions: "tcp://127.0.0.1:*", context: ctx)
+        let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
+                                                    connectActions: plant.actionEndpoint!, context: ctx)
+        let stop = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        stop.pointee = false
+        defer { stop.deallocate() }
+        let stopFlag = UncheckedBox(stop)
+        let server = TestThread {
+            var session = false
+            let zeros: [Float] = [0, 0]
+            while !stopFlag.value.pointee {
+                guard let f = try ctl.receive(timeoutMs: 20) else { continue }
+                switch f {
+                case .hello:
+                    session = true
+                    try ctl.sendHelloAck(.accept(role: .controller, software: "reference"))
+                case .observation(let o) where !session:
+                    _ = o
+                    try ctl.sendError(code: .unexpectedMessage, fatal: false, fault: .noHandshake, message: "Hello first")
+                case .observation(let o):
+                    let seq = o.seq
+                    try zeros.withUnsafeBufferPointer {
+                        _ = try ctl.sendAction(seq: seq, observationSeq: seq, timestampNs: 1, values: $0, diagnostics: .init(source: .planner))
+                    }
+                default: break
+                }
+            }
+        }
+        // The plant starts streaming without a handshake, as a robot restarted mid-session would.
+        let report = try plant.runFreeRunning(frames: 20, periodNs: 10_000_000, handshake: false)
+        stop.pointee = true
+        try server.join()
+        #expect(report.errors(.noHandshake) >= 1 && report.rehandshakes >= 1)
+        #expect(report.answered >= 15 && report.duplicateAnswers == 0)
+        plant.close(); ctl.close()
+    }
 }
 
 /// Hands a pointer to another thread in a test (the test owns the memory's lifetime).
