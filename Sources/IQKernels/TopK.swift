@@ -6,7 +6,7 @@ public enum TopK {
     /// Writes the indices of the `k` best of `values[0..<count]` to `indices`, best first.
     /// Requires 1 <= k <= count.
     public static func select(values: UnsafePointer<Float>, count: Int, k: Int, into indices: UnsafeMutablePointer<Int32>) {
-        precondition(k >= 1 && k <= count, "TopK: k must be in 1...count")
+        if k < 1 || k > count { fatalError("TopK: k must be in 1...count") }  // not precondition: -Ounchecked drops it
         // Heap of the k best seen so far; root = worst of them.
         for i in 0..<k {
             indices[i] = Int32(i)

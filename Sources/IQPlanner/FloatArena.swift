@@ -19,7 +19,7 @@ final class FloatArena: @unchecked Sendable {
 
     private func carve(bytes: Int) -> UnsafeMutableRawPointer {
         let start = (used + 63) & ~63
-        precondition(start + bytes <= capacity, "FloatArena: sized too small (planner bug)")
+        if start + bytes > capacity { fatalError("FloatArena: sized too small (planner bug)") }
         used = start + bytes
         return base + start
     }

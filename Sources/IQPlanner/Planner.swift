@@ -57,8 +57,10 @@ public final class Planner: @unchecked Sendable {
     /// actDim values in [-1, 1].
     public func plan(observation: UnsafeBufferPointer<Float>, episodeStart: Bool, deadline: UInt64,
                      trainingNoise: Bool, action: UnsafeMutableBufferPointer<Float>) -> PlanOutcome {
-        precondition(observation.count == model.config.obsDim && action.count == model.config.actDim,
-                     "plan: observation/action sizes do not match the model")
+        // An explicit check, not `precondition`: the module builds with -Ounchecked, which drops those.
+        if observation.count != model.config.obsDim || action.count != model.config.actDim || observation.baseAddress == nil {
+            fatalError("Planner.plan: observation/action sizes do not match the model")
+        }
         let outcome = run(observation: observation.baseAddress!, episodeStart: episodeStart || !warmStartValid,
                           deadline: deadline, trainingNoise: trainingNoise, action: action.baseAddress!,
                           calibrating: false)
@@ -68,8 +70,9 @@ public final class Planner: @unchecked Sendable {
 
     /// The fallback controller: tanh of the policy mean at h(observation).
     public func policyPrior(observation: UnsafeBufferPointer<Float>, action: UnsafeMutableBufferPointer<Float>) {
-        precondition(observation.count == model.config.obsDim && action.count == model.config.actDim,
-                     "policyPrior: observation/action sizes do not match the model")
+        if observation.count != model.config.obsDim || action.count != model.config.actDim || observation.baseAddress == nil {
+            fatalError("Planner.policyPrior: observation/action sizes do not match the model")
+        }
         encodeAndPrior(observation.baseAddress!)
         action.baseAddress!.update(from: core.priorAction, count: model.config.actDim)
     }

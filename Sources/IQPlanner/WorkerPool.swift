@@ -32,7 +32,7 @@ final class WorkerPool: @unchecked Sendable {
                 ctx.run()
                 return nil
             }, Unmanaged.passRetained(context).toOpaque())
-            precondition(rc == 0, "pthread_create failed (\(rc))")
+            if rc != 0 { fatalError("WorkerPool: pthread_create failed (\(rc))") }
             threads.append(tid)
         }
     }

@@ -19,6 +19,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed plan calls.") var steps = 200
     @Option(help: "Elites (capped at samples).") var elites = 64
     @Option(name: .customLong("policy-trajectories"), help: "Policy-prior trajectories (capped at samples).") var policyTrajectories = 24
+    @Flag(inversion: .prefixedNo, help: "Pin worker threads to distinct allowed CPUs.") var pin = true
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -30,6 +31,7 @@ struct BenchCommand: ParsableCommand {
         config.policyTrajectories = min(policyTrajectories, samples)
         config.horizon = horizon
         config.threads = threads
+        config.pinWorkers = pin
         if let iterations { config.iterations = iterations }
         do { try config.validate() } catch { throw ValidationError(error.description) }
         let r = try PlannerBenchmark.run(model: model, config: config, steps: steps, allocationCount: { iq_alloc_count() })
