@@ -5,6 +5,12 @@ import IQModel
 import IQPlanner
 import Logging
 
+/// IQRuntime API: `ControllerSetup` (weights + calibration + planner settings, checked
+/// against each other), `ControlLoop` (this file: serve a plant, or `respond` to one frame),
+/// `SafetySupervisor` (frame checks, clamp/rate-limit, safe action, fault counters),
+/// `HandshakeCheck`, `RealTimeSetup`, `StepTelemetry`/`LatencyHistogram`, `StopSignal`,
+/// `BudgetCheck` (check-budget), `OverheadBenchmark` (check-budget --overhead), `RuntimeVersion`.
+///
 /// The control loop: one received frame in, at most one frame out, in this order:
 ///
 ///     receive → decode → validate → normalise → plan (deadline) → denormalise, clamp,
@@ -187,7 +193,13 @@ public final class ControlLoop: @unchecked Sendable {
                 }
                 byteCount = n
             } catch {
-                guard let fault = error.faultCode else { continue }   // EINTR (a signal): re-check stop
+                guard let fault = error.faultCode else {
+                    // EINTR (a signal): re-check stop at once. Anything else (a socket failing
+                    // for good) must not spin: wait one poll interval before trying again.
+                    if case .zmq(_, let e) = error, e == EINTR { continue }
+                    sleepMs(Int(options.pollIntervalMs))
+                    continue
+                }
                 receiveFault = fault                                   // oversized or multipart
             }
             let receivedNs = linkMonotonicNs()
