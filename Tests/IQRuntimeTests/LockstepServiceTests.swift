@@ -91,10 +91,15 @@ import Testing
         let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
         let runner = LoopRunner(loop)
         let s1 = try first.summary()
-        let second = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": 300, "bind": endpoint]))
+        // The restarted plant ends its session with Shutdown: answered with a Heartbeat, and
+        // the runtime (exitOnPlantShutdown) stops by itself.
+        let second = try PythonPeer(scenario: "lockstep-normal",
+                                    config: peerConfig(cal, ["frames": 300, "bind": endpoint, "shutdown": true]))
         #expect(try second.readLine() == endpoint)
         let s2 = try second.summary()
-        runner.stopAndWait()
+        #expect(runner.wait(seconds: 10), "the runtime must stop when the plant shuts down")
+        #expect(s2["shutdown_reply"] as? String == "heartbeat", "\(s2)")
+        #expect(!loop.sessionActive)
 
         #expect(s1["unanswered"] as? Int == 0 && s1["mismatched"] as? Int == 0, "\(s1)")
         #expect(s2["unanswered"] as? Int == 0 && s2["mismatched"] as? Int == 0, "\(s2)")

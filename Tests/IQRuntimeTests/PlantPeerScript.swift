@@ -108,7 +108,13 @@ if scenario == "lockstep-normal":
         if any(v < lo or v > hi or v != v for v in r["values"]):
             out_of_limits += 1
         sources[str(r["source"])] = sources.get(str(r["source"]), 0) + 1
-    done({"frames": n, "unanswered": unanswered, "mismatched": mismatched,
+    shutdown_reply = None
+    if cfg.get("shutdown"):
+        e = pb.Envelope()
+        e.shutdown.reason = "episode budget done"
+        r = request(s, e.SerializeToString())
+        shutdown_reply = None if r is None else r["kind"]
+    done({"frames": n, "shutdown_reply": shutdown_reply, "unanswered": unanswered, "mismatched": mismatched,
           "out_of_limits": out_of_limits, "sources": sources, "mismatch_details": details})
 
 def bad_cases():
