@@ -69,7 +69,8 @@ struct PlanCommand: ParsableCommand {
             let rows = actions.map { "[" + $0.map(num).joined(separator: ",") + "]" }.joined(separator: ",")
             let its = outcomes.map { String($0.iterations) }.joined(separator: ",")
             let src = outcomes.map { "\"\($0.source.rawValue)\"" }.joined(separator: ",")
-            print("{\"seed\":\(seed),\"threads\":\(threads),\"steps\":\(steps),\"samples\":\(config.samples),"
+            // No thread count in the output: runs with different --threads must print the same text.
+            print("{\"seed\":\(seed),\"steps\":\(steps),\"samples\":\(config.samples),"
                   + "\"iterations\":[\(its)],\"sources\":[\(src)],\"actions\":[\(rows)]}")
         } else {
             for (k, a) in actions.enumerated() {
