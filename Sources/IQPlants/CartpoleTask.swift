@@ -35,10 +35,10 @@ enum CartpoleTask {
         TaskInfo(
             id: .cartpoleSwingup,
             observations: [
-                ChannelInfo("cart.position", "m", -5, 5),
+                ChannelInfo("cart.position", "m", -1000, 1000),
                 ChannelInfo("pole.angle.cos", "1", -1, 1),
                 ChannelInfo("pole.angle.sin", "1", -1, 1),
-                ChannelInfo("cart.velocity", "m/s", -10, 10),
+                ChannelInfo("cart.velocity", "m/s", -200, 200),
                 ChannelInfo("pole.angular_velocity", "rad/s", -30, 30),
             ],
             actions: [ChannelInfo("cart.force", "N", -maxForce, maxForce)],
