@@ -24,7 +24,9 @@ public struct SimServerConfig: Sendable {
     /// Stop after this many completed episodes (0 = run until Shutdown or `stop()`).
     public var episodes = 0
     public var faults = FaultConfig()
-    /// Lockstep: re-handshake when an answer takes longer than this.
+    /// Lockstep: re-handshake (re-send Hello, then the frame) when an answer takes longer
+    /// than this; 0 or less waits for ever (a trainer that updates for minutes between
+    /// steps; `stop()` then takes effect only after the next answer).
     public var replyTimeoutMs: Int32 = 5000
     /// Real time: apply zero command after this many periods without a fresh action.
     public var actionTimeoutPeriods = 5
@@ -188,6 +190,7 @@ public final class SimServer: @unchecked Sendable {
 
     private func runLockstep() throws {
         guard let e = lockstep else { return }
+        let replyTimeout: Int32 = config.replyTimeoutMs > 0 ? config.replyTimeoutMs : -1
         let o = plant.info.obsDim
         nextSeed = config.seed
         var seq: UInt64 = 0, previousSeq: UInt64 = 0, havePrevious = false
@@ -202,7 +205,7 @@ public final class SimServer: @unchecked Sendable {
             let result: Result<Frame, LinkError>
             do throws(LinkError) {
                 result = .success(try e.exchange(seq: s, timestampNs: linkMonotonicNs(), values: span(values),
-                                                 episode: plant.episode, timeoutMs: config.replyTimeoutMs))
+                                                 episode: plant.episode, timeoutMs: replyTimeout))
             } catch {
                 result = .failure(error)
             }
@@ -234,7 +237,7 @@ public final class SimServer: @unchecked Sendable {
                 do throws(LinkError) {
                     result = .success(try e.exchange(seq: seq, timestampNs: linkMonotonicNs(), values: span(sent),
                                                      episodeStart: episodeStart, terminal: terminal, reward: reward,
-                                                     episode: plant.episode, timeoutMs: config.replyTimeoutMs))
+                                                     episode: plant.episode, timeoutMs: replyTimeout))
                 } catch {
                     result = .failure(error)
                 }

@@ -16,7 +16,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("action-endpoint"), help: "Real-time action endpoint, bound here.") var actionEndpoint: String = "tcp://127.0.0.1:5702"
     @Option(help: "Stop after this many episodes (0 = until the controller sends Shutdown).") var episodes: Int = 0
     @Flag(name: .customLong("no-reward"), help: "Do not attach the evaluation reward to observations.") var noReward = false
-    @Option(name: .customLong("reply-timeout-ms"), help: "Lockstep: re-handshake after waiting this long for an answer.") var replyTimeoutMs: Int32 = 5000
+    @Option(name: .customLong("reply-timeout-ms"), help: "Lockstep: re-send Hello after waiting this long for an answer (0 = wait for ever, e.g. for a trainer that updates between steps).") var replyTimeoutMs: Int32 = 5000
 
     // Fault injection.
     @Option(name: .customLong("obs-noise"), help: "Std of Gaussian noise on every observation value (physical units).") var obsNoise: Double = 0
