@@ -33,6 +33,8 @@ public struct SimServerConfig: Sendable {
     /// Attach the ground-truth reward (evaluation only) to observations.
     public var sendReward = true
     public var software = "iqmpc-sim 0.1"
+    /// Real time only: record every frame sent and the action answering it (evaluation).
+    public var recordPath: String?
 
     public init(task: TaskID) { self.task = task }
 }
@@ -82,6 +84,7 @@ public final class SimServer: @unchecked Sendable {
     private let applied: UnsafeMutablePointer<Float>
     private let zeros: UnsafeMutablePointer<Float>
     private var report = SimSessionReport()
+    private var recorder: SessionRecorder?
 
     public init(config: SimServerConfig, context: ZmqContext = .shared) throws {
         try config.faults.validate()
@@ -129,7 +132,13 @@ public final class SimServer: @unchecked Sendable {
         report.episodeReturns.reserveCapacity(max(config.episodes, 1024))
         switch config.mode {
         case .lockstep: try runLockstep()
-        case .realtime: try runRealtime()
+        case .realtime:
+            if let path = config.recordPath {
+                recorder = try SessionRecorder(path: path, spec: plant.info.plantSpec, seed: config.seed,
+                                               source: config.software + " serve --mode realtime")
+            }
+            defer { try? recorder?.close(); recorder = nil }
+            try runRealtime()
         }
         report.faults = faults.counters
         return report
@@ -348,6 +357,7 @@ public final class SimServer: @unchecked Sendable {
                     if a.observationSeq > lastAnswered && a.observationSeq <= seq && accept(a.values) {
                         lastAnswered = a.observationSeq
                         lastActionTick = tick
+                        try recorder?.answered(a)
                     } else {
                         report.actionsRefused += 1
                     }
@@ -381,10 +391,14 @@ public final class SimServer: @unchecked Sendable {
                 sent.update(from: obs, count: o)
                 faults.corrupt(sent)
                 let reorder = havePrevious && faults.shouldReorder()
-                try e.pushObservation(seq: seq, timestampNs: linkMonotonicNs(), values: span(sent),
+                let sentNs = linkMonotonicNs()
+                try e.pushObservation(seq: seq, timestampNs: sentNs, values: span(sent),
                                       episodeStart: episodeStart, terminal: terminal, reward: reward,
                                       episode: plant.episode)
                 report.framesSent += 1
+                try recorder?.sent(ObservationRecord(seq: seq, timestampNs: sentNs, values: Array(span(sent)),
+                                                     episodeStart: episodeStart, terminal: terminal,
+                                                     reward: reward, episode: plant.episode))
                 if faults.shouldDuplicate() {
                     try e.pushObservation(seq: seq, timestampNs: linkMonotonicNs(), values: span(sent),
                                           episodeStart: episodeStart, terminal: terminal, reward: reward,

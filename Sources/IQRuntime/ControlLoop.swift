@@ -45,6 +45,9 @@ public final class ControlLoop: @unchecked Sendable {
         public var allocationCheckFromStep: UInt64 = 100
         /// Keep each step's plan time (by answered-step index) for the overhead benchmark.
         public var recordPlanTimes = 0
+        /// Answer every frame with the policy prior's mean action and never plan: the
+        /// evaluation baseline for IQ-MPC's prior, and how behaviour-cloning weights are flown.
+        public var policyPriorOnly = false
         public var software = "iqmpc-runtime \(RuntimeVersion.version)"
         public init() {}
     }
@@ -297,9 +300,17 @@ public final class ControlLoop: @unchecked Sendable {
 
         // 5. Plan within the budget counted from the frame's arrival.
         if options.cpuHogNs > 0 && (answered % options.cpuHogEvery) == 0 { burnCPU(options.cpuHogNs) }
-        let outcome = planner.plan(observation: UnsafeBufferPointer(observation),
+        let outcome: PlanOutcome
+        if options.policyPriorOnly {
+            let start = linkMonotonicNs()
+            planner.policyPrior(observation: UnsafeBufferPointer(observation), action: modelAction)
+            outcome = PlanOutcome(source: .policyPrior, iterations: 0, elapsedNs: linkMonotonicNs() - start,
+                                  deadlineMissed: false)
+        } else {
+            outcome = planner.plan(observation: UnsafeBufferPointer(observation),
                                    episodeStart: obs.episodeStart || pendingEpisodeStart,
                                    deadline: receivedNs + budgetNs, trainingNoise: false, action: modelAction)
+        }
         pendingEpisodeStart = false
 
         // 6. Denormalise to physical units, clamp to the hard limits, rate-limit.
@@ -314,7 +325,7 @@ public final class ControlLoop: @unchecked Sendable {
             diagnostics.fault = .nonFinite
         }
         if outcome.deadlineMissed { supervisor.counters.deadlineMisses &+= 1 }
-        if outcome.source == .policyPrior { supervisor.counters.policyPriorFallbacks &+= 1 }
+        if outcome.source == .policyPrior && !options.policyPriorOnly { supervisor.counters.policyPriorFallbacks &+= 1 }
         let plannedNs = linkMonotonicNs()
         timing.planNs = plannedNs - decodedNs
         if options.recordPlanTimes > answered { planTimes[Int(answered)] = outcome.elapsedNs }

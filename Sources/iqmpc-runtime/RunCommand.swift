@@ -26,6 +26,8 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Keep serving after the plant sends Shutdown (wait for its next Hello).") var keepRunning = false
     @Flag(help: "Run even if the calibration's mapping differs from the one the weights were trained with (warns).")
     var allowCalibrationMismatch = false
+    @Flag(help: "Answer with the policy prior's mean action and never plan (baseline; behaviour-cloning weights).")
+    var policyPriorOnly = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
     func run() throws {
@@ -52,6 +54,7 @@ struct RunCommand: ParsableCommand {
         var options = ControlLoop.Options()
         options.maxSteps = steps
         options.exitOnPlantShutdown = !keepRunning
+        options.policyPriorOnly = policyPriorOnly
         let loop = try ControlLoop(setup: setup, options: options, logger: logger)
         loop.warmUp()
         RealTimeSetup.lockMemory(cal.realTime, logger: logger, report: &rt)

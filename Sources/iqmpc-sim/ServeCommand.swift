@@ -32,6 +32,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("stall-ms"), help: "Length of a stall in ms.") var stallMs: Int = 200
     @Option(name: .customLong("fault-seed"), help: "Seed of the fault draws.") var faultSeed: UInt64 = 0
 
+    @Option(help: "Real-time mode: record every frame sent and the action answering it to this .iqlog (evaluation).")
+    var record: String?
+
     func run() throws {
         var c = SimServerConfig(task: try TaskID(parsing: task))
         guard let m = SimMode(rawValue: mode) else { throw ValidationError("unknown --mode '\(mode)' (lockstep, realtime)") }
@@ -43,6 +46,8 @@ struct ServeCommand: ParsableCommand {
         c.episodes = episodes
         c.sendReward = !noReward
         c.replyTimeoutMs = replyTimeoutMs
+        if record != nil && m != .realtime { throw ValidationError("--record needs --mode realtime") }
+        c.recordPath = record
         var f = FaultConfig()
         f.observationNoise = obsNoise; f.actionDelaySteps = actionDelay
         f.dropProbability = drop; f.duplicateProbability = duplicate; f.reorderProbability = reorder

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The README's main command: the whole product on the embedded default task.
+#   1. build in release mode           4. start iqmpc-sim (real time) and iqmpc-runtime run
+#   2. record expert demonstrations       as separate processes over ZeroMQ, evaluate:
+#   3. train IQ-MPC and a behaviour-      planning, policy prior alone, behaviour cloning
+#      cloning baseline                5. summary on the terminal + out/demo/report.html
+# Usage: Scripts/demo.sh [--quick]    (--quick: small budgets, ~3 minutes after the build; CI runs it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    *) echo "usage: Scripts/demo.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+TASK=pendulum-swingup
+CAL=Calibration/$TASK.yaml
+OUT=${IQMPC_DEMO_OUT:-out/demo}
+if [ $QUICK = 1 ]; then
+  DEMOS=5; TRAIN_STEPS=3000; BC_UPDATES=1500; EVAL_EPISODES=1
+else
+  DEMOS=10; TRAIN_STEPS=25000; BC_UPDATES=10000; EVAL_EPISODES=3
+fi
+# Ports for this run (the calibration's defaults, shifted so a running robot link is untouched).
+OBS_EP=tcp://127.0.0.1:5741
+ACT_EP=tcp://127.0.0.1:5742
+TEL_EP=tcp://127.0.0.1:5743
+
+step() { printf '\n== %s ==\n' "$*"; }
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+rm -rf "$OUT" && mkdir -p "$OUT"
+step "build (release)"
+swift build -c release --product iqmpc-sim 2>&1 | tail -1
+swift build -c release --product iqmpc-train 2>&1 | tail -1
+swift build -c release --product iqmpc-runtime 2>&1 | tail -1
+BIN=$(swift build -c release --show-bin-path)
+
+step "record $DEMOS expert demonstrations ($TASK)"
+"$BIN/iqmpc-sim" record --task $TASK --expert --episodes $DEMOS --seed 1 --out "$OUT/demos.iqlog"
+
+step "train IQ-MPC ($TRAIN_STEPS environment steps, tiny preset)"
+"$BIN/iqmpc-train" run --demos "$OUT/demos.iqlog" --task $TASK --calibration "$CAL" --preset tiny \
+  --steps $TRAIN_STEPS --seed 1 --out "$OUT/weights.safetensors" --metrics "$OUT/metrics.jsonl"
+
+step "train behaviour cloning ($BC_UPDATES updates, same demonstrations)"
+"$BIN/iqmpc-train" bc --demos "$OUT/demos.iqlog" --calibration "$CAL" --preset tiny \
+  --updates $BC_UPDATES --seed 1 --out "$OUT/bc.safetensors"
+
+# One evaluation: the simulator in real time at the calibration's period, the runtime as a
+# separate process, both over loopback TCP. The simulator records every frame and answer.
+evaluate() { # key weights extra-runtime-flags...
+  local key=$1 weights=$2; shift 2
+  step "evaluate $key: iqmpc-sim serve (real time) + iqmpc-runtime run, $EVAL_EPISODES episode(s)"
+  "$BIN/iqmpc-sim" serve --task $TASK --mode realtime --seed 1000 --episodes $EVAL_EPISODES \
+    --endpoint $OBS_EP --action-endpoint $ACT_EP --record "$OUT/eval-$key.iqlog" &
+  local sim=$!; pids+=($sim)
+  "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "$CAL" --mode free-running \
+    --observation-endpoint $OBS_EP --action-endpoint $ACT_EP --telemetry-endpoint $TEL_EP \
+    --summary-json "$OUT/runtime-$key.json" --log-level warning "$@" &
+  local rt=$!; pids+=($rt)
+  wait $sim
+  kill -TERM $rt 2>/dev/null || true
+  wait $rt
+}
+evaluate planner "$OUT/weights.safetensors"
+evaluate prior "$OUT/weights.safetensors" --policy-prior-only
+evaluate bc "$OUT/bc.safetensors" --policy-prior-only
+
+step "summary"
+"$BIN/iqmpc-train" report --dir "$OUT" --calibration "$CAL" --task $TASK
