@@ -135,6 +135,8 @@ public enum OverheadBenchmark {
             "  runtime - plan     \(pad(us(q(rtMinusPlan, 0.5))))  \(pad(us(q(rtMinusPlan, 0.9))))  \(pad(us(q(rtMinusPlan, 0.99))))",
             "  overhead per pair  \(pad(usSigned(report.overheadP50Ns)))  \(pad(usSigned(q(overhead, 0.9))))  \(pad(usSigned(q(overhead, 0.99))))",
             "overhead p50 = \(usSigned(report.overheadP50Ns)) us (target <= 15 us); p50(runtime - plan) - p50(raw) = \(usSigned(Int64(q(rtMinusPlan, 0.5)) - Int64(report.rawP50Ns))) us",
+            "inside the loop (all steps): decode+validate+encode+send \(loop.telemetry.overhead.summary())",
+            "  (the rest of the difference is scheduling: thread wake-ups after a plan, shared cores)",
         ]
         var r = report
         r.text = lines.joined(separator: "\n")
