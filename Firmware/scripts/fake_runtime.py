@@ -71,6 +71,7 @@ def main():
     action_seq = 0
     handshaken = False
     answered = 0
+    dropped = 0
     deadline = time.monotonic() + args.seconds
     while not stop and time.monotonic() < deadline:
         if not rx.poll(100):
@@ -114,11 +115,15 @@ def main():
         else:
             reply.heartbeat.role = pb.ROLE_CONTROLLER
         if args.mode == "lockstep" or kind != "heartbeat":
+            # Reading ZMQ_EVENTS first makes libzmq process the peer's pending queue
+            # credit; a bare non-blocking send may skip that and report a full queue.
+            tx.getsockopt(zmq.EVENTS)
             try:
                 tx.send(reply.SerializeToString(), zmq.DONTWAIT)
             except zmq.Again:
-                pass
-    print(f"fake_runtime: answered {answered} observations", file=sys.stderr)
+                dropped += 1
+    print(f"fake_runtime: answered {answered} observations, {dropped} answers not queued",
+          file=sys.stderr)
     ctx.destroy(linger=0)
 
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 robot=$1
 counted=${2:-}
 steps=${SMOKE_STEPS:-600}
-max_lost=${SMOKE_MAX_LOST:-30}   # frames unanswered after 200 ms (a stalled CI box), of 600
+max_lost=${SMOKE_MAX_LOST:-10}   # frames unanswered after 200 ms (a stalled CI box), of 600
 tmp=$(mktemp -d /tmp/iqmpc-fw-smoke.XXXXXX)
 py=""
 cleanup() {
