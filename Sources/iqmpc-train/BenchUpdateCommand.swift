@@ -23,9 +23,9 @@ struct BenchUpdateCommand: ParsableCommand {
             let data = try JSONEncoder().encode(r)
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%@: %.2f updates/s, %.2f GFLOP of GEMM per update, %.1f GFLOP/s effective, sgemm %.1f GFLOP/s (%.0f%%), %d parameters",
-                         r.preset, r.updatesPerSecond, r.gemmGflopPerUpdate, r.effectiveGflops, r.sgemmGflops,
-                         100 * r.effectiveGflops / r.sgemmGflops, r.parameters))
+            print(String(format: "%@: %.2f updates/s wall, %.2f updates per CPU-second; %.2f GFLOP of GEMM per update, %.1f GFLOP/s effective (wall) vs sgemm %.1f GFLOP/s (%.0f%%); sgemm per CPU-second %.1f GFLOP/s; %d parameters",
+                         r.preset, r.updatesPerSecond, r.updatesPerCPUSecond, r.gemmGflopPerUpdate, r.effectiveGflops,
+                         r.sgemmGflops, 100 * r.effectiveGflops / r.sgemmGflops, r.sgemmGflopsCPU, r.parameters))
         }
     }
 }
