@@ -34,10 +34,11 @@ declare -A TORCH=( [tiny]=3.3 [small]=1.7 [paper]=0.5 )
 THROUGHPUT=""
 for p in tiny small; do
   line=$("$BIN/iqmpc-train" bench-update --preset "$p" --batch "$BATCH" --updates "${BENCH_UPDATES:-20}" --json)
-  ups=$(echo "$line" | /usr/bin/python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["updatesPerSecond"])')
+  read -r ups upc share < <(echo "$line" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f %.2f %.0f" % (r["updatesPerSecond"], r["updatesPerCPUSecond"], 100*r["effectiveGflops"]/r["sgemmGflops"]))')
   ratio=$(/usr/bin/python3 -c "print('%.2f' % ($ups / ${TORCH[$p]}))")
+  ratioc=$(/usr/bin/python3 -c "print('%.2f' % ($upc / ${TORCH[$p]}))")
   echo "$p: $line"
-  THROUGHPUT+="| $p | $ups | ${TORCH[$p]} | ${ratio}x |"$'\n'
+  THROUGHPUT+="| $p | $ups | $upc | ${TORCH[$p]} | ${ratio}x | ${ratioc}x | ${share}% |"$'\n'
 done
 
 TABLE="| task | demos | env steps | wall time | IQ-MPC return / expert | BC return / expert | reward correlation |"$'\n'
@@ -68,8 +69,8 @@ done
 
 {
   echo "## Updates per second vs PyTorch 2.13 eager (same machine, 1 thread)"
-  echo "| preset | iqmpc updates/s | PyTorch updates/s | ratio |"
-  echo "|---|---|---|---|"
+  echo "| preset | updates/s (wall) | updates per CPU-s | PyTorch updates/s | ratio (wall) | ratio (CPU) | GEMM-effective / sgemm |"
+  echo "|---|---|---|---|---|---|---|"
   printf "%s" "$THROUGHPUT"
   echo
   echo "## IQ-MPC vs behaviour cloning (preset $PRESET, deployed weights, ground-truth reward)"
