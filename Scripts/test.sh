@@ -7,6 +7,8 @@ Scripts/check-proto.sh
 swift build --build-tests
 # Serial: allocation tests read a process-wide malloc counter.
 swift test --skip-build --no-parallel
-if [ -f Firmware/Makefile ]; then
-  make -C Firmware test
-fi
+# Firmware: C unit tests, the same under ASan+UBSan, then the cross-language end-to-end run
+# (C robot example against the Swift runtime over loopback TCP, >= 1000 steps).
+make -C Firmware test
+make -C Firmware sanitize
+make -C Firmware e2e

@@ -29,6 +29,9 @@ public final class Planner: @unchecked Sendable {
     /// Encoder + policy-prior trajectories, and one iteration: running estimates (ns).
     private(set) var setupCostNs: UInt64 = 0
     private(set) var iterationCostNs: UInt64 = 0
+    /// Fastest costs ever measured: the floor the estimates relax towards while falling back.
+    private var fastestSetupNs: UInt64 = .max
+    private var fastestIterationNs: UInt64 = .max
     private var warmStartValid = false
 
     public init(model: WorldModel, config: PlannerConfig, seed: UInt64) throws(PlannerError) {
@@ -93,6 +96,7 @@ public final class Planner: @unchecked Sendable {
         // Does setup plus one iteration fit? If not, the prior's action is the answer.
         let afterPrior = MonotonicClock.nanoseconds()
         if deadline != .max && !fits(now: afterPrior, cost: setupCostNs &+ iterationCostNs, deadline: deadline) {
+            relaxEstimates()
             return fallback(action: action, start: start, deadline: deadline)
         }
 
@@ -119,8 +123,11 @@ public final class Planner: @unchecked Sendable {
             iterationStart = now
         }
         if !calibrating && completed > 0 {
-            setupCostNs = ema(setupCostNs, setupDone &- afterPrior)
-            iterationCostNs = ema(iterationCostNs, (iterationStart &- setupDone) / UInt64(completed))
+            let setup = setupDone &- afterPrior, perIteration = (iterationStart &- setupDone) / UInt64(completed)
+            setupCostNs = ema(setupCostNs, setup)
+            iterationCostNs = ema(iterationCostNs, perIteration)
+            fastestSetupNs = min(fastestSetupNs, setup)
+            fastestIterationNs = min(fastestIterationNs, perIteration)
         }
         if completed == 0 {
             return fallback(action: action, start: start, deadline: deadline)
@@ -147,6 +154,22 @@ public final class Planner: @unchecked Sendable {
     /// the next plan from over-committing), falls back slowly (1/8 per plan).
     private func ema(_ old: UInt64, _ new: UInt64) -> UInt64 {
         new >= old ? new : old - (old - new) / 8
+    }
+
+    /// Tests only: stands in for a slow spell without needing one.
+    func setCostEstimates(setup: UInt64, iteration: UInt64) {
+        setupCostNs = setup
+        iterationCostNs = iteration
+    }
+
+    /// A fallback measures nothing, so without this one slow spell (another process, a page
+    /// fault) would inflate the estimate and keep every later call on the prior for good. Each
+    /// fallback relaxes the estimates 1/8 of the way towards the fastest cost ever measured,
+    /// never below it: a deadline shorter than the machine's best-case iteration still always
+    /// falls back, while a transient spike is retried after a few frames.
+    private func relaxEstimates() {
+        if setupCostNs > fastestSetupNs { setupCostNs -= (setupCostNs - fastestSetupNs) / 8 }
+        if iterationCostNs > fastestIterationNs { iterationCostNs -= (iterationCostNs - fastestIterationNs) / 8 }
     }
 
     /// The Nπ policy-prior trajectories (SPEC 2.2 step 2): sampled from π, rolled through
@@ -192,6 +215,8 @@ public final class Planner: @unchecked Sendable {
         let t3 = MonotonicClock.nanoseconds()
         setupCostNs = t2 &- t1
         iterationCostNs = t3 &- t2
+        fastestSetupNs = setupCostNs
+        fastestIterationNs = iterationCostNs
         warmStartValid = false
         core.prevMean.update(repeating: 0, count: core.horizon * core.actDim)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IQRuntime
 
 /// The deployed controller. Each subcommand lives in its own file in this folder;
 /// this file only lists them.
@@ -7,8 +8,8 @@ struct RuntimeCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iqmpc-runtime",
         abstract: "IQ-MPC runtime: plans actions over a frozen world model and talks to robots over ZeroMQ.",
+        version: RuntimeVersion.text,
         subcommands: [
-            // Add subcommands here, one line each (owners: inference, planner, runtime).
             InspectCommand.self,
             EvalCommand.self,
             BenchForwardCommand.self,

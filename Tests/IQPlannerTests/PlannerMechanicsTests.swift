@@ -80,19 +80,51 @@ import Testing
             let probeBefore = iq_alloc_count()
             iq_alloc_probe()
             #expect(iq_alloc_count() - probeBefore >= 1, "positive control: the counter must see a real allocation")
-            let before = iq_alloc_count()
-            var plannerModes = 0
-            for i in 0..<1000 {
-                obs[i % 5] = Float(i % 7) / 7
-                let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
-                                     deadline: i % 3 == 0 ? .max : MonotonicClock.nanoseconds() + 1_000_000_000,
-                                     trainingNoise: i & 1 == 0, action: act)
-                if o.source == .planner { plannerModes += 1 }
-                planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
+            // The counter is process-wide: threads other suites leave behind (Foundation's
+            // Process workers retire seconds later) can allocate inside one window. Take the
+            // fewest allocations over three windows of 1000 plans; an allocation in the plan
+            // itself shows up in every window.
+            var fewest = UInt64.max
+            for _ in 0..<3 where fewest > 0 {
+                let before = iq_alloc_count()
+                var plannerModes = 0
+                for i in 0..<1000 {
+                    obs[i % 5] = Float(i % 7) / 7
+                    let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
+                                         deadline: i % 3 == 0 ? .max : MonotonicClock.nanoseconds() + 1_000_000_000,
+                                         trainingNoise: i & 1 == 0, action: act)
+                    if o.source == .planner { plannerModes += 1 }
+                    planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
+                }
+                fewest = min(fewest, iq_alloc_count() - before)
+                #expect(plannerModes == 1000)
             }
-            #expect(iq_alloc_count() - before == 0, "threads \(threads)")
-            #expect(plannerModes == 1000)
+            #expect(fewest == 0, "threads \(threads)")
         }
+    }
+
+    /// A slow spell that inflated the cost estimate must not pin the planner to the prior for
+    /// good: fallbacks relax the estimate towards the fastest measured cost and planning resumes.
+    @Test func inflatedCostEstimateRecovers() throws {
+        let model = Fixture.model()
+        let planner = try Planner(model: model, config: Fixture.config(samples: 64, iterations: 2), seed: 3)
+        defer { planner.shutdown() }
+        let measured = planner.setupCostNs + 2 * planner.iterationCostNs
+        planner.setCostEstimates(setup: planner.setupCostNs * 50, iteration: planner.iterationCostNs * 50)
+        var modes: [PlanOutcome.Source] = []
+        let obs = Fixture.observations(count: 1, dim: 5)[0]
+        var a = [Float](repeating: 0, count: 2)
+        for _ in 0..<200 {
+            // A generous deadline for the real cost, far too short for the inflated estimate.
+            let o = obs.withUnsafeBufferPointer { ob in a.withUnsafeMutableBufferPointer { ab in
+                planner.plan(observation: ob, episodeStart: false,
+                             deadline: MonotonicClock.nanoseconds() + max(20 * measured, 2_000_000),
+                             trainingNoise: false, action: ab)
+            } }
+            modes.append(o.source)
+        }
+        #expect(modes.first == .policyPrior)
+        #expect(modes.suffix(50).allSatisfy { $0 == .planner })
     }
 
     /// A deadline shorter than one iteration: every call answers with the policy prior,
