@@ -19,15 +19,22 @@ done
 TASK=pendulum-swingup
 CAL=Calibration/$TASK.yaml
 OUT=${IQMPC_DEMO_OUT:-out/demo}
+# Budgets: training env steps (UTD 1 after a random seed phase and its burst of updates),
+# half-batch slices per buffer, the planner used while acting in training, BC updates,
+# and real-time evaluation episodes (10 s each) per controller.
 if [ $QUICK = 1 ]; then
-  DEMOS=5; TRAIN_STEPS=3000; BC_UPDATES=1500; EVAL_EPISODES=1
+  DEMOS=5; TRAIN_STEPS=1500; SEED_STEPS=1000; BATCH=64; PLAN_SAMPLES=64; PLAN_ITERS=2
+  BC_UPDATES=500; EVAL_EPISODES=2
 else
-  DEMOS=10; TRAIN_STEPS=25000; BC_UPDATES=10000; EVAL_EPISODES=3
+  DEMOS=10; TRAIN_STEPS=${IQMPC_DEMO_STEPS:-12000}; SEED_STEPS=2500; BATCH=128; PLAN_SAMPLES=128; PLAN_ITERS=3
+  BC_UPDATES=4000; EVAL_EPISODES=3
 fi
+export OPENBLAS_NUM_THREADS=1
 # Ports for this run (the calibration's defaults, shifted so a running robot link is untouched).
-OBS_EP=tcp://127.0.0.1:5741
-ACT_EP=tcp://127.0.0.1:5742
-TEL_EP=tcp://127.0.0.1:5743
+PORT=${IQMPC_DEMO_PORT:-5741}
+OBS_EP=tcp://127.0.0.1:$PORT
+ACT_EP=tcp://127.0.0.1:$((PORT + 1))
+TEL_EP=tcp://127.0.0.1:$((PORT + 2))
 
 step() { printf '\n== %s ==\n' "$*"; }
 pids=()
@@ -46,11 +53,13 @@ step "record $DEMOS expert demonstrations ($TASK)"
 
 step "train IQ-MPC ($TRAIN_STEPS environment steps, tiny preset)"
 "$BIN/iqmpc-train" run --demos "$OUT/demos.iqlog" --task $TASK --calibration "$CAL" --preset tiny \
-  --steps $TRAIN_STEPS --seed 1 --out "$OUT/weights.safetensors" --metrics "$OUT/metrics.jsonl"
+  --steps $TRAIN_STEPS --seed-steps $SEED_STEPS --batch $BATCH --plan-samples $PLAN_SAMPLES \
+  --plan-iterations $PLAN_ITERS --eval-every $(( TRAIN_STEPS / 3 )) --eval-episodes 1 --seed 1 \
+  --out "$OUT/weights.safetensors" --metrics "$OUT/metrics.jsonl"
 
 step "train behaviour cloning ($BC_UPDATES updates, same demonstrations)"
 "$BIN/iqmpc-train" bc --demos "$OUT/demos.iqlog" --calibration "$CAL" --preset tiny \
-  --updates $BC_UPDATES --seed 1 --out "$OUT/bc.safetensors"
+  --updates $BC_UPDATES --batch $BATCH --seed 1 --out "$OUT/bc.safetensors"
 
 # One evaluation: the simulator in real time at the calibration's period, the runtime as a
 # separate process, both over loopback TCP. The simulator records every frame and answer.
@@ -62,11 +71,13 @@ evaluate() { # key weights extra-runtime-flags...
   local sim=$!; pids+=($sim)
   "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "$CAL" --mode free-running \
     --observation-endpoint $OBS_EP --action-endpoint $ACT_EP --telemetry-endpoint $TEL_EP \
-    --summary-json "$OUT/runtime-$key.json" --log-level warning "$@" &
+    --log-level warning "$@" > "$OUT/runtime-$key.txt" &
   local rt=$!; pids+=($rt)
   wait $sim
+  # The simulator has finished its episodes: stop the runtime the way an operator would.
   kill -TERM $rt 2>/dev/null || true
   wait $rt
+  echo "runtime exit summary ($key):"; sed 's/^/  /' "$OUT/runtime-$key.txt"
 }
 evaluate planner "$OUT/weights.safetensors"
 evaluate prior "$OUT/weights.safetensors" --policy-prior-only

@@ -322,6 +322,24 @@ public final class SimServer: @unchecked Sendable {
         return false
     }
 
+    /// The episode budget is spent right after the terminal frame went out: wait up to two
+    /// periods for its answer so the last frame is answered (and recorded) like every other.
+    private func awaitFinalAnswer(_ e: FreeRunningPlantEndpoint, seq: UInt64, periodNs: UInt64) throws {
+        let end = linkMonotonicNs() &+ 2 &* periodNs
+        while linkMonotonicNs() < end {
+            let waitMs = Int32(max(1, (end &- linkMonotonicNs()) / 1_000_000))
+            let frame: Frame?
+            do throws(LinkError) { frame = try e.receive(timeoutMs: waitMs) } catch {
+                if error.faultCode == nil { throw error }
+                continue
+            }
+            if case .action(let a)? = frame, a.observationSeq == seq {
+                if accept(a.values) { try recorder?.answered(a) }
+                return
+            }
+        }
+    }
+
     private func runRealtime() throws {
         guard let e = freeRunning else { return }
         let o = plant.info.obsDim
@@ -414,7 +432,11 @@ public final class SimServer: @unchecked Sendable {
             }
             episodeStart = false
             if terminal {
-                if finishEpisode() { report.endReason = "completed \(report.episodeReturns.count) episodes"; return }
+                if finishEpisode() {
+                    try awaitFinalAnswer(e, seq: seq, periodNs: periodNs)
+                    report.endReason = "completed \(report.episodeReturns.count) episodes"
+                    return
+                }
                 startEpisode(seed: nil)
                 episodeStart = true
             }

@@ -10,9 +10,9 @@ public struct DemoReport {
     public struct Evaluation {
         public var label: String
         public var episodes: [Episode]
-        /// The runtime's own exit summary (JSON object), if it wrote one.
-        public var runtimeSummary: [String: Any]
-        public init(label: String, episodes: [Episode], runtimeSummary: [String: Any]) {
+        /// The runtime's own exit summary (its stdout), if captured.
+        public var runtimeSummary: String
+        public init(label: String, episodes: [Episode], runtimeSummary: String) {
             self.label = label; self.episodes = episodes; self.runtimeSummary = runtimeSummary
         }
     }
@@ -37,12 +37,6 @@ public struct DemoReport {
         return text.split(separator: "\n").compactMap { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
         }
-    }
-
-    public static func loadJSON(path: String) -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return obj
     }
 
     // MARK: - Derived figures
@@ -92,12 +86,10 @@ public struct DemoReport {
                                 Stats.percentile(lat, 50), Stats.percentile(lat, 99), Stats.percentile(lat, 99.9),
                                 lat.max() ?? .nan, lat.filter { $0 > budgetUs }.count, lat.count))
             lines.append("    deadline misses \(misses), policy-prior fallbacks \(prior), safe actions \(safe), unanswered frames \(unanswered)")
-            let rs = e.runtimeSummary
-            if !rs.isEmpty {
-                let keys = ["allocations_per_step", "faults", "frames_received", "actions_sent", "skipped_frames"]
-                let parts = keys.compactMap { k in rs[k].map { "\(k) \(describe($0))" } }
-                if !parts.isEmpty { lines.append("    runtime: " + parts.joined(separator: ", ")) }
+            let rs = e.runtimeSummary.split(separator: "\n").filter {
+                $0.hasPrefix("counters") || $0.hasPrefix("faults") || $0.hasPrefix("heap allocations") || $0.hasPrefix("mode ")
             }
+            lines += rs.map { "    runtime: " + $0 }
         }
         if let planner = evaluations.first {
             let (dec, tru) = DecodedRewards.pairs(model: model, calibration: calibration, episodes: planner.episodes)
@@ -106,14 +98,6 @@ public struct DemoReport {
         }
         lines += notes.map { "  note: \($0)" }
         return lines.joined(separator: "\n")
-    }
-
-    func describe(_ v: Any) -> String {
-        if let d = v as? [String: Any] {
-            return "{" + d.keys.sorted().map { "\($0): \(describe(d[$0]!))" }.joined(separator: ", ") + "}"
-        }
-        if let n = v as? Double { return n == n.rounded() ? String(Int(n)) : String(format: "%.3g", n) }
-        return "\(v)"
     }
 
     // MARK: - HTML

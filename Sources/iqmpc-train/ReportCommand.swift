@@ -28,7 +28,7 @@ struct ReportCommand: ParsableCommand {
         for (label, key) in runs where FileManager.default.fileExists(atPath: "\(dir)/eval-\(key).iqlog") {
             let episodes = try EpisodeLog.load(path: "\(dir)/eval-\(key).iqlog").episodes
             evaluations.append(.init(label: label, episodes: episodes,
-                                     runtimeSummary: DemoReport.loadJSON(path: "\(dir)/runtime-\(key).json")))
+                                     runtimeSummary: (try? String(contentsOfFile: "\(dir)/runtime-\(key).txt", encoding: .utf8)) ?? ""))
         }
         let metricsPath = "\(dir)/metrics.jsonl"
         let metrics = FileManager.default.fileExists(atPath: metricsPath) ? try DemoReport.loadJSONLines(path: metricsPath) : []
