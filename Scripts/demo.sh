@@ -84,4 +84,18 @@ evaluate prior "$OUT/weights.safetensors" --policy-prior-only
 evaluate bc "$OUT/bc.safetensors" --policy-prior-only
 
 step "summary"
-"$BIN/iqmpc-train" report --dir "$OUT" --calibration "$CAL" --task $TASK
+"$BIN/iqmpc-train" report --dir "$OUT" --calibration "$CAL" --task $TASK --check
+# The report must be well-formed: four figures, each a parseable SVG document.
+/usr/bin/python3 - "$OUT/report.html" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+html = open(sys.argv[1], encoding="utf-8").read()
+svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+for s in svgs:
+    ET.fromstring(s)
+titles = re.findall(r"<h2>(.*?)</h2>", html)
+want = ["Learning curves", "Control-step latency", "Recovered reward", "Trajectory"]
+assert titles == want, titles
+assert len(svgs) >= 4, len(svgs)
+assert html.rstrip().endswith("</html>")
+print(f"report check: {len(svgs)} well-formed SVG figures in {len(titles)} sections")
+PY

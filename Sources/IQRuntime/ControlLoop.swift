@@ -248,7 +248,9 @@ public final class ControlLoop: @unchecked Sendable {
             }
         }
         if let from = allocationMarkStep, answered > from {
-            steadyStateAllocations = iq_alloc_count() - allocationMark
+            // Counted up to the end of the last answered step: the idle time after the plant
+            // stopped sending (watchdog log lines, the stop request) is not a control step.
+            steadyStateAllocations = lastAllocationCount - allocationMark
             steadyStateSteps = answered - from
         }
         sendShutdownAction(stop: stop, input: input)

@@ -16,6 +16,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Calibration file the runtime used.") var calibration: String
     @Option(help: "Task name for titles.") var task: String = "pendulum-swingup"
     @Option(help: "Output HTML path (default: <dir>/report.html).") var out: String?
+    @Flag(help: "Exit non-zero unless every evaluation frame was answered and all three evaluations are present.")
+    var check = false
 
     func run() throws {
         let cal = try Calibration.load(path: calibration)
@@ -38,5 +40,15 @@ struct ReportCommand: ParsableCommand {
         try report.html().write(toFile: path, atomically: true, encoding: .utf8)
         print(report.summary())
         print("  report: \(path)")
+        if check {
+            let unanswered = evaluations.reduce(0) { total, e in
+                total + e.episodes.reduce(0) { $0 + $1.steps.count - $1.answered }
+            }
+            guard evaluations.count == runs.count, unanswered == 0,
+                  evaluations.allSatisfy({ !$0.episodes.isEmpty }) else {
+                throw ValidationError("check failed: \(evaluations.count) of \(runs.count) evaluations, \(unanswered) unanswered frames")
+            }
+            print("  check: \(evaluations.count) evaluations, every frame answered")
+        }
     }
 }
