@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C bindings: system libraries, nothing else.
@@ -38,13 +39,14 @@ let package = Package(
         /// Kernels on caller-owned buffers: GEMM, LayerNorm, Mish, SimNorm, RNG, top-k.
         .target(name: "IQKernels", dependencies: ["COpenBLAS"], swiftSettings: numeric),
         /// Model configuration, the safetensors weights file, forward passes.
-        .target(name: "IQModel", dependencies: ["IQKernels"], swiftSettings: numeric),
+        .target(name: "IQModel", dependencies: ["IQKernels", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: numeric),
         /// MPPI with the policy prior: workspace, deadline, worker threads.
         .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels"], swiftSettings: numeric),
         /// Wire: protobuf-c codec with arena, ZeroMQ sockets, handshake, record files.
         .target(name: "IQLink", dependencies: ["IQProto", "CZeroMQ"]),
         /// Per-robot calibration: normalisation, action scaling, limits, budgets (file + checks).
-        .target(name: "IQCalibration", dependencies: ["Yams"]),
+        .target(name: "IQCalibration", dependencies: ["Yams", .product(name: "Crypto", package: "swift-crypto")]),
         /// Safety supervisor, control loop, telemetry, real-time set-up.
         .target(name: "IQRuntime", dependencies: [
             "IQPlanner", "IQLink", "IQCalibration", "CAllocCounter",

@@ -1,3 +1,4 @@
+import Crypto
 /// Fingerprint of the observation/action mapping, stored in the weights file by the trainer
 /// and checked by the runtime. Only the numbers that change what the model sees or what its
 /// outputs mean are covered (dimensions, observation offset/scale, action offset/scale);
@@ -29,7 +30,9 @@ extension Calibration {
     }
 
     /// SHA-256 of `canonicalMapping`, lower-case hex.
-    public var mappingHash: String { SHA256.hex(Array(canonicalMapping.utf8)) }
+    public var mappingHash: String {
+        Crypto.SHA256.hash(data: Array(canonicalMapping.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// What the trainer writes into the weights' metadata: the hash plus the numbers
     /// themselves (shortest round-trip decimal, comma-separated) so that a mismatch can be

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import IQKernels
 
@@ -122,18 +123,18 @@ public final class WorldModel: @unchecked Sendable {
     /// name, shape and little-endian bytes in layout order. Metadata other than the config
     /// is excluded, so re-saving with different extra metadata keeps the hash.
     public var contentHash: String {
-        var h = SHA256()
-        h.update(Array("\(WorldModel.formatName)/\(WorldModel.formatVersion)\n".utf8))
-        h.update(Array(config.canonicalJSON.utf8))
+        var h = Crypto.SHA256()
+        h.update(data: Array("\(WorldModel.formatName)/\(WorldModel.formatVersion)\n".utf8))
+        h.update(data: Array(config.canonicalJSON.utf8))
         for s in layout.tensors {
-            h.update(Array("\n\(s.name)\(s.shape)\n".utf8))
+            h.update(data: Array("\n\(s.name)\(s.shape)\n".utf8))
             let p = tensor(named: s.name)!
             #if _endian(little)
-            h.update(raw: UnsafeRawBufferPointer(p))
+            h.update(bufferPointer: UnsafeRawBufferPointer(p))
             #else
-            for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { h.update(raw: $0) } }
+            for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { h.update(bufferPointer: $0) } }
             #endif
         }
-        return h.finalize()
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }
