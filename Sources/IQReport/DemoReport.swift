@@ -107,7 +107,7 @@ public struct DemoReport {
         var sections: [String] = []
 
         // 1. Learning curves: every evaluation-return series the trainer logged, against env steps.
-        let curveKeys = Set(metrics.flatMap { $0.keys }).filter { $0.contains("return") || $0.contains("score") }.sorted()
+        let curveKeys = Set(metrics.flatMap { $0.keys }).filter { $0.hasPrefix("eval_return") }.sorted()
         var series: [SVGChart.Series] = []
         for (i, key) in curveKeys.enumerated() {
             let pts = metrics.compactMap { m -> (x: Double, y: Double)? in
