@@ -10,19 +10,79 @@ extension Activations {
         _ row: UnsafeMutablePointer<Float>, count n: Int, bias: UnsafePointer<Float>,
         gain: UnsafePointer<Float>, lnBias: UnsafePointer<Float>, then act: FusedActivation, eps: Float = 1e-5
     ) {
+        biasLayerNorm(row, count: n, bias: bias, gain: gain, lnBias: lnBias, then: act, eps: eps,
+                      term: .none)
+    }
+
+    /// What the first pass adds to `bias` besides (or instead of) the GEMM result in the row.
+    public enum RowTerm {
+        /// The row holds the GEMM result.
+        case none
+        /// The row already holds the GEMM result plus `bias` (the packed kernels start their
+        /// accumulators from it); `bias` is not read.
+        case biasIncluded
+        /// The row holds the GEMM result over the latent columns only; add `Σ_d a[d]·columns[d]`
+        /// (`columns` is `[count, n]`: the action columns of a first layer, transposed).
+        case actions(UnsafePointer<Float>, columns: UnsafePointer<Float>, count: Int)
+        /// The row's content is ignored: every output is `bias + Σ_d a[d]·columns[d]`, where
+        /// `bias` already holds the latent part shared by all rows.
+        case actionsOnly(UnsafePointer<Float>, columns: UnsafePointer<Float>, count: Int)
+    }
+
+    /// `row = φ(LN(row + bias + term))`: the first-layer form over concat(z, a) folds a small
+    /// action into this pass rather than widening the GEMM by a few ragged columns.
+    @inline(__always)
+    public static func biasLayerNorm(
+        _ row: UnsafeMutablePointer<Float>, count n: Int, bias: UnsafePointer<Float>,
+        gain: UnsafePointer<Float>, lnBias: UnsafePointer<Float>, then act: FusedActivation, eps: Float = 1e-5,
+        term: RowTerm
+    ) {
         let full = n & ~7, tail = n - full
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0
-        while i < full {
-            let x = load8(row + i) + load8(bias + i)
-            store8(x, row + i)
-            acc += x
-            i += 8
+        var a: UnsafePointer<Float>? = nil, cols = bias, ad = 0, keep: Float = 1
+        var rowOnly = false
+        switch term {
+        case .none: break
+        case .biasIncluded: rowOnly = true
+        case .actions(let p, let c, let k): a = p; cols = c; ad = k
+        case .actionsOnly(let p, let c, let k): a = p; cols = c; ad = k; keep = 0
         }
-        if tail > 0 {
-            let x = loadPartial(row + full, tail) + loadPartial(bias + full, tail)
-            storePartial(x, row + full, tail)
-            acc += x
+        if let a {
+            let keepRow = keep != 0
+            while i < full {
+                var x = load8(bias + i)
+                if keepRow { x += load8(row + i) }
+                for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), load8(cols + d * n + i)) }
+                store8(x, row + i)
+                acc += x
+                i += 8
+            }
+            if tail > 0 {
+                var x = loadPartial(bias + full, tail)
+                if keepRow { x += loadPartial(row + full, tail) }
+                for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), loadPartial(cols + d * n + full, tail)) }
+                storePartial(x, row + full, tail)
+                acc += x
+            }
+        } else if rowOnly {
+            while i < full {
+                acc += load8(row + i)
+                i += 8
+            }
+            if tail > 0 { acc += loadPartial(row + full, tail) }
+        } else {
+            while i < full {
+                let x = load8(row + i) + load8(bias + i)
+                store8(x, row + i)
+                acc += x
+                i += 8
+            }
+            if tail > 0 {
+                let x = loadPartial(row + full, tail) + loadPartial(bias + full, tail)
+                storePartial(x, row + full, tail)
+                acc += x
+            }
         }
         let mean = hsum(acc) / Float(n)
         let mv = SIMD8<Float>(repeating: mean)

@@ -14,6 +14,9 @@ public enum ForwardBenchmark {
         /// Median seconds per full pass, and per the same GEMMs alone.
         public var forwardSeconds: Double
         public var sgemmSeconds: Double
+        /// Median seconds per full pass of the same weights with every product in OpenBLAS
+        /// (`WorldModel.Kernels.blas`), timed in the same alternation.
+        public var blasForwardSeconds: Double
         /// Paired iterations measured.
         public var iterations: Int
         /// Median latency of encode + policy mean for one row (the policy-prior fallback).
@@ -27,7 +30,8 @@ public enum ForwardBenchmark {
             return "{\"preset\":\"\(preset)\",\"rows\":\(rows),\"parameters\":\(parameters),\"gflop_per_pass\":\(f(flops / 1e9)),"
                 + "\"forward_gflops\":\(f(forwardGflops)),\"sgemm_gflops\":\(f(sgemmGflops)),\"ratio\":\(f(ratio)),"
                 + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3)),\"iterations\":\(iterations),"
-                + "\"single_row_policy_us\":\(f(singleRowPolicySeconds * 1e6))}"
+                + "\"single_row_policy_us\":\(f(singleRowPolicySeconds * 1e6)),"
+                + "\"blas_forward_ms\":\(f(blasForwardSeconds * 1e3)),\"packed_speedup\":\(f(blasForwardSeconds / forwardSeconds))}"
         }
     }
 
@@ -55,7 +59,8 @@ public enum ForwardBenchmark {
         let q = buf(rows)
         defer { [obs, z, next, act, q].forEach { $0.deallocate() } }
 
-        func pass() {
+        let blasModel = model.withKernels(.blas)
+        func pass(_ model: WorldModel) {
             model.encode(obs: obs, rows: rows, into: z, workspace: ws)
             model.policy(z: z, rows: rows, noise: nil, meanOut: act, actionOut: nil, logProbOut: nil,
                          logStdOut: nil, workspace: ws)
@@ -81,18 +86,20 @@ public enum ForwardBenchmark {
 
         // Paired alternation: each iteration times one full pass and then the bare BLAS calls,
         // so on a shared machine both see the same load; medians of the per-iteration times.
-        pass(); gemms()
-        var f: [Double] = [], g: [Double] = []
+        pass(model); pass(blasModel); gemms()
+        var f: [Double] = [], g: [Double] = [], fb: [Double] = []
         let start = now()
         while f.count < 5 || (now() - start < minSeconds * Double(trials) && f.count < 10_000) {
             let t0 = now()
-            pass()
+            pass(model)
             let t1 = now()
             gemms()
             let t2 = now()
-            f.append(t1 - t0); g.append(t2 - t1)
+            pass(blasModel)
+            let t3 = now()
+            f.append(t1 - t0); g.append(t2 - t1); fb.append(t3 - t2)
         }
-        f.sort(); g.sort()
+        f.sort(); g.sort(); fb.sort()
         // The policy-prior fallback: encode + policy mean for one observation.
         var single: [Double] = []
         for _ in 0..<200 {
@@ -104,7 +111,8 @@ public enum ForwardBenchmark {
         }
         single.sort()
         return Result(preset: preset, rows: rows, parameters: model.parameterCount, flops: flops,
-                      forwardSeconds: f[f.count / 2], sgemmSeconds: g[g.count / 2], iterations: f.count,
+                      forwardSeconds: f[f.count / 2], sgemmSeconds: g[g.count / 2], blasForwardSeconds: fb[fb.count / 2],
+                      iterations: f.count,
                       singleRowPolicySeconds: single[single.count / 2])
     }
 }

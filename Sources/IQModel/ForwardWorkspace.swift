@@ -6,12 +6,11 @@
 public final class ForwardWorkspace: @unchecked Sendable {
     public let maxRows: Int
     let width: Int
-    let concatWidth: Int
     /// Ping-pong activation buffers, `[maxRows, width]` each.
     let a: UnsafeMutablePointer<Float>
     let b: UnsafeMutablePointer<Float>
-    /// Concatenated `[z, a]` rows, `[maxRows, latent + act]`.
-    let concat: UnsafeMutablePointer<Float>
+    /// One row of a first layer's latent part shared by the whole batch, `[width]`.
+    let sharedRow: UnsafeMutablePointer<Float>
     /// Second head's output for `qPair`, `[maxRows]`.
     let qScratch: UnsafeMutablePointer<Float>
 
@@ -21,7 +20,6 @@ public final class ForwardWorkspace: @unchecked Sendable {
         let layout = TensorLayout(config)
         self.maxRows = maxRows
         width = layout.maxWidth
-        concatWidth = config.latentDim + config.actDim
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
             p.initialize(repeating: 0, count: n)
@@ -29,7 +27,7 @@ public final class ForwardWorkspace: @unchecked Sendable {
         }
         a = buffer(maxRows * width)
         b = buffer(maxRows * width)
-        concat = buffer(maxRows * concatWidth)
+        sharedRow = buffer(width)
         qScratch = buffer(maxRows)
     }
 
@@ -38,6 +36,6 @@ public final class ForwardWorkspace: @unchecked Sendable {
     }
 
     deinit {
-        a.deallocate(); b.deallocate(); concat.deallocate(); qScratch.deallocate()
+        a.deallocate(); b.deallocate(); sharedRow.deallocate(); qScratch.deallocate()
     }
 }

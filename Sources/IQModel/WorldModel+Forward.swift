@@ -7,7 +7,7 @@ import IQKernels
 extension WorldModel {
     @inline(__always)
     func check(_ ws: ForwardWorkspace, rows: Int) {
-        if rows < 1 || rows > ws.maxRows || ws.width < maxWidth || ws.concatWidth != concatWidth {
+        if rows < 1 || rows > ws.maxRows || ws.width < maxWidth {
             fatalError("ForwardWorkspace (maxRows \(ws.maxRows)) does not fit this model or \(rows) rows")
         }
     }
@@ -27,13 +27,17 @@ extension WorldModel {
         }
     }
 
-    /// Packs `[z, a]` rows into the workspace (inputs of dynamics and Q).
+    /// Layers `first...` of a stack whose layer `first - 1` already wrote its output to `ws.a`
+    /// (the split first layers); keeps `run`'s ping-pong parity, so the last layer writes `out`.
     @inline(__always)
-    private func concat(z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows: Int, ws: ForwardWorkspace) {
-        let l = config.latentDim, a = config.actDim, w = l + a
-        for r in 0..<rows {
-            (ws.concat + r * w).update(from: z + r * l, count: l)
-            (ws.concat + r * w + l).update(from: actions + r * a, count: a)
+    private func run(_ ls: UnsafeBufferPointer<NormedLinear>, from first: Int, x: UnsafeMutablePointer<Float>,
+                     rows: Int, out: UnsafeMutablePointer<Float>, ws: ForwardWorkspace) {
+        var input = UnsafePointer(x), ld = ls[first - 1].outDim
+        let last = ls.count - 1
+        for i in first...last {
+            let dst = i == last ? out : (i & 1 == 0 ? ws.a : ws.b)
+            ls[i].forward(x: input, ldx: ld, rows: rows, y: dst)
+            input = UnsafePointer(dst); ld = ls[i].outDim
         }
     }
 
@@ -45,29 +49,33 @@ extension WorldModel {
     }
 
     /// z' = d(z, a): `actions` is `[rows, actDim]` in [-1, 1]. `next` may alias `z`.
+    /// `sharedZ`: every row starts from the same latent `z[0..<L]` (the planner's step 0),
+    /// so the latent half of the first layer is computed once for the batch.
     public func dynamics(z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows: Int,
-                         into next: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace) {
+                         into next: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace,
+                         sharedZ: Bool = false) {
         check(ws, rows: rows)
-        concat(z: z, actions: actions, rows: rows, ws: ws)
-        run(dynamicsLayers, x: ws.concat, ldx: config.latentDim + config.actDim, rows: rows, out: next, ws: ws)
+        dynamicsFirst.forward(z: z, ldz: sharedZ ? 0 : config.latentDim, actions: actions, rows: rows,
+                              y: ws.a, sharedRow: ws.sharedRow)
+        dynamicsLayers.withUnsafeBufferPointer { ls in
+            run(ls, from: 1, x: ws.a, rows: rows, out: next, ws: ws)
+        }
     }
 
     /// Q_k(z, a) for one ensemble member `head` (0..<numQ): `out` is `[rows]`.
+    /// `sharedZ` as for `dynamics`.
     public func q(head: Int, z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows: Int,
-                  into out: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace) {
+                  into out: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace, sharedZ: Bool = false) {
         check(ws, rows: rows)
         if head < 0 || head >= config.numQ { fatalError("Q head \(head) outside 0..<\(config.numQ)") }
-        concat(z: z, actions: actions, rows: rows, ws: ws)
-        qHeadOnConcat(head, rows: rows, into: out, workspace: ws)
-    }
-
-    /// One Q head over the (z, a) rows already packed in the workspace.
-    @inline(__always)
-    func qHeadOnConcat(_ head: Int, rows: Int, into out: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace) {
-        check(ws, rows: rows)
-        if head < 0 || head >= config.numQ { fatalError("Q head \(head) outside 0..<\(config.numQ)") }
+        qFirst.withUnsafeBufferPointer { firsts in
+            firsts[head].forward(z: z, ldz: sharedZ ? 0 : config.latentDim, actions: actions, rows: rows,
+                                 y: ws.a, sharedRow: ws.sharedRow)
+        }
         qLayers.withUnsafeBufferPointer { heads in
-            run(heads[head], x: ws.concat, ldx: concatWidth, rows: rows, out: out, ws: ws)
+            heads[head].withUnsafeBufferPointer { ls in
+                run(ls, from: 1, x: ws.a, rows: rows, out: out, ws: ws)
+            }
         }
     }
 
@@ -82,18 +90,49 @@ extension WorldModel {
                        logProbOut: UnsafeMutablePointer<Float>?, logStdOut: UnsafeMutablePointer<Float>?,
                        workspace ws: ForwardWorkspace) {
         check(ws, rows: rows)
-        let A = config.actDim
         // Raw head output [rows, 2A] goes to whichever ping-pong buffer the last layer does not read.
         let raw = policyLayers.count & 1 == 0 ? ws.b : ws.a
         run(policyLayers, x: z, ldx: config.latentDim, rows: rows, out: raw, ws: ws)
+        policySample(raw: raw, rawStride: 2 * config.actDim, rows: rows, noise: noise, meanOut: meanOut,
+                     actionOut: actionOut, logProbOut: logProbOut, logStdOut: logStdOut)
+    }
+
+    /// Widest hidden layer of π: the size of each `policyHead` scratch row.
+    public var policyHiddenWidth: Int { policyLayers.dropLast().map(\.outDim).max() ?? 1 }
+
+    /// π's network alone: `raw = [μ_raw, log-std pre-activation]`, `[rows, 2A]`, for latents with
+    /// leading dimension `ldz`. `ping`/`pong` are `[rows, policyHiddenWidth]` caller scratch.
+    ///
+    /// Why split from sampling: the planner draws up to three independent samples at each latent
+    /// (SPEC 2.3) and one shared z_0 serves every trajectory, so it evaluates the network once
+    /// per latent and samples from the same output many times.
+    public func policyHead(z: UnsafePointer<Float>, ldz: Int, rows: Int, raw: UnsafeMutablePointer<Float>,
+                           ping: UnsafeMutablePointer<Float>, pong: UnsafeMutablePointer<Float>) {
+        policyLayers.withUnsafeBufferPointer { ls in
+            var input = z, ld = ldz
+            let last = ls.count - 1
+            for i in 0...last {
+                let dst = i == last ? raw : (i & 1 == 0 ? ping : pong)
+                ls[i].forward(x: input, ldx: ld, rows: rows, y: dst)
+                input = UnsafePointer(dst); ld = ls[i].outDim
+            }
+        }
+    }
+
+    /// The squashed-Gaussian step of π on head outputs (the one definition of it): row r reads
+    /// `raw + r * rawStride` (0 broadcasts one head row to every sample) and `noise` row r
+    /// (nil: ε = 0, the mean). Outputs as for `policy`; any may be nil.
+    public func policySample(raw: UnsafePointer<Float>, rawStride: Int, rows: Int, noise: UnsafePointer<Float>?,
+                             meanOut: UnsafeMutablePointer<Float>?, actionOut: UnsafeMutablePointer<Float>?,
+                             logProbOut: UnsafeMutablePointer<Float>?, logStdOut: UnsafeMutablePointer<Float>?) {
+        let A = config.actDim
         let lmin = Float(config.logStdMin), half = Float(0.5 * (config.logStdMax - config.logStdMin))
         let halfLog2Pi: Float = 0.918_938_533_204_672_7
         for r in 0..<rows {
-            let mu = raw + r * 2 * A, s = mu + A
+            let mu = raw + r * rawStride, s = mu + A
             var lp: Float = 0
             for i in 0..<A {
                 let logStd = lmin + half * (Foundation.tanh(s[i]) + 1)
-                let mean = Foundation.tanh(mu[i])
                 // Without noise ε = 0, so the action is the mean (no second tanh, no exp).
                 let eps: Float, act: Float
                 if let noise {
@@ -101,13 +140,13 @@ extension WorldModel {
                     act = Foundation.tanh(mu[i] + eps * Foundation.exp(logStd))
                 } else {
                     eps = 0
-                    act = mean
+                    act = Foundation.tanh(mu[i])
                 }
                 if logProbOut != nil {
                     lp += -0.5 * eps * eps - logStd - halfLog2Pi
                     lp -= Foundation.log(max(0, 1 - act * act) + 1e-6)
                 }
-                meanOut?[r * A + i] = mean
+                if let meanOut { meanOut[r * A + i] = noise == nil ? act : Foundation.tanh(mu[i]) }
                 actionOut?[r * A + i] = act
                 logStdOut?[r * A + i] = logStd
             }

@@ -15,13 +15,13 @@ extension WorldModel {
         return (first, (first + step) % k)
     }
 
-    /// `out[r] = min or mean of Q_a(z_r, a_r), Q_b(z_r, a_r)`; concatenates (z, a) once for
-    /// both heads. Bit-identical to two `q(head:)` calls combined by the caller.
+    /// `out[r] = min or mean of Q_a(z_r, a_r), Q_b(z_r, a_r)`. Bit-identical to two `q(head:)`
+    /// calls combined by the caller.
     public func qPair(heads: (Int, Int), reduce: QReduction, z: UnsafePointer<Float>,
                       actions: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
                       workspace ws: ForwardWorkspace) {
         q(head: heads.0, z: z, actions: actions, rows: rows, into: out, workspace: ws)
-        qHeadOnConcat(heads.1, rows: rows, into: ws.qScratch, workspace: ws)
+        q(head: heads.1, z: z, actions: actions, rows: rows, into: ws.qScratch, workspace: ws)
         let second = ws.qScratch
         switch reduce {
         case .min: for r in 0..<rows { out[r] = Swift.min(out[r], second[r]) }

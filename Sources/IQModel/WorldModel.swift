@@ -30,21 +30,37 @@ public final class WorldModel: @unchecked Sendable {
 
     /// Cached sizes checked on every forward call (the layout's computed ones allocate).
     let maxWidth: Int
-    let concatWidth: Int
 
     let encoderLayers: ContiguousArray<NormedLinear>
     let dynamicsLayers: ContiguousArray<NormedLinear>
     let policyLayers: ContiguousArray<NormedLinear>
     let qLayers: ContiguousArray<ContiguousArray<NormedLinear>>
+    /// First layers of the dynamics and of each Q head in split form (latent product plus
+    /// action term), over the same weights plus one transposed copy of their action columns.
+    let dynamicsFirst: LatentActionLinear
+    let qFirst: ContiguousArray<LatentActionLinear>
+    /// Owns the derived weight copies (packed panels, transposed action columns) the layers reference.
+    private let derivedBlock: UnsafeMutablePointer<Float>
 
     /// Builds a model from named tensors (the trainer's export path). Every tensor of the
     /// layout must be present with the right element count and finite values; unknown
     /// names are rejected so a typo cannot silently drop a layer.
-    public convenience init(config: ModelConfig, tensors: [String: [Float]]) throws {
-        try self.init(config: config, checked: tensors.mapValues { (shape: nil as [Int]?, values: $0) })
+    public convenience init(config: ModelConfig, tensors: [String: [Float]], kernels: Kernels = .packed) throws {
+        try self.init(config: config, checked: tensors.mapValues { (shape: nil as [Int]?, values: $0) }, kernels: kernels)
     }
 
-    init(config: ModelConfig, checked tensors: [String: (shape: [Int]?, values: [Float])]) throws {
+    /// Which matrix-product path the layers take. `.packed` (default) is the planner's fast path;
+    /// `.blas` keeps every product in OpenBLAS, so a benchmark can compare both in one run.
+    public enum Kernels: String, Sendable, CaseIterable { case packed, blas }
+    public let kernels: Kernels
+
+    /// The same weights with the other product path (for side-by-side benchmarks).
+    public func withKernels(_ k: Kernels) -> WorldModel {
+        // The tensors were validated when this model was built, so this cannot fail.
+        try! WorldModel(config: config, tensors: tensorValues(), kernels: k)
+    }
+
+    init(config: ModelConfig, checked tensors: [String: (shape: [Int]?, values: [Float])], kernels: Kernels = .packed) throws {
         try config.validate()
         let layout = TensorLayout(config)
         let specs = layout.tensors
@@ -78,30 +94,74 @@ public final class WorldModel: @unchecked Sendable {
             }
         }
         self.config = config
+        self.kernels = kernels
         self.layout = layout
         self.block = block
         self.blockCount = total
         self.offsets = offsets
         self.maxWidth = layout.maxWidth
-        self.concatWidth = config.latentDim + config.actDim
+        // Derived copies built once here: every 16-wide layer's weights in PackedGemm panels,
+        // and for each first layer over concat(z, a) its latent columns packed and its action
+        // columns transposed to [A, out]. Sized first so one allocation holds them all.
+        let L = config.latentDim, A = config.actDim
+        func rounded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        func packable(_ inDim: Int, _ out: Int) -> Bool { kernels == .packed && PackedGemm.canPack(inDim: inDim, outDim: out) }
+        let firstSpecs = [layout.dynamics[0]] + layout.q.map { $0[0] }
+        var derivedCount = 0
+        for l in layout.layers where packable(l.inDim, l.outDim) { derivedCount += rounded(l.inDim * l.outDim) }
+        for l in firstSpecs {
+            derivedCount += rounded(A * l.outDim)
+            if packable(L, l.outDim) { derivedCount += rounded(L * l.outDim) }
+        }
+        derivedCount = max(derivedCount, 16)
+        let derived = UnsafeMutableRawPointer.allocate(byteCount: derivedCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: derivedCount)
+        derived.initialize(repeating: 0, count: derivedCount)
+        var next = derived
+        func take(_ n: Int) -> UnsafeMutablePointer<Float> { let p = next; next += rounded(n); return p }
+
         func build(_ specs: [LayerSpec]) -> ContiguousArray<NormedLinear> {
             ContiguousArray(specs.map { l in
-                NormedLinear(inDim: l.inDim, outDim: l.outDim,
-                             weight: UnsafePointer(block + offsets[l.prefix + ".weight"]!),
-                             bias: UnsafePointer(block + offsets[l.prefix + ".bias"]!),
-                             lnGain: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.weight"]!) : nil,
-                             lnBias: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.bias"]!) : nil,
-                             activation: l.activation)
+                let weight = UnsafePointer(block + offsets[l.prefix + ".weight"]!)
+                var packed: UnsafePointer<Float>? = nil
+                if packable(l.inDim, l.outDim) {
+                    let dst = take(l.inDim * l.outDim)
+                    PackedGemm.pack(weight: weight, ldw: l.inDim, inDim: l.inDim, outDim: l.outDim, into: dst)
+                    packed = UnsafePointer(dst)
+                }
+                return NormedLinear(inDim: l.inDim, outDim: l.outDim, weight: weight,
+                                    bias: UnsafePointer(block + offsets[l.prefix + ".bias"]!),
+                                    lnGain: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.weight"]!) : nil,
+                                    lnBias: l.hasNorm ? UnsafePointer(block + offsets[l.prefix + ".ln.bias"]!) : nil,
+                                    activation: l.activation, packed: packed)
             })
         }
         encoderLayers = build(layout.encoder)
         dynamicsLayers = build(layout.dynamics)
         policyLayers = build(layout.policy)
         qLayers = ContiguousArray(layout.q.map(build))
+        let firsts = [dynamicsLayers[0]] + qLayers.map { $0[0] }
+        var split: [LatentActionLinear] = []
+        for layer in firsts {
+            let n = layer.outDim
+            let columns = take(A * n)
+            for o in 0..<n { for d in 0..<A { columns[d * n + o] = layer.weight[o * (L + A) + L + d] } }
+            var packedLatent: UnsafePointer<Float>? = nil
+            if packable(L, n) {
+                let dst = take(L * n)
+                PackedGemm.pack(weight: layer.weight, ldw: L + A, inDim: L, outDim: n, into: dst)
+                packedLatent = UnsafePointer(dst)
+            }
+            split.append(LatentActionLinear(layer: layer, latentDim: L, actDim: A, actionColumns: UnsafePointer(columns),
+                                            packedLatent: packedLatent))
+        }
+        derivedBlock = derived
+        dynamicsFirst = split[0]
+        qFirst = ContiguousArray(split.dropFirst())
         Gemm.useSingleThread()
     }
 
-    deinit { block.deallocate() }
+    deinit { block.deallocate(); derivedBlock.deallocate() }
 
     /// Learnable parameters, LayerNorm gains and biases included.
     public var parameterCount: Int { layout.parameterCount }

@@ -32,9 +32,10 @@ extension PlanCore {
 
         // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
         // The policy head runs once per latent (z_0: one shared row); samples reuse it.
+        // Step 0 reads the one shared z_0 (the model computes its latent half once per layer);
+        // later steps read this partition's rolled-out latents.
         var zc = part.zCur, zn = part.zNext
         var rawCur = part.rawCur, rawNext = part.rawNext
-        for r in 0..<n { (zc + r * L).update(from: z0, count: L) }
         let g = part.value
         g.update(repeating: 0, count: n)
         var disc: Float = 1
@@ -42,17 +43,18 @@ extension PlanCore {
         for t in 0..<H {
             let at = UnsafePointer(actions + (t * N + r0) * A)
             // q_t = min of two heads at (z_t, a_t).
-            qMin(call: 2 * t, z: zc, actions: at, rows: n, into: part.qStep, part: part)
+            let zt = t == 0 ? UnsafePointer(z0) : UnsafePointer(zc)
+            qMin(call: 2 * t, z: zt, sharedZ: t == 0, actions: at, rows: n, into: part.qStep, part: part)
             // ℓ_t: log-prob of a fresh sample at z_t.
             policySample(kind: .entropySample, t: t, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A,
                          part: part, action: nil, logProb: part.entropyStep)
             // z_{t+1} = d(z_t, a_t), and the policy head there.
-            model.dynamics(z: zc, actions: at, rows: n, into: zn, workspace: ws)
+            model.dynamics(z: zt, actions: at, rows: n, into: zn, workspace: ws, sharedZ: t == 0)
             sampler.head(z: zn, ldz: L, rows: n, raw: rawNext, ping: part.ping, pong: part.pong)
             // V_{t+1} = min-Q(z_{t+1}, ã') − α ℓ'.
             policySample(kind: .nextSample, t: t, raw: rawNext, rawStride: 2 * A, part: part,
                          action: part.sampled, logProb: part.logProb)
-            qMin(call: 2 * t + 1, z: zn, actions: part.sampled, rows: n, into: part.qa, part: part)
+            qMin(call: 2 * t + 1, z: zn, sharedZ: false, actions: part.sampled, rows: n, into: part.qa, part: part)
             let q = part.qStep, ent = part.entropyStep, v = part.qa, lp = part.logProb
             for r in 0..<n {
                 let reward = q[r] - gamma * (v[r] - alpha * lp[r])
@@ -77,11 +79,11 @@ extension PlanCore {
 
     /// min(Q_a, Q_b) for the head pair of Q call `call`.
     @inline(__always)
-    private func qMin(call: Int, z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows n: Int,
+    private func qMin(call: Int, z: UnsafePointer<Float>, sharedZ: Bool, actions: UnsafePointer<Float>, rows n: Int,
                       into out: UnsafeMutablePointer<Float>, part: Partition) {
         let hA = Int(heads[2 * call]), hB = Int(heads[2 * call + 1])
-        model.q(head: hA, z: z, actions: actions, rows: n, into: out, workspace: part.workspace)
-        model.q(head: hB, z: z, actions: actions, rows: n, into: part.qb, workspace: part.workspace)
+        model.q(head: hA, z: z, actions: actions, rows: n, into: out, workspace: part.workspace, sharedZ: sharedZ)
+        model.q(head: hB, z: z, actions: actions, rows: n, into: part.qb, workspace: part.workspace, sharedZ: sharedZ)
         for r in 0..<n { out[r] = min(out[r], part.qb[r]) }
     }
 

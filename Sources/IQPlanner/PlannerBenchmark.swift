@@ -98,16 +98,16 @@ public enum PlannerBenchmark {
 
     /// Median time of the plan's GEMM list through bare sgemm on one thread.
     static func sgemmTime(_ calls: [PlannerCost.Call]) -> Double {
-        let maxIn = calls.map { $0.rows * $0.layer.inDim }.max() ?? 1
-        let maxOut = calls.map { $0.rows * $0.layer.outDim }.max() ?? 1
+        let maxIn = calls.map { $0.rows * $0.inDim }.max() ?? 1
+        let maxOut = calls.map { $0.rows * $0.outDim }.max() ?? 1
         let x = UnsafeMutablePointer<Float>.allocate(capacity: maxIn)
         let y = UnsafeMutablePointer<Float>.allocate(capacity: maxOut)
         defer { x.deallocate(); y.deallocate() }
         for i in 0..<maxIn { x[i] = Float(i % 13) * 0.01 - 0.06 }
         func once() {
             for c in calls {
-                Gemm.linear(x: x, ldx: c.layer.inDim, rows: c.rows, inDim: c.layer.inDim,
-                            weight: c.weight, ldw: c.layer.inDim, outDim: c.layer.outDim, y: y, ldy: c.layer.outDim)
+                Gemm.linear(x: x, ldx: c.inDim, rows: c.rows, inDim: c.inDim,
+                            weight: c.weight, ldw: c.ldw, outDim: c.outDim, y: y, ldy: c.outDim)
             }
         }
         let first = MonotonicClock.nanoseconds()
@@ -122,5 +122,46 @@ public enum PlannerBenchmark {
         }
         times.sort()
         return Double(times[times.count / 2]) / 1e9
+    }
+}
+
+extension PlannerBenchmark {
+    /// The packed kernels against OpenBLAS on the same weights, config and observations, plan
+    /// calls alternating between the two so that a shared, noisy machine slows both alike.
+    public struct KernelComparison: Sendable {
+        public var packedP50Us: Double
+        public var blasP50Us: Double
+        /// blas / packed: above 1 means the packed path is faster.
+        public var speedup: Double { blasP50Us / packedP50Us }
+        /// Whether both planners chose the same actions (they differ only in rounding, so
+        /// this may be false; it is reported, not required).
+        public var identicalActions: Bool
+    }
+
+    public static func compareKernels(model: WorldModel, config: PlannerConfig, steps: Int, seed: UInt64 = 1) throws -> KernelComparison {
+        let packed = try Planner(model: model.withKernels(.packed), config: config, seed: seed)
+        let blas = try Planner(model: model.withKernels(.blas), config: config, seed: seed)
+        defer { packed.shutdown(); blas.shutdown() }
+        let D = model.config.obsDim, A = model.config.actDim
+        var obs = [Float](repeating: 0, count: D)
+        var a1 = [Float](repeating: 0, count: A), a2 = a1
+        var t1: [UInt64] = [], t2: [UInt64] = []
+        var same = true
+        let rng = Philox(seed: seed ^ 0xAB)
+        for i in 0..<(steps + 5) {
+            for d in 0..<D { obs[d] = 2 * rng.uniform(stream: 3, element: UInt64(i * D + d)) - 1 }
+            let s0 = MonotonicClock.nanoseconds()
+            _ = obs.withUnsafeBufferPointer { o in a1.withUnsafeMutableBufferPointer {
+                packed.plan(observation: o, episodeStart: i == 0, deadline: .max, trainingNoise: false, action: $0) } }
+            let s1 = MonotonicClock.nanoseconds()
+            _ = obs.withUnsafeBufferPointer { o in a2.withUnsafeMutableBufferPointer {
+                blas.plan(observation: o, episodeStart: i == 0, deadline: .max, trainingNoise: false, action: $0) } }
+            let s2 = MonotonicClock.nanoseconds()
+            if i >= 5 { t1.append(s1 &- s0); t2.append(s2 &- s1) }
+            if a1 != a2 { same = false }
+        }
+        t1.sort(); t2.sort()
+        return KernelComparison(packedP50Us: Double(t1[t1.count / 2]) / 1000, blasP50Us: Double(t2[t2.count / 2]) / 1000,
+                                identicalActions: same)
     }
 }

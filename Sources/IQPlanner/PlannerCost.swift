@@ -1,37 +1,59 @@
+import IQKernels
 import IQModel
 
-/// Which dense layers one plan runs, with how many rows: the FLOP count behind `gflops` and
+/// Which dense products one plan runs, with how many rows: the FLOP count behind `gflops` and
 /// the GEMM list the benchmark replays through bare sgemm for the machine's own rate.
+///
+/// The list is the work actually done, not the textbook count: the first layers of the dynamics
+/// and Q heads are a latent product (one row at step 0, where z_0 is shared) plus an action
+/// product, so the benchmark's efficiency cannot be flattered by work that was skipped.
 struct PlannerCost {
-    struct Call { let layer: LayerSpec; let weight: UnsafePointer<Float>; let rows: Int }
+    struct Call {
+        let rows: Int, inDim: Int, outDim: Int, ldw: Int
+        let weight: UnsafePointer<Float>
+    }
 
-    /// Layers of one plan that completes `iterations` iterations, on the calling thread's view:
+    /// Products of one plan that completes `iterations` iterations, on the calling thread's view:
     /// encoder, prior and the shared z_0 policy head on 1 row, Nπ policy trajectories, then per
     /// iteration and partition: H dynamics, H policy-head and 2(2H+1) Q-head passes.
     static func calls(model: WorldModel, config: PlannerConfig, partitionRows: [Int], iterations: Int) -> [Call] {
         let layout = model.layout
+        let L = model.config.latentDim, A = model.config.actDim
         func w(_ l: LayerSpec) -> UnsafePointer<Float> { model.tensor(named: l.prefix + ".weight")!.baseAddress! }
         var out: [Call] = []
-        func add(_ layers: [LayerSpec], rows: Int, times: Int = 1) {
+        func add(_ layers: some Sequence<LayerSpec>, rows: Int, times: Int = 1) {
             guard rows > 0 else { return }
-            for _ in 0..<times { for l in layers { out.append(Call(layer: l, weight: w(l), rows: rows)) } }
+            for _ in 0..<times {
+                for l in layers { out.append(Call(rows: rows, inDim: l.inDim, outDim: l.outDim, ldw: l.inDim, weight: w(l))) }
+            }
+        }
+        /// A stack whose first layer reads concat(z, a), in the split form `LatentActionLinear` runs.
+        func addSplit(_ layers: [LayerSpec], rows: Int, sharedZ: Bool) {
+            let first = layers[0]
+            out.append(Call(rows: sharedZ ? 1 : rows, inDim: L, outDim: first.outDim, ldw: L + A, weight: w(first)))
+            out.append(Call(rows: rows, inDim: A, outDim: first.outDim, ldw: L + A, weight: w(first) + L))
+            add(layers.dropFirst(), rows: rows)
         }
         let H = config.horizon
         add(layout.encoder, rows: 1)
         add(layout.policy, rows: 1, times: 2)
         add(layout.policy, rows: config.policyTrajectories, times: H)
-        add(layout.dynamics, rows: config.policyTrajectories, times: H - 1)
+        for _ in 0..<max(0, H - 1) { if config.policyTrajectories > 0 { addSplit(layout.dynamics, rows: config.policyTrajectories, sharedZ: false) } }
         for _ in 0..<iterations {
-            for rows in partitionRows {
-                add(layout.dynamics, rows: rows, times: H)
+            for rows in partitionRows where rows > 0 {
+                for t in 0..<H {
+                    addSplit(layout.dynamics, rows: rows, sharedZ: t == 0)
+                    for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: t == 0) }   // q_t
+                    for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }    // V_{t+1}
+                }
+                for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }        // terminal
                 add(layout.policy, rows: rows, times: H)
-                add(layout.q[0], rows: rows, times: 2 * (2 * H + 1))
             }
         }
         return out
     }
 
     static func flops(_ calls: [Call]) -> Double {
-        calls.reduce(0) { $0 + 2 * Double($1.rows * $1.layer.inDim * $1.layer.outDim) }
+        calls.reduce(0) { $0 + 2 * Double($1.rows * $1.inDim * $1.outDim) }
     }
 }

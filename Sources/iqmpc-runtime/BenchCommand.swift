@@ -21,6 +21,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("policy-trajectories"), help: "Policy-prior trajectories (capped at samples).") var policyTrajectories = 24
     @Flag(inversion: .prefixedNo, help: "Pin worker threads to distinct allowed CPUs.") var pin = true
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(name: .customLong("compare-kernels"),
+          help: "Also time the packed kernels against OpenBLAS on the same weights (alternating plan calls).")
+    var compareKernels = false
 
     func run() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be >= 1") }
@@ -36,15 +39,25 @@ struct BenchCommand: ParsableCommand {
         do { try config.validate() } catch { throw ValidationError(error.description) }
         let r = try PlannerBenchmark.run(model: model, config: config, steps: steps, allocationCount: { iq_alloc_count() })
         let c = model.config
+        let ab = compareKernels ? try PlannerBenchmark.compareKernels(model: model, config: config, steps: steps) : nil
         if json {
             // Splice the model shape in front of the benchmark's own fields.
             let shape = "{\"obs_dim\":\(c.obsDim),\"act_dim\":\(c.actDim),\"latent_dim\":\(c.latentDim),\"mlp_dim\":\(c.mlpDim),"
-                + "\"samples\":\(samples),\"horizon\":\(horizon),"
-            print(shape + r.json.dropFirst())
+                + "\"samples\":\(samples),\"horizon\":\(horizon),\"kernels\":\"\(model.kernels.rawValue)\","
+            var tail = String(r.json.dropFirst())
+            if let ab {
+                tail = String(tail.dropLast()) + String(format: ",\"ab_packed_p50_us\":%.3f,\"ab_blas_p50_us\":%.3f,\"ab_speedup\":%.3f,\"ab_identical_actions\":%@}",
+                                                         ab.packedP50Us, ab.blasP50Us, ab.speedup, ab.identicalActions ? "true" : "false")
+            }
+            print(shape + tail)
         } else {
             print(String(format: "obs %d act %d latent %d mlp %d | N %d H %d I %d T %d | p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us | %.1f GFLOP/s vs sgemm %.1f (eff %.2f) | alloc/step %.2f | prior %.1f us",
                          c.obsDim, c.actDim, c.latentDim, c.mlpDim, samples, horizon, r.iterations, r.threads,
                          r.p50Us, r.p99Us, r.p999Us, r.maxUs, r.gflops, r.sgemmGflops, r.efficiency, r.allocationsPerStep, r.policyPriorUs))
+            if let ab {
+                print(String(format: "kernels A/B (alternating calls): packed p50 %.0f us, OpenBLAS p50 %.0f us, speedup %.2fx",
+                             ab.packedP50Us, ab.blasP50Us, ab.speedup))
+            }
         }
     }
 }
