@@ -108,10 +108,10 @@ public final class WorldModel: @unchecked Sendable {
         func packable(_ inDim: Int, _ out: Int) -> Bool { kernels == .packed && PackedGemm.canPack(inDim: inDim, outDim: out) }
         let firstSpecs = [layout.dynamics[0]] + layout.q.map { $0[0] }
         var derivedCount = 0
-        for l in layout.layers where packable(l.inDim, l.outDim) { derivedCount += rounded(l.inDim * l.outDim) }
+        for l in layout.layers where packable(l.inDim, l.outDim) { derivedCount += rounded(PackedGemm.packedCount(inDim: l.inDim, outDim: l.outDim)) }
         for l in firstSpecs {
             derivedCount += rounded(A * l.outDim)
-            if packable(L, l.outDim) { derivedCount += rounded(L * l.outDim) }
+            if packable(L, l.outDim) { derivedCount += rounded(PackedGemm.packedCount(inDim: L, outDim: l.outDim)) }
         }
         derivedCount = max(derivedCount, 16)
         let derived = UnsafeMutableRawPointer.allocate(byteCount: derivedCount * 4, alignment: 64)
@@ -125,7 +125,7 @@ public final class WorldModel: @unchecked Sendable {
                 let weight = UnsafePointer(block + offsets[l.prefix + ".weight"]!)
                 var packed: UnsafePointer<Float>? = nil
                 if packable(l.inDim, l.outDim) {
-                    let dst = take(l.inDim * l.outDim)
+                    let dst = take(PackedGemm.packedCount(inDim: l.inDim, outDim: l.outDim))
                     PackedGemm.pack(weight: weight, ldw: l.inDim, inDim: l.inDim, outDim: l.outDim, into: dst)
                     packed = UnsafePointer(dst)
                 }
@@ -148,7 +148,7 @@ public final class WorldModel: @unchecked Sendable {
             for o in 0..<n { for d in 0..<A { columns[d * n + o] = layer.weight[o * (L + A) + L + d] } }
             var packedLatent: UnsafePointer<Float>? = nil
             if packable(L, n) {
-                let dst = take(L * n)
+                let dst = take(PackedGemm.packedCount(inDim: L, outDim: n))
                 PackedGemm.pack(weight: layer.weight, ldw: L + A, inDim: L, outDim: n, into: dst)
                 packedLatent = UnsafePointer(dst)
             }

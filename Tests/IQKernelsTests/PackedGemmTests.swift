@@ -10,7 +10,7 @@ import Testing
         return (0..<n).map { _ in s = s &* 1_664_525 &+ 1_013_904_223; return Float(Int32(bitPattern: s >> 8) % 2001 - 1000) / 1000 }
     }
 
-    @Test(arguments: [(13, 16, 5), (48, 64, 64), (49, 128, 65), (7, 32, 256)])
+    @Test(arguments: [(13, 16, 5), (48, 64, 64), (49, 128, 65), (7, 32, 256), (13, 2, 40), (25, 20, 33), (6, 6, 64)])
     func matchesBlasWithinRounding(shape: (Int, Int, Int)) {
         let (rows, outDim, inDim) = shape
         let ldw = inDim + 3  // a column block of a wider weight, as the first layers use
@@ -39,9 +39,13 @@ import Testing
     }
 
     @Test func rowBitsDoNotDependOnPosition() {
-        let rows = 23, inDim = 40, outDim = 48
+        for outDim in [48, 6] { rowBits(outDim: outDim) }
+    }
+
+    func rowBits(outDim: Int) {
+        let rows = 23, inDim = 40
         let x = Self.values(rows * inDim, seed: 7), w = Self.values(outDim * inDim, seed: 8), b = Self.values(outDim, seed: 9)
-        var packed = [Float](repeating: 0, count: inDim * outDim)
+        var packed = [Float](repeating: 0, count: PackedGemm.packedCount(inDim: inDim, outDim: outDim))
         w.withUnsafeBufferPointer { wp in packed.withUnsafeMutableBufferPointer {
             PackedGemm.pack(weight: wp.baseAddress!, ldw: inDim, inDim: inDim, outDim: outDim, into: $0.baseAddress!)
         } }
@@ -57,7 +61,8 @@ import Testing
         }
         let whole = run(0, rows)
         // Split at cuts that move rows between the 6-row kernel and the 1-row tail kernel.
-        let split = run(0, 5) + run(5, 6) + run(6, 19) + run(19, rows)
+        // Pieces of 5 (4 + 1 rows), 1, 13 (6 + 6 + 1), 3 (2 + 1) and 1 exercise every kernel.
+        let split = run(0, 5) + run(5, 6) + run(6, 19) + run(19, 22) + run(22, rows)
         #expect(whole == split)
     }
 }
