@@ -77,9 +77,9 @@ public enum BudgetCheck {
         }
         let allocations = iq_alloc_count() - allocationsBefore
         let c = loop.supervisor.counters
-        let fallbacks = c.policyPriorFallbacks - countersBefore.policyPriorFallbacks
-        let misses = c.deadlineMisses - countersBefore.deadlineMisses
-        let safe = c.safeActions - countersBefore.safeActions
+        let fallbacks = c.link.policyPriorFallbacks - countersBefore.link.policyPriorFallbacks
+        let misses = c.link.deadlineMisses - countersBefore.link.deadlineMisses
+        let safe = c.link.safeActions - countersBefore.link.safeActions
         let t = loop.telemetry
         let p99 = t.processing.quantile(0.99)
         let p999 = t.processing.quantile(0.999)

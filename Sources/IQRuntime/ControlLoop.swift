@@ -213,7 +213,7 @@ public final class ControlLoop: @unchecked Sendable {
             // 2-6. Decode … encode (or the safe answer to a frame refused by the socket).
             let reply: Reply
             if receiveFault != .none {
-                supervisor.counters.framesReceived &+= 1
+                supervisor.counters.link.framesReceived &+= 1
                 supervisor.count(receiveFault)
                 reply = refuse(receiveFault, observationSeq: 0, timing: &timing)
             } else {
@@ -228,7 +228,7 @@ public final class ControlLoop: @unchecked Sendable {
             // 7. Send.
             if case .bytes(let bytes) = reply {
                 let sendStart = linkMonotonicNs()
-                if send(bytes) && stepSource != .unspecified { supervisor.counters.actionsSent &+= 1 }
+                if send(bytes) && stepSource != .unspecified { supervisor.counters.link.actionsSent &+= 1 }
                 timing.sendNs = linkMonotonicNs() - sendStart
             }
             finishStep(timing)
@@ -271,7 +271,7 @@ public final class ControlLoop: @unchecked Sendable {
             frame = try codec.decode(UnsafeRawPointer(receiveBuffer.baseAddress), count: byteCount)
         } catch {
             let fault = error.faultCode ?? .malformed
-            supervisor.counters.framesReceived &+= 1
+            supervisor.counters.link.framesReceived &+= 1
             supervisor.count(fault)
             timing.decodeNs = linkMonotonicNs() - receivedNs
             return refuse(fault, observationSeq: 0, timing: &timing)
@@ -281,7 +281,7 @@ public final class ControlLoop: @unchecked Sendable {
             return control(frame)
         }
         guard sessionActive else {
-            supervisor.counters.framesReceived &+= 1
+            supervisor.counters.link.framesReceived &+= 1
             supervisor.count(.noHandshake)
             return encodeError(.unexpectedMessage, fault: .noHandshake, message: "observation before handshake: send Hello first")
         }
@@ -328,8 +328,8 @@ public final class ControlLoop: @unchecked Sendable {
             diagnostics.source = .safe
             diagnostics.fault = .nonFinite
         }
-        if outcome.deadlineMissed { supervisor.counters.deadlineMisses &+= 1 }
-        if outcome.source == .policyPrior && !options.policyPriorOnly { supervisor.counters.policyPriorFallbacks &+= 1 }
+        if outcome.deadlineMissed { supervisor.counters.link.deadlineMisses &+= 1 }
+        if outcome.source == .policyPrior && !options.policyPriorOnly { supervisor.counters.link.policyPriorFallbacks &+= 1 }
         let plannedNs = linkMonotonicNs()
         timing.planNs = plannedNs - decodedNs
         if options.recordPlanTimes > answered { planTimes[Int(answered)] = outcome.elapsedNs }
@@ -507,7 +507,7 @@ public final class ControlLoop: @unchecked Sendable {
         supervisor.writeSafeAction(into: command.baseAddress!)
         if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .watchdog)),
            send(b) {
-            supervisor.counters.actionsSent &+= 1
+            supervisor.counters.link.actionsSent &+= 1
         }
     }
 
@@ -520,7 +520,7 @@ public final class ControlLoop: @unchecked Sendable {
             supervisor.writeSafeAction(into: command.baseAddress!)
             if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
                send(b) {
-                supervisor.counters.actionsSent &+= 1
+                supervisor.counters.link.actionsSent &+= 1
             }
             return
         }
@@ -532,7 +532,7 @@ public final class ControlLoop: @unchecked Sendable {
         supervisor.writeSafeAction(into: command.baseAddress!)
         if case .bytes(let b) = encodeAction(observationSeq: seq, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
            send(b) {
-            supervisor.counters.actionsSent &+= 1
+            supervisor.counters.link.actionsSent &+= 1
         }
     }
 
@@ -543,26 +543,7 @@ public final class ControlLoop: @unchecked Sendable {
     }
 
     /// The wire's cumulative counters.
-    public var linkCounters: LinkCounters {
-        let c = supervisor.counters
-        var l = LinkCounters()
-        l.framesReceived = c.framesReceived
-        l.actionsSent = c.actionsSent
-        l.deadlineMisses = c.deadlineMisses
-        l.policyPriorFallbacks = c.policyPriorFallbacks
-        l.safeActions = c.safeActions
-        l.malformed = c.malformed
-        l.oversized = c.oversized
-        l.wrongDimension = c.wrongDimension
-        l.nonFinite = c.nonFinite
-        l.stale = c.stale
-        l.outOfOrder = c.outOfOrder
-        l.duplicate = c.duplicate
-        l.watchdog = c.watchdog
-        l.skippedFrames = c.skippedFrames
-        l.outOfRange = c.outOfRange
-        return l
-    }
+    public var linkCounters: LinkCounters { supervisor.counters.link }
 
     public func summary() -> String {
         var s = telemetry.summary(counters: supervisor.counters, mode: mode.rawValue)

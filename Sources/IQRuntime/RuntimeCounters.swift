@@ -3,21 +3,8 @@ import IQLink
 /// Cumulative health counters (the wire's `Counters`, plus a few the wire has no field for).
 /// A plain struct of integers: updating it in the control step allocates nothing.
 public struct RuntimeCounters: Sendable, Equatable {
-    public var framesReceived: UInt64 = 0
-    public var actionsSent: UInt64 = 0
-    public var deadlineMisses: UInt64 = 0
-    public var policyPriorFallbacks: UInt64 = 0
-    public var safeActions: UInt64 = 0
-    public var malformed: UInt64 = 0
-    public var oversized: UInt64 = 0
-    public var wrongDimension: UInt64 = 0
-    public var nonFinite: UInt64 = 0
-    public var stale: UInt64 = 0
-    public var outOfOrder: UInt64 = 0
-    public var duplicate: UInt64 = 0
-    public var watchdog: UInt64 = 0
-    public var skippedFrames: UInt64 = 0
-    public var outOfRange: UInt64 = 0
+    /// Everything the wire's `Counters` message carries (published as is in telemetry).
+    public var link = LinkCounters()
     // Not on the wire:
     public var noHandshake: UInt64 = 0
     /// The planner produced a NaN/Inf action (replaced by the safe action).
@@ -34,21 +21,23 @@ public struct RuntimeCounters: Sendable, Equatable {
     public mutating func count(_ fault: FaultCode) {
         switch fault {
         case .none, .shutdown: break
-        case .malformed: malformed &+= 1
-        case .oversized: oversized &+= 1
-        case .wrongDimension: wrongDimension &+= 1
-        case .nonFinite: nonFinite &+= 1
-        case .stale: stale &+= 1
-        case .outOfOrder: outOfOrder &+= 1
-        case .duplicate: duplicate &+= 1
-        case .watchdog: watchdog &+= 1
+        case .malformed: link.malformed &+= 1
+        case .oversized: link.oversized &+= 1
+        case .wrongDimension: link.wrongDimension &+= 1
+        case .nonFinite: link.nonFinite &+= 1
+        case .stale: link.stale &+= 1
+        case .outOfOrder: link.outOfOrder &+= 1
+        case .duplicate: link.duplicate &+= 1
+        case .watchdog: link.watchdog &+= 1
         case .noHandshake: noHandshake &+= 1
-        case .outOfRange: outOfRange &+= 1
+        case .outOfRange: link.outOfRange &+= 1
         }
     }
 
     /// Frame faults counted so far (everything a bad input can cause).
     public var frameFaults: UInt64 {
-        malformed + oversized + wrongDimension + nonFinite + stale + outOfOrder + duplicate + outOfRange + noHandshake
+        let l = link
+        return l.malformed + l.oversized + l.wrongDimension + l.nonFinite + l.stale + l.outOfOrder + l.duplicate
+            + l.outOfRange + noHandshake
     }
 }

@@ -67,11 +67,11 @@ public final class SafetySupervisor: @unchecked Sendable {
     /// CLOCK_MONOTONIC. Returns `.none` or the fault (already counted).
     public func admit(seq: UInt64, timestampNs: UInt64, values: UnsafePointer<Float>?, count: Int,
                       receivedNs: UInt64, nowNs: UInt64) -> FaultCode {
-        counters.framesReceived &+= 1
+        counters.link.framesReceived &+= 1
         if hasLastSeq {
             if seq == lastSeq { counters.count(.duplicate); return .duplicate }
             if seq < lastSeq { counters.count(.outOfOrder); return .outOfOrder }
-            counters.skippedFrames &+= seq - lastSeq - 1
+            counters.link.skippedFrames &+= seq - lastSeq - 1
         }
         hasLastSeq = true
         lastSeq = seq
@@ -115,6 +115,6 @@ public final class SafetySupervisor: @unchecked Sendable {
     public func writeSafeAction(into action: UnsafeMutablePointer<Float>) {
         action.update(from: safe, count: actDim)
         previous.update(from: safe, count: actDim)
-        counters.safeActions &+= 1
+        counters.link.safeActions &+= 1
     }
 }

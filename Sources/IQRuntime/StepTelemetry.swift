@@ -69,8 +69,8 @@ public final class StepTelemetry: @unchecked Sendable {
             "  encode     \(encode.summary())",
             "  send       \(send.summary())",
             "  processing \(processing.summary())",
-            "counters: frames \(c.framesReceived), actions \(c.actionsSent), deadline misses \(c.deadlineMisses), policy-prior fallbacks \(c.policyPriorFallbacks), safe actions \(c.safeActions), skipped \(c.skippedFrames), send drops \(c.sendDrops)",
-            "faults: malformed \(c.malformed), oversized \(c.oversized), wrong dimension \(c.wrongDimension), non-finite \(c.nonFinite), out of range \(c.outOfRange), stale \(c.stale), out of order \(c.outOfOrder), duplicate \(c.duplicate), watchdog \(c.watchdog), no handshake \(c.noHandshake), non-finite actions \(c.nonFiniteActions)",
+            "counters: frames \(c.link.framesReceived), actions \(c.link.actionsSent), deadline misses \(c.link.deadlineMisses), policy-prior fallbacks \(c.link.policyPriorFallbacks), safe actions \(c.link.safeActions), skipped \(c.link.skippedFrames), send drops \(c.sendDrops)",
+            "faults: malformed \(c.link.malformed), oversized \(c.link.oversized), wrong dimension \(c.link.wrongDimension), non-finite \(c.link.nonFinite), out of range \(c.link.outOfRange), stale \(c.link.stale), out of order \(c.link.outOfOrder), duplicate \(c.link.duplicate), watchdog \(c.link.watchdog), no handshake \(c.noHandshake), non-finite actions \(c.nonFiniteActions)",
         ]
         if c.handshakes > 0 || c.refusedHandshakes > 0 {
             lines.append("handshakes: \(c.handshakes) accepted, \(c.refusedHandshakes) refused")

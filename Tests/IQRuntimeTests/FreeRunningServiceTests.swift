@@ -52,7 +52,7 @@ import Testing
         #expect(after.count == 1 && [1, 2].contains(after.first?["source"] as? Int ?? 0), "served again after silence: \(after)")
 
         let c = loop.supervisor.counters
-        #expect(c.watchdog >= 3 && c.noHandshake >= 1 && c.outOfOrder == 1 && c.duplicate == 1, "\(c)")
-        #expect(c.malformed == 2 && c.oversized == 2 && c.nonFinite == 2 && c.stale == 1 && c.outOfRange == 1, "\(c)")
+        #expect(c.link.watchdog >= 3 && c.noHandshake >= 1 && c.link.outOfOrder == 1 && c.link.duplicate == 1, "\(c)")
+        #expect(c.link.malformed == 2 && c.link.oversized == 2 && c.link.nonFinite == 2 && c.link.stale == 1 && c.link.outOfRange == 1, "\(c)")
     }
 }

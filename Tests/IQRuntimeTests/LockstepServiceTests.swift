@@ -73,10 +73,10 @@ import Testing
             #expect(next["fault"] as? Int == 0, "after \(name): \(next)")
         }
         let c = loop.supervisor.counters
-        #expect(c.malformed == 2 && c.oversized == 2 && c.wrongDimension == 1 && c.nonFinite == 2, "\(c)")
-        #expect(c.outOfRange == 1 && c.stale == 1 && c.outOfOrder == 1 && c.duplicate == 1, "\(c)")
+        #expect(c.link.malformed == 2 && c.link.oversized == 2 && c.link.wrongDimension == 1 && c.link.nonFinite == 2, "\(c)")
+        #expect(c.link.outOfRange == 1 && c.link.stale == 1 && c.link.outOfOrder == 1 && c.link.duplicate == 1, "\(c)")
         #expect(c.unexpectedMessages == 1, "\(c)")
-        #expect(c.safeActions == 11, "\(c)")
+        #expect(c.link.safeActions == 11, "\(c)")
     }
 
     /// A restarted plant (new process, same endpoint, seq from 1 again) is served again
@@ -136,8 +136,8 @@ import Testing
         let sources = summary["sources"] as? [String: Int] ?? [:]
         #expect((sources["2"] ?? 0) >= frames / 4, "policy-prior answers: \(sources)")
         #expect((sources["1"] ?? 0) + (sources["2"] ?? 0) == frames, "\(sources)")
-        #expect(loop.supervisor.counters.policyPriorFallbacks >= UInt64(frames / 4))
-        #expect(loop.supervisor.counters.deadlineMisses >= UInt64(frames / 4))
+        #expect(loop.supervisor.counters.link.policyPriorFallbacks >= UInt64(frames / 4))
+        #expect(loop.supervisor.counters.link.deadlineMisses >= UInt64(frames / 4))
     }
 
     /// Every answered step is published on the telemetry socket (PUB) with its timing split,

@@ -28,9 +28,9 @@ import Testing
         #expect(admit(s, seq: 16, [1, 0, 0], age: 19_000_000) == .none)
         #expect(admit(s, seq: 17, [Float](repeating: 0, count: 300)) == .oversized)
         let c = s.counters
-        #expect(c.duplicate == 1 && c.outOfOrder == 1 && c.skippedFrames == 3 && c.wrongDimension == 1)
-        #expect(c.nonFinite == 2 && c.outOfRange == 2 && c.stale == 1 && c.oversized == 1)
-        #expect(c.framesReceived == 12)
+        #expect(c.link.duplicate == 1 && c.link.outOfOrder == 1 && c.link.skippedFrames == 3 && c.link.wrongDimension == 1)
+        #expect(c.link.nonFinite == 2 && c.link.outOfRange == 2 && c.link.stale == 1 && c.link.oversized == 1)
+        #expect(c.link.framesReceived == 12)
         // A new session forgets the sequence numbers (a restarted plant starts at 1).
         s.startSession()
         #expect(admit(s, seq: 1, [1, 0, 0]) == .none)
@@ -60,7 +60,7 @@ import Testing
         #expect(!a.withUnsafeMutableBufferPointer { s.limit($0.baseAddress!) })
         #expect(s.counters.nonFiniteActions == 1)
         s.writeSafeAction(into: &a)
-        #expect(a == [0] && s.counters.safeActions == 1)
+        #expect(a == [0] && s.counters.link.safeActions == 1)
 
         // A tighter rate limit shows the limiter itself: 10/s × 20 ms = 0.2 per step.
         var slow = cal
