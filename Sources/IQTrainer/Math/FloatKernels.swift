@@ -1,3 +1,4 @@
+import IQKernels
 /// 8-wide Float versions of the elementwise kernels in `Ops`. Swift does not vectorise
 /// floating-point reductions (it keeps the sequential order), and these loops are about half
 /// of an update's non-GEMM time, so the Float path is spelled out in SIMD8. The generic
@@ -85,25 +86,16 @@ enum FloatKernels {
         }
     }
 
+    /// The runtime's Mish (IQKernels), so training and deployment share one definition.
     static func mishForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
-        let cut = SIMD8<Float>(repeating: Float(Ops.mishCut))
-        let two = SIMD8<Float>(repeating: 2)
         var i = 0
-        while i + 8 <= count {
-            let xv = load(x + i)
-            let e = FastExp.exp8(xv.replacing(with: cut, where: xv .> cut))
-            let w = e * (e + two)
-            var out = xv * w / (w + two)
-            out.replace(with: xv, where: xv .> cut)
-            store(out, y + i)
-            i += 8
-        }
-        while i < count {
-            let xi = x[i]
-            let e = FastExp.exp1(min(xi, Float(Ops.mishCut)))
-            let w = e * (e + 2)
-            y[i] = xi > Float(Ops.mishCut) ? xi : xi * w / (w + 2)
-            i += 1
+        while i + 8 <= count { store(Activations.mish8(load(x + i)), y + i); i += 8 }
+        if i < count {
+            // The tail through the same vector formula, so a value's result does not depend on its position.
+            var v = SIMD8<Float>(repeating: 0)
+            for j in 0..<(count - i) { v[j] = x[i + j] }
+            let m = Activations.mish8(v)
+            for j in 0..<(count - i) { y[i + j] = m[j] }
         }
     }
 
@@ -113,7 +105,7 @@ enum FloatKernels {
         var i = 0
         while i + 8 <= count {
             let xv = load(x + i)
-            let e = FastExp.exp8(xv.replacing(with: cut, where: xv .> cut))
+            let e = vexp(xv.replacing(with: cut, where: xv .> cut))
             let w = e * (e + two)
             let d = w + two
             var g = w / d + xv * four * e * (e + one) / (d * d)
@@ -123,7 +115,7 @@ enum FloatKernels {
         }
         while i < count {
             let xi = x[i]
-            let e = FastExp.exp1(min(xi, Float(Ops.mishCut)))
+            let e = vexp(SIMD8(repeating: min(xi, Float(Ops.mishCut))))[0]
             let w = e * (e + 2)
             let d = w + 2
             let g: Float = xi > Float(Ops.mishCut) ? 1 : w / d + xi * 4 * e * (e + 1) / (d * d)
