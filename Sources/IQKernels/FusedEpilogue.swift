@@ -27,6 +27,9 @@ extension Activations {
         /// The row's content is ignored: every output is `bias + Σ_d a[d]·columns[d]`, where
         /// `bias` already holds the latent part shared by all rows.
         case actionsOnly(UnsafePointer<Float>, columns: UnsafePointer<Float>, count: Int)
+        /// As `.actions`, but the latent product is read from `source` (shared by two calls
+        /// with different actions) instead of the row; same operation order, same bits.
+        case actionsFrom(source: UnsafePointer<Float>, UnsafePointer<Float>, columns: UnsafePointer<Float>, count: Int)
     }
 
     /// `row = φ(LN(row + bias + term))`: the first-layer form over concat(z, a) folds a small
@@ -42,17 +45,19 @@ extension Activations {
         var i = 0
         var a: UnsafePointer<Float>? = nil, cols = bias, ad = 0, keep: Float = 1
         var rowOnly = false
+        var src = UnsafePointer(row)
         switch term {
         case .none: break
         case .biasIncluded: rowOnly = true
         case .actions(let p, let c, let k): a = p; cols = c; ad = k
         case .actionsOnly(let p, let c, let k): a = p; cols = c; ad = k; keep = 0
+        case .actionsFrom(let s, let p, let c, let k): src = s; a = p; cols = c; ad = k
         }
         if let a {
             let keepRow = keep != 0
             while i < full {
                 var x = load8(bias + i)
-                if keepRow { x += load8(row + i) }
+                if keepRow { x += load8(src + i) }
                 for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), load8(cols + d * n + i)) }
                 store8(x, row + i)
                 acc += x
@@ -60,7 +65,7 @@ extension Activations {
             }
             if tail > 0 {
                 var x = loadPartial(bias + full, tail)
-                if keepRow { x += loadPartial(row + full, tail) }
+                if keepRow { x += loadPartial(src + full, tail) }
                 for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), loadPartial(cols + d * n + full, tail)) }
                 storePartial(x, row + full, tail)
                 acc += x

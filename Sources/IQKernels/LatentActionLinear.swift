@@ -93,4 +93,36 @@ public struct LatentActionLinear: @unchecked Sendable {
             layer.epilogue(y, rows: rows)
         }
     }
+
+    /// Whether `forwardTwo` can share the latent product (packed latent columns, folded actions).
+    public var canShareLatent: Bool { packedLatent != nil && actDim <= Self.foldedActionLimit }
+
+    /// Two calls on the same latents with different actions (the planner's V_{t+1} and q_{t+1}
+    /// at z_{t+1} when both drew this Q head): the latent product is computed once per block
+    /// and each call adds its own action term. Bit-identical to two `forward` calls.
+    /// `block` is scratch of `PackedGemm.blockRows · outDim` floats. Needs `canShareLatent`.
+    @inline(__always)
+    public func forwardTwo(z: UnsafePointer<Float>, ldz: Int, rows: Int,
+                           actionsX: UnsafePointer<Float>, yX: UnsafeMutablePointer<Float>,
+                           actionsY: UnsafePointer<Float>, yY: UnsafeMutablePointer<Float>,
+                           block: UnsafeMutablePointer<Float>) {
+        guard let packedLatent, actDim <= Self.foldedActionLimit else {
+            fatalError("LatentActionLinear.forwardTwo needs packed latent columns and a folded action")
+        }
+        let L = latentDim, A = actDim, n = layer.outDim
+        let g = layer.lnGain!, lb = layer.lnBias!
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + PackedGemm.blockRows)
+            PackedGemm.rows(0, r1 - r0, x: z + r0 * ldz, ldx: ldz, inDim: L, packed: packedLatent, outDim: n, bias: nil, y: block)
+            for r in r0..<r1 {
+                let src = UnsafePointer(block + (r - r0) * n)
+                Activations.biasLayerNorm(yX + r * n, count: n, bias: layer.bias, gain: g, lnBias: lb, then: .mish,
+                                          term: .actionsFrom(source: src, actionsX + r * A, columns: actionColumns, count: A))
+                Activations.biasLayerNorm(yY + r * n, count: n, bias: layer.bias, gain: g, lnBias: lb, then: .mish,
+                                          term: .actionsFrom(source: src, actionsY + r * A, columns: actionColumns, count: A))
+            }
+            r0 = r1
+        }
+    }
 }

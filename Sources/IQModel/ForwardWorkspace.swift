@@ -1,3 +1,5 @@
+import IQKernels
+
 /// Scratch memory for forward passes, sized once for at most `maxRows` batch rows.
 ///
 /// One per thread: forward passes write intermediate activations here, so two threads
@@ -13,6 +15,11 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let sharedRow: UnsafeMutablePointer<Float>
     /// Second head's output for `qPair`, `[maxRows]`.
     let qScratch: UnsafeMutablePointer<Float>
+    /// `qCalls`: the second call's first-layer output `[maxRows, width]`, its second head's
+    /// output `[maxRows]`, and one block of shared latent products `[PackedGemm.blockRows, width]`.
+    let c: UnsafeMutablePointer<Float>
+    let qScratch2: UnsafeMutablePointer<Float>
+    let block: UnsafeMutablePointer<Float>
 
     public init(config: ModelConfig, maxRows: Int) {
         // Not `precondition`: numeric targets build with -Ounchecked, which removes those.
@@ -29,6 +36,9 @@ public final class ForwardWorkspace: @unchecked Sendable {
         b = buffer(maxRows * width)
         sharedRow = buffer(width)
         qScratch = buffer(maxRows)
+        c = buffer(maxRows * width)
+        qScratch2 = buffer(maxRows)
+        block = buffer(PackedGemm.blockRows * width)
     }
 
     public convenience init(model: WorldModel, maxRows: Int) {
@@ -36,6 +46,6 @@ public final class ForwardWorkspace: @unchecked Sendable {
     }
 
     deinit {
-        a.deallocate(); b.deallocate(); sharedRow.deallocate(); qScratch.deallocate()
+        a.deallocate(); b.deallocate(); sharedRow.deallocate(); c.deallocate(); qScratch2.deallocate(); block.deallocate(); qScratch.deallocate()
     }
 }

@@ -27,6 +27,14 @@ extension WorldModel {
         }
     }
 
+    /// A Q head's layers after the first, from a first-layer output in `input` (`ws.a` or `ws.c`;
+    /// never overwritten before it is read).
+    @inline(__always)
+    func qRest(_ ls: UnsafeBufferPointer<NormedLinear>, input: UnsafeMutablePointer<Float>, rows: Int,
+               out: UnsafeMutablePointer<Float>, ws: ForwardWorkspace) {
+        run(ls, from: 1, x: input, rows: rows, out: out, ws: ws)
+    }
+
     /// Layers `first...` of a stack whose layer `first - 1` already wrote its output to `ws.a`
     /// (the split first layers); keeps `run`'s ping-pong parity, so the last layer writes `out`.
     @inline(__always)

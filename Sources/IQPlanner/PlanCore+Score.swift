@@ -31,31 +31,48 @@ extension PlanCore {
         }
 
         // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
-        // The policy head runs once per latent (z_0: one shared row); samples reuse it.
+        // The policy head runs once per latent (z_0: one shared row); samples reuse it. Both Q
+        // calls at a latent z_{t+1} (V_{t+1}, and q_{t+1} or the terminal value) run together, so
+        // a head both drew computes its latent product once (`WorldModel.qCalls`). The order of
+        // evaluation differs from the equation's; every draw is keyed by (kind, step, row), so
+        // the values do not.
         // Step 0 reads the one shared z_0 (the model computes its latent half once per layer);
         // later steps read this partition's rolled-out latents.
         var zc = part.zCur, zn = part.zNext
         var rawCur = part.rawCur, rawNext = part.rawNext
+        var qStep = part.qStep, qNext = part.qNext
         let g = part.value
         g.update(repeating: 0, count: n)
         var disc: Float = 1
         let gamma = self.gamma, alpha = self.alpha
+        // q_0 = min of two heads at (z_0, a_0).
+        qMin(call: 0, z: z0, sharedZ: true, actions: actions + r0 * A, rows: n, into: qStep, part: part)
         for t in 0..<H {
             let at = UnsafePointer(actions + (t * N + r0) * A)
-            // q_t = min of two heads at (z_t, a_t).
             let zt = t == 0 ? UnsafePointer(z0) : UnsafePointer(zc)
-            qMin(call: 2 * t, z: zt, sharedZ: t == 0, actions: at, rows: n, into: part.qStep, part: part)
             // ℓ_t: log-prob of a fresh sample at z_t.
             policySample(kind: .entropySample, t: t, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A,
                          part: part, action: nil, logProb: part.entropyStep)
             // z_{t+1} = d(z_t, a_t), and the policy head there.
             model.dynamics(z: zt, actions: at, rows: n, into: zn, workspace: ws, sharedZ: t == 0)
             sampler.head(z: zn, ldz: L, rows: n, raw: rawNext, ping: part.ping, pong: part.pong)
-            // V_{t+1} = min-Q(z_{t+1}, ã') − α ℓ'.
+            // ã' for V_{t+1}.
             policySample(kind: .nextSample, t: t, raw: rawNext, rawStride: 2 * A, part: part,
                          action: part.sampled, logProb: part.logProb)
-            qMin(call: 2 * t + 1, z: zn, sharedZ: false, actions: part.sampled, rows: n, into: part.qa, part: part)
-            let q = part.qStep, ent = part.entropyStep, v = part.qa, lp = part.logProb
+            let vCall = WorldModel.QCall(heads: pair(2 * t + 1), actions: part.sampled, reduce: .min, out: part.qa)
+            if t + 1 < H {
+                // With q_{t+1} = min-Q(z_{t+1}, a_{t+1}).
+                let next = WorldModel.QCall(heads: pair(2 * (t + 1)), actions: actions + ((t + 1) * N + r0) * A,
+                                            reduce: .min, out: qNext)
+                part.sharedLatentRows &+= n * model.qCalls(z: zn, rows: n, vCall, next, workspace: ws)
+            } else {
+                // With the terminal value: Q averaged over two heads at an on-policy action ã_H.
+                policySample(kind: .terminalAction, t: 0, raw: rawNext, rawStride: 2 * A, part: part,
+                             action: part.termAction, logProb: nil)
+                let terminal = WorldModel.QCall(heads: pair(2 * H), actions: part.termAction, reduce: .mean, out: part.qTerm)
+                part.sharedLatentRows &+= n * model.qCalls(z: zn, rows: n, vCall, terminal, workspace: ws)
+            }
+            let q = qStep, ent = part.entropyStep, v = part.qa, lp = part.logProb
             for r in 0..<n {
                 let reward = q[r] - gamma * (v[r] - alpha * lp[r])
                 g[r] += disc * (reward - alpha * ent[r])
@@ -63,19 +80,20 @@ extension PlanCore {
             disc *= gamma
             swap(&zc, &zn)
             swap(&rawCur, &rawNext)
+            swap(&qStep, &qNext)
         }
-        // Terminal: Q averaged over two heads at an on-policy action, entropy from an independent sample.
-        policySample(kind: .terminalAction, t: 0, raw: rawCur, rawStride: 2 * A, part: part, action: part.sampled, logProb: nil)
+        // Terminal entropy from a sample independent of ã_H.
         policySample(kind: .terminalEntropy, t: 0, raw: rawCur, rawStride: 2 * A, part: part, action: nil, logProb: part.logProb)
-        let hA = Int(heads[4 * H]), hB = Int(heads[4 * H + 1])
-        model.q(head: hA, z: zc, actions: part.sampled, rows: n, into: part.qa, workspace: ws)
-        model.q(head: hB, z: zc, actions: part.sampled, rows: n, into: part.qb, workspace: ws)
         let out = values + r0
         for r in 0..<n {
-            let v = g[r] + disc * ((part.qa[r] + part.qb[r]) / 2 - alpha * part.logProb[r])
+            let v = g[r] + disc * (part.qTerm[r] - alpha * part.logProb[r])
             out[r] = v.isNaN ? 0 : v
         }
     }
+
+    /// The head pair drawn for Q call `call` of this iteration.
+    @inline(__always)
+    private func pair(_ call: Int) -> (Int, Int) { (Int(heads[2 * call]), Int(heads[2 * call + 1])) }
 
     /// min(Q_a, Q_b) for the head pair of Q call `call`.
     @inline(__always)

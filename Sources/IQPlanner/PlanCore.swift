@@ -18,12 +18,18 @@ final class Partition: @unchecked Sendable {
     let qa: UnsafeMutablePointer<Float>       // [rows]
     let qb: UnsafeMutablePointer<Float>       // [rows]
     let qStep: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_t, a_t)
+    let qNext: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_{t+1}, a_{t+1}), computed with V_{t+1}
+    let qTerm: UnsafeMutablePointer<Float>    // [rows]  mean-Q at (z_H, ã_H)
+    let termAction: UnsafeMutablePointer<Float>  // [rows, A]  ã_H
     let entropyStep: UnsafeMutablePointer<Float>  // [rows]  ℓ_t
     let value: UnsafeMutablePointer<Float>    // [rows]  G
     let rawCur: UnsafeMutablePointer<Float>   // [rows, 2A]  policy head at z_t
     let rawNext: UnsafeMutablePointer<Float>  // [rows, 2A]  policy head at z_{t+1}
     let ping: UnsafeMutablePointer<Float>     // [rows, policy hidden]
     let pong: UnsafeMutablePointer<Float>     // [rows, policy hidden]
+    /// Rows × heads whose latent product two Q calls shared (FLOP accounting for the benchmark;
+    /// written only by this partition's thread).
+    var sharedLatentRows = 0
 
     init(r0: Int, r1: Int, workspaceRows: Int, model: WorldModel, hidden: Int, arena: FloatArena) {
         let c = model.config, n = r1 - r0
@@ -33,6 +39,7 @@ final class Partition: @unchecked Sendable {
         noise = arena.floats(n * c.actDim); sampled = arena.floats(n * c.actDim)
         logProb = arena.floats(n); qa = arena.floats(n); qb = arena.floats(n)
         qStep = arena.floats(n); entropyStep = arena.floats(n); value = arena.floats(n)
+        qNext = arena.floats(n); qTerm = arena.floats(n); termAction = arena.floats(n * c.actDim)
         // Partition 0 also evaluates the 1-row head at z_0.
         let hRows = max(n, 1)
         rawCur = arena.floats(hRows * 2 * c.actDim); rawNext = arena.floats(hRows * 2 * c.actDim)
@@ -40,7 +47,7 @@ final class Partition: @unchecked Sendable {
     }
 
     static func floats(rows n: Int, config c: ModelConfig, hidden: Int) -> (floats: Int, slices: Int) {
-        (2 * n * c.latentDim + 2 * n * c.actDim + 6 * n + 4 * n * c.actDim + 2 * n * hidden, 14)
+        (2 * n * c.latentDim + 3 * n * c.actDim + 8 * n + 4 * n * c.actDim + 2 * n * hidden, 17)
     }
 }
 
