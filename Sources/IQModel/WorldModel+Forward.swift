@@ -130,35 +130,45 @@ extension WorldModel {
     /// The squashed-Gaussian step of π on head outputs (the one definition of it): row r reads
     /// `raw + r * rawStride` (0 broadcasts one head row to every sample) and `noise` row r
     /// (nil: ε = 0, the mean). Outputs as for `policy`; any may be nil.
+    ///
+    /// Eight rows at a time, one action dimension per step, with the vector tanh/exp/log; each
+    /// row's log-density still sums its dimensions in order.
     public func policySample(raw: UnsafePointer<Float>, rawStride: Int, rows: Int, noise: UnsafePointer<Float>?,
                              meanOut: UnsafeMutablePointer<Float>?, actionOut: UnsafeMutablePointer<Float>?,
                              logProbOut: UnsafeMutablePointer<Float>?, logStdOut: UnsafeMutablePointer<Float>?) {
         let A = config.actDim
-        let lmin = Float(config.logStdMin), half = Float(0.5 * (config.logStdMax - config.logStdMin))
-        let halfLog2Pi: Float = 0.918_938_533_204_672_7
-        for r in 0..<rows {
-            let mu = raw + r * rawStride, s = mu + A
-            var lp: Float = 0
+        let lmin = SIMD8<Float>(repeating: Float(config.logStdMin))
+        let half = SIMD8<Float>(repeating: Float(0.5 * (config.logStdMax - config.logStdMin)))
+        let halfLog2Pi = SIMD8<Float>(repeating: 0.918_938_533_204_672_7)
+        var r0 = 0
+        while r0 < rows {
+            let lanes = Swift.min(8, rows - r0)
+            var lp = SIMD8<Float>(repeating: 0)
             for i in 0..<A {
-                let logStd = lmin + half * (Foundation.tanh(s[i]) + 1)
-                // Without noise ε = 0, so the action is the mean (no second tanh, no exp).
-                let eps: Float, act: Float
-                if let noise {
-                    eps = noise[r * A + i]
-                    act = Foundation.tanh(mu[i] + eps * Foundation.exp(logStd))
-                } else {
-                    eps = 0
-                    act = Foundation.tanh(mu[i])
+                var mu = SIMD8<Float>(repeating: 0), s = mu, eps = mu
+                for l in 0..<lanes {
+                    let row = raw + (r0 + l) * rawStride
+                    mu[l] = row[i]; s[l] = row[A + i]
+                    if let noise { eps[l] = noise[(r0 + l) * A + i] }
                 }
+                let logStd = lmin.addingProduct(half, vtanh(s) + 1)
+                // Without noise ε = 0, so the action is the mean (no second tanh, no exp).
+                let mean = noise == nil || meanOut != nil ? vtanh(mu) : SIMD8<Float>(repeating: 0)
+                let act = noise == nil ? mean : vtanh(mu.addingProduct(eps, vexp(logStd)))
                 if logProbOut != nil {
                     lp += -0.5 * eps * eps - logStd - halfLog2Pi
-                    lp -= Foundation.log(max(0, 1 - act * act) + 1e-6)
+                    let q = 1 - act * act
+                    lp -= vlog(q.replacing(with: 0, where: q .< 0) + 1e-6)
                 }
-                if let meanOut { meanOut[r * A + i] = noise == nil ? act : Foundation.tanh(mu[i]) }
-                actionOut?[r * A + i] = act
-                logStdOut?[r * A + i] = logStd
+                for l in 0..<lanes {
+                    let k = (r0 + l) * A + i
+                    meanOut?[k] = mean[l]
+                    actionOut?[k] = act[l]
+                    logStdOut?[k] = logStd[l]
+                }
             }
-            logProbOut?[r] = lp
+            if let logProbOut { for l in 0..<lanes { logProbOut[r0 + l] = lp[l] } }
+            r0 += 8
         }
     }
 }
