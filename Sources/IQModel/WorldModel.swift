@@ -39,6 +39,14 @@ public final class WorldModel: @unchecked Sendable {
     /// action term), over the same weights plus one transposed copy of their action columns.
     let dynamicsFirst: LatentActionLinear
     let qFirst: ContiguousArray<LatentActionLinear>
+    /// Whether every dynamics and policy-head product runs on the packed kernels, whose rows'
+    /// bits do not depend on their position in the batch. The planner may then evaluate a
+    /// sub-range of rows on its own (it caches the policy-prior trajectories' rollout).
+    public var rolloutRowsIndependent: Bool {
+        dynamicsFirst.packedLatent != nil && dynamicsLayers.dropFirst().allSatisfy { $0.packed != nil }
+            && policyLayers.allSatisfy { $0.packed != nil }
+    }
+
     /// Owns the derived weight copies (packed panels, transposed action columns) the layers reference.
     private let derivedBlock: UnsafeMutablePointer<Float>
 

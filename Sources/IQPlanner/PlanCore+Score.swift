@@ -38,6 +38,8 @@ extension PlanCore {
         // the values do not.
         // Step 0 reads the one shared z_0 (the model computes its latent half once per layer);
         // later steps read this partition's rolled-out latents.
+        // Rows of this partition that are policy-prior trajectories with a cached rollout.
+        let c = cacheRollout ? max(0, min(part.r1, policyRows) - r0) : 0
         var zc = part.zCur, zn = part.zNext
         var rawCur = part.rawCur, rawNext = part.rawNext
         var qStep = part.qStep, qNext = part.qNext
@@ -53,9 +55,24 @@ extension PlanCore {
             // ℓ_t: log-prob of a fresh sample at z_t.
             policySample(kind: .entropySample, t: t, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A,
                          part: part, action: nil, logProb: part.entropyStep)
-            // z_{t+1} = d(z_t, a_t), and the policy head there.
-            model.dynamics(z: zt, actions: at, rows: n, into: zn, workspace: ws, sharedZ: t == 0)
-            sampler.head(z: zn, ldz: L, rows: n, raw: rawNext, ping: part.ping, pong: part.pong)
+            // z_{t+1} = d(z_t, a_t), and the policy head there. The first `c` rows are policy-prior
+            // trajectories: computed in iteration 0, copied from the cache afterwards.
+            if c > 0 && it > 0 {
+                if n > c {
+                    model.dynamics(z: t == 0 ? zt : zt + c * L, actions: at + c * A, rows: n - c, into: zn + c * L,
+                                   workspace: ws, sharedZ: t == 0)
+                    sampler.head(z: zn + c * L, ldz: L, rows: n - c, raw: rawNext + c * 2 * A, ping: part.ping, pong: part.pong)
+                }
+                zn.update(from: policyZCache + (t * policyRows + r0) * L, count: c * L)
+                rawNext.update(from: policyRawCache + (t * policyRows + r0) * 2 * A, count: c * 2 * A)
+            } else {
+                model.dynamics(z: zt, actions: at, rows: n, into: zn, workspace: ws, sharedZ: t == 0)
+                sampler.head(z: zn, ldz: L, rows: n, raw: rawNext, ping: part.ping, pong: part.pong)
+                if c > 0 {
+                    (policyZCache + (t * policyRows + r0) * L).update(from: zn, count: c * L)
+                    (policyRawCache + (t * policyRows + r0) * 2 * A).update(from: rawNext, count: c * 2 * A)
+                }
+            }
             // ã' for V_{t+1}.
             policySample(kind: .nextSample, t: t, raw: rawNext, rawStride: 2 * A, part: part,
                          action: part.sampled, logProb: part.logProb)

@@ -83,6 +83,13 @@ final class PlanCore: @unchecked Sendable {
     let heads: UnsafeMutablePointer<Int32>         // [(2H+1) * 2]
     /// Policy head output at z_0 (shared by every trajectory's ℓ_0).
     let rawZ0: UnsafeMutablePointer<Float>         // [2A]
+    /// The policy-prior trajectories' latents z_1..z_H and policy heads there, `[H, Nπ, L]` and
+    /// `[H, Nπ, 2A]`: their actions are fixed for the whole plan, so iteration 0 computes them
+    /// and later iterations copy them (only when the model's rollout rows are position-independent).
+    /// (`var` only so a test can switch the cache off and compare bits; set before the first plan.)
+    var cacheRollout: Bool
+    let policyZCache: UnsafeMutablePointer<Float>
+    let policyRawCache: UnsafeMutablePointer<Float>
     /// Mean elite value after each iteration of the last plan (diagnostics and quality tests).
     let eliteMeanValue: UnsafeMutablePointer<Float>  // [iterations]
 
@@ -111,7 +118,8 @@ final class PlanCore: @unchecked Sendable {
         let bounds = PlanCore.partitionBounds(samples: samples, threads: threads, alignment: alignment)
         let H = horizon, N = samples, A = actDim, L = latentDim
         var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A) + config.iterations + 2 * A
-        var slices = 13
+            + H * policyRows * (L + 2 * A) + 2
+        var slices = 15
         for p in 0..<(bounds.count - 1) {
             let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c, hidden: sampler.hiddenWidth)
             floats += f.floats; slices += f.slices
@@ -125,6 +133,9 @@ final class PlanCore: @unchecked Sendable {
         heads = arena.ints((2 * H + 1) * 2)
         eliteMeanValue = arena.floats(config.iterations)
         rawZ0 = arena.floats(2 * A)
+        cacheRollout = model.rolloutRowsIndependent && policyRows > 0
+        policyZCache = arena.floats(cacheRollout ? H * policyRows * L : 1)
+        policyRawCache = arena.floats(cacheRollout ? H * policyRows * 2 * A : 1)
         var parts = ContiguousArray<Partition>()
         for p in 0..<(bounds.count - 1) {
             // Partition 0 belongs to the calling thread, which also encodes (1 row) and rolls

@@ -84,7 +84,10 @@ public enum PlannerBenchmark {
         prior.sort()
 
         let parts = planner.core.partitions.map(\.rows)
-        let calls = PlannerCost.calls(model: model, config: config, partitionRows: parts, iterations: config.iterations)
+        let core = planner.core
+        let cached = core.partitions.map { core.cacheRollout ? max(0, min($0.r1, core.policyRows) - $0.r0) : 0 }
+        let calls = PlannerCost.calls(model: model, config: config, partitionRows: parts, iterations: config.iterations,
+                                      cachedRows: cached)
         // Latent products that two Q calls shared were computed once: count them once.
         let firstQ = model.layout.q[0][0]
         let skipped = 2 * Double(sharedRows) * Double(model.config.latentDim * firstQ.outDim) / Double(steps)

@@ -16,7 +16,10 @@ struct PlannerCost {
     /// Products of one plan that completes `iterations` iterations, on the calling thread's view:
     /// encoder, prior and the shared z_0 policy head on 1 row, Nπ policy trajectories, then per
     /// iteration and partition: H dynamics, H policy-head and 2(2H+1) Q-head passes.
-    static func calls(model: WorldModel, config: PlannerConfig, partitionRows: [Int], iterations: Int) -> [Call] {
+    /// `cachedRows[p]`: rows of partition p whose rollout is cached after iteration 0 (policy-prior
+    /// trajectories, see `PlanCore.cacheRollout`); empty means none.
+    static func calls(model: WorldModel, config: PlannerConfig, partitionRows: [Int], iterations: Int,
+                      cachedRows: [Int] = []) -> [Call] {
         let layout = model.layout
         let L = model.config.latentDim, A = model.config.actDim
         func w(_ l: LayerSpec) -> UnsafePointer<Float> { model.tensor(named: l.prefix + ".weight")!.baseAddress! }
@@ -39,15 +42,16 @@ struct PlannerCost {
         add(layout.policy, rows: 1, times: 2)
         add(layout.policy, rows: config.policyTrajectories, times: H)
         for _ in 0..<max(0, H - 1) { if config.policyTrajectories > 0 { addSplit(layout.dynamics, rows: config.policyTrajectories, sharedZ: false) } }
-        for _ in 0..<iterations {
-            for rows in partitionRows where rows > 0 {
+        for it in 0..<iterations {
+            for (p, rows) in partitionRows.enumerated() where rows > 0 {
+                let rolled = it > 0 && p < cachedRows.count ? rows - cachedRows[p] : rows
                 for t in 0..<H {
-                    addSplit(layout.dynamics, rows: rows, sharedZ: t == 0)
+                    if rolled > 0 { addSplit(layout.dynamics, rows: rolled, sharedZ: t == 0) }
                     for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: t == 0) }   // q_t
                     for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }    // V_{t+1}
                 }
                 for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }        // terminal
-                add(layout.policy, rows: rows, times: H)
+                add(layout.policy, rows: rolled, times: H)
             }
         }
         return out

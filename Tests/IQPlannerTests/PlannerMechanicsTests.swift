@@ -64,6 +64,28 @@ import Testing
         #expect(try actions(threads: 1, seed: 12) != reference)
     }
 
+    /// Policy-prior trajectories whose rollout is cached after iteration 0, spread over three
+    /// partitions: same bits as one thread, and as a model whose rollout cannot be cached.
+    @Test func cachedPolicyRolloutAcrossPartitions() throws {
+        let model = Fixture.model(act: 2)
+        #expect(model.rolloutRowsIndependent, "tiny packs every dynamics and policy layer")
+        let obs = Fixture.observations(count: 6, dim: 5)
+        func actions(_ m: WorldModel, threads: Int, cache: Bool = true) throws -> [[UInt32]] {
+            let p = try Planner(model: m, config: Fixture.config(samples: 30, elites: 6, policy: 24, iterations: 3, threads: threads), seed: 4)
+            defer { p.shutdown() }
+            #expect(p.core.cacheRollout == m.rolloutRowsIndependent)
+            if !cache { p.core.cacheRollout = false }
+            return Fixture.bits(Fixture.run(p, obs, restartAt: 3, trainingNoise: false))
+        }
+        let reference = try actions(model, threads: 1, cache: false)
+        #expect(try actions(model, threads: 1) == reference, "the cache changes no bit")
+        #expect(try actions(model, threads: 3) == reference)
+        // OpenBLAS products: no cache; different rounding, so only the mechanics are compared.
+        let blas = model.withKernels(.blas)
+        #expect(!blas.rolloutRowsIndependent)
+        #expect(try actions(blas, threads: 1).count == reference.count)
+    }
+
     /// Zero heap allocations over 1000 plans (1 and 2 threads), with the counter's positive control.
     @Test func noAllocationsPerPlan() throws {
         let model = Fixture.model()
