@@ -231,11 +231,16 @@ public final class ControlLoop: @unchecked Sendable {
                 if send(bytes) && stepSource != .unspecified { supervisor.counters.link.actionsSent &+= 1 }
                 timing.sendNs = linkMonotonicNs() - sendStart
             }
+            let wasStep = stepSource != .unspecified
             finishStep(timing)
             if let from = allocationMarkStep {
-                // Remember the first steps that allocated (diagnosis of a non-zero count).
                 let count = iq_alloc_count()
-                if count != lastAllocationCount && allocatingStepCount < allocatingSteps.count {
+                if !wasStep {
+                    // A control message (handshake, the plant's shutdown) is not a control step:
+                    // what handling it allocates (its log line) stays out of the steady-state count.
+                    allocationMark &+= count &- lastAllocationCount
+                } else if count != lastAllocationCount && allocatingStepCount < allocatingSteps.count {
+                    // Remember the first steps that allocated (diagnosis of a non-zero count).
                     allocatingSteps[allocatingStepCount] = answered
                     allocatingStepCount += 1
                 }
