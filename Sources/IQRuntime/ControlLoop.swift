@@ -235,9 +235,9 @@ public final class ControlLoop: @unchecked Sendable {
             finishStep(timing)
             if let from = allocationMarkStep {
                 let count = iq_alloc_count()
-                if !wasStep {
-                    // A control message (handshake, the plant's shutdown) is not a control step:
-                    // what handling it allocates (its log line) stays out of the steady-state count.
+                if !wasStep && !sessionActive {
+                    // The message that ended the session (the plant's shutdown) is not a control
+                    // step: what handling it allocates (its log line) stays out of the count.
                     allocationMark &+= count &- lastAllocationCount
                 } else if count != lastAllocationCount && allocatingStepCount < allocatingSteps.count {
                     // Remember the first steps that allocated (diagnosis of a non-zero count).
