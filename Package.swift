@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
-        .testTarget(name: "IQReportTests", dependencies: ["IQReport"]),
+        .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,6 +12,7 @@ struct TrainCLI: ParsableCommand {
             BenchUpdateCommand.self,
             // Add subcommands here, one line each (owners: inference `init`, trainer `run`, `bc`).
             ReportCommand.self,
+            RewardRecoveryCommand.self,
             InitCommand.self,
         ]
     )

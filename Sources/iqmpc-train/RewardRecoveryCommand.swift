@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import IQCalibration
+import IQModel
+import IQReport
+
+/// `iqmpc-train reward-recovery`: how well the reward decoded from a trained critic agrees with
+/// the simulator's ground truth, over logged episodes of any sources (record files written by
+/// `iqmpc-sim record` or `iqmpc-sim serve --record`).
+struct RewardRecoveryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reward-recovery",
+        abstract: "Correlate decoded rewards (Q - gamma V) with ground-truth rewards over logged episodes.")
+
+    @Option(help: "Trained weights.") var weights: String
+    @Option(help: "Calibration the weights were trained with.") var calibration: String
+    @Option(name: .customLong("log"), help: "A record file (.iqlog) of episodes; repeat for several sources, e.g. expert, random, deployed.")
+    var logs: [String]
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
+        let cal = try Calibration.load(path: calibration)
+        let (model, _) = try WorldModel.load(path: weights)
+        var sources: [(name: String, episodes: [Episode])] = []
+        for path in logs {
+            let (_, episodes) = try EpisodeLog.load(path: path)
+            sources.append((URL(fileURLWithPath: path).lastPathComponent, episodes))
+        }
+        let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "null" }
+        if json {
+            let srcs = r.sources.map {
+                "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
+            }.joined(separator: ",")
+            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
+        } else {
+            for s in r.sources {
+                print(String(format: "%-32@ %3d episodes  true return %8.1f  decoded return %9.2f", s.name, s.episodes, s.meanTrueReturn, s.meanDecodedReturn))
+            }
+            print("Pearson, decoded vs true reward: per step \(f(r.stepCorrelation)) (\(r.transitions) transitions), per episode \(f(r.episodeCorrelation))")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import IQCalibration
+import IQLink
+import IQModel
+@testable import IQReport
+import Testing
+
+/// Reward recovery aggregates per source and per episode exactly as its definition says:
+/// per-step Pearson over every transition, per-episode Pearson of decoded vs true returns.
+@Suite struct RewardRecoveryTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func episode(seed: Int, steps: Int, rewardScale: Float) -> Episode {
+        var s: [StepRecord] = []
+        for t in 0...steps {
+            let x = Float(seed * 31 + t)
+            let obs = ObservationRecord(seq: UInt64(t + 1), timestampNs: 0, values: [cos(x * 0.1), sin(x * 0.1), 0.3 * sin(x * 0.05)],
+                                        episodeStart: t == 0, reward: t == 0 ? nil : rewardScale * Float(t % 7) / 7)
+            let act = t < steps ? ActionRecord(seq: UInt64(t + 1), observationSeq: UInt64(t + 1), timestampNs: 0, values: [sin(x * 0.3)]) : nil
+            s.append(StepRecord(observation: obs, action: act))
+        }
+        return Episode(steps: s)
+    }
+
+    @Test func aggregatesPerStepAndPerEpisode() throws {
+        let cal = try Calibration.load(path: Self.root.appendingPathComponent("Calibration/pendulum-swingup.yaml").path)
+        let model = WorldModel.initialised(config: try ModelConfig.preset("tiny", obsDim: 3, actDim: 1), seed: 3, nonzeroQ: true)
+        let good = (0..<3).map { Self.episode(seed: $0, steps: 20, rewardScale: 1) }
+        let poor = (3..<5).map { Self.episode(seed: $0, steps: 20, rewardScale: 0.1) }
+        let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: [("good", good), ("poor", poor)])
+        #expect(r.transitions == 5 * 20)
+        #expect(r.sources.map(\.episodes) == [3, 2])
+        // The same numbers by hand from DecodedRewards.
+        var decodedReturns: [Double] = [], trueReturns: [Double] = [], allD: [Double] = [], allT: [Double] = []
+        for ep in good + poor {
+            let (d, t) = DecodedRewards.pairs(model: model, calibration: cal, episodes: [ep])
+            allD += d; allT += t
+            decodedReturns.append(d.reduce(0, +)); trueReturns.append(t.reduce(0, +))
+        }
+        #expect(r.episodeCorrelation == Stats.pearson(decodedReturns, trueReturns))
+        #expect(r.stepCorrelation == Stats.pearson(allD, allT))
+        #expect(abs(r.sources[0].meanTrueReturn - trueReturns.prefix(3).reduce(0, +) / 3) < 1e-9)
+        #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns.suffix(2).reduce(0, +) / 2) < 1e-9)
+    }
+}
