@@ -96,6 +96,13 @@ public struct DemoReport {
             lines.append(String(format: "  decoded vs ground-truth reward (Pearson, %d transitions): %.3f",
                                 dec.count, Stats.pearson(dec, tru)))
         }
+        if !evaluations.isEmpty {
+            // Reward recovery across behaviours of different quality (expert, planner, prior, BC).
+            let r = RewardRecovery.evaluate(model: model, calibration: calibration,
+                                            sources: [("expert", expert)] + evaluations.map { ($0.label, $0.episodes) })
+            lines.append(String(format: "  reward recovery over %d episodes (expert + evaluations): Pearson per step %.3f, per episode %.3f",
+                                r.sources.reduce(0) { $0 + $1.episodes }, r.stepCorrelation, r.episodeCorrelation))
+        }
         lines += notes.map { "  note: \($0)" }
         return lines.joined(separator: "\n")
     }
