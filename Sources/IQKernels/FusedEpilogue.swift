@@ -41,7 +41,6 @@ extension Activations {
         term: RowTerm
     ) {
         let full = n & ~7, tail = n - full
-        var acc = SIMD8<Float>(repeating: 0)
         var i = 0
         var a: UnsafePointer<Float>? = nil, cols = bias, ad = 0, keep: Float = 1
         var rowOnly = false
@@ -53,57 +52,46 @@ extension Activations {
         case .actionsOnly(let p, let c, let k): a = p; cols = c; ad = k; keep = 0
         case .actionsFrom(let s, let p, let c, let k): src = s; a = p; cols = c; ad = k
         }
-        if let a {
-            let keepRow = keep != 0
-            while i < full {
-                var x = load8(bias + i)
-                if keepRow { x += load8(src + i) }
-                for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), load8(cols + d * n + i)) }
-                store8(x, row + i)
-                acc += x
-                i += 8
+        let keepRow = keep != 0
+        // The pre-activation at vector offset j (full vector, or the `tail` lanes when j == full).
+        @inline(__always) func value(_ j: Int) -> SIMD8<Float> {
+            let count = j < full ? 8 : tail
+            func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> { count == 8 ? load8(p) : loadPartial(p, count) }
+            if let a {
+                var x = ld(bias + j)
+                if keepRow { x += ld(src + j) }
+                for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), ld(cols + d * n + j)) }
+                return x
             }
-            if tail > 0 {
-                var x = loadPartial(bias + full, tail)
-                if keepRow { x += loadPartial(src + full, tail) }
-                for d in 0..<ad { x = x.addingProduct(SIMD8(repeating: a[d]), loadPartial(cols + d * n + full, tail)) }
-                storePartial(x, row + full, tail)
-                acc += x
-            }
-        } else if rowOnly {
-            while i < full {
-                acc += load8(row + i)
-                i += 8
-            }
-            if tail > 0 { acc += loadPartial(row + full, tail) }
-        } else {
-            while i < full {
-                let x = load8(row + i) + load8(bias + i)
-                store8(x, row + i)
-                acc += x
-                i += 8
-            }
-            if tail > 0 {
-                let x = loadPartial(row + full, tail) + loadPartial(bias + full, tail)
-                storePartial(x, row + full, tail)
-                acc += x
-            }
+            if rowOnly { return ld(row + j) }
+            return ld(row + j) + ld(bias + j)
         }
-        let mean = hsum(acc) / Float(n)
-        let mv = SIMD8<Float>(repeating: mean)
-        var sq = SIMD8<Float>(repeating: 0)
-        i = 0
+        // Mean and variance in this one pass, of values shifted by the first vector's mean: the
+        // shift keeps Σd² − (Σd)²/n free of cancellation (the textbook one-pass form loses digits
+        // when |mean| ≫ std), and saves the separate variance pass over the row.
+        let first = value(0)
+        let shift = SIMD8<Float>(repeating: hsum(first) / Float(Swift.min(n, 8)))
+        var s1 = SIMD8<Float>(repeating: 0), s2 = SIMD8<Float>(repeating: 0)
         while i < full {
-            let d = load8(row + i) - mv
-            sq = sq.addingProduct(d, d)
+            let x = i == 0 ? first : value(i)
+            if !rowOnly { store8(x, row + i) }
+            let d = x - shift
+            s1 += d
+            s2 = s2.addingProduct(d, d)
             i += 8
         }
         if tail > 0 {
-            var d = loadPartial(row + full, tail) - mv
+            let x = full == 0 ? first : value(full)
+            if !rowOnly { storePartial(x, row + full, tail) }
+            var d = x - shift
             for j in tail..<8 { d[j] = 0 }
-            sq = sq.addingProduct(d, d)
+            s1 += d
+            s2 = s2.addingProduct(d, d)
         }
-        let iv = SIMD8<Float>(repeating: 1 / (hsum(sq) / Float(n) + eps).squareRoot())
+        let m1 = hsum(s1) / Float(n)
+        let variance = Swift.max(0, hsum(s2) / Float(n) - m1 * m1)
+        let mv = SIMD8<Float>(repeating: shift[0] + m1)
+        let iv = SIMD8<Float>(repeating: 1 / (variance + eps).squareRoot())
         i = 0
         switch act {
         case .mish:
