@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "End episodes after this many steps (default: the task's length).") var episodeSteps: Int?
     @Option(help: "Planner samples while acting and evaluating.") var planSamples = 512
     @Option(help: "Planner iterations.") var planIterations = 6
-    @Option(help: "Rebuild the acting planner from the current weights every N steps.") var plannerRefresh = 1
+    @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
     @Flag(help: "Add the Wasserstein-1 gradient penalty (SPEC 4.2 step 10; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
@@ -74,8 +74,8 @@ struct RunCommand: ParsableCommand {
         let s = try trainer.run()
         var line = String(format: "done: %d env steps, %d updates, %.0f s", s.envSteps, s.updates, s.seconds)
         if let e = s.lastEval {
-            line += String(format: "; eval return plan %.2f (%.3f of expert), prior %.2f (%.3f), reward corr %.3f",
-                           e.planReturn, e.planScore, e.priorReturn, e.priorScore, e.rewardCorrelation)
+            line += String(format: "; eval return plan %.2f (%.3f of expert), prior %.2f (%.3f), reward corr %.3f (expert demos %.3f)",
+                           e.planReturn, e.planScore, e.priorReturn, e.priorScore, e.rewardCorrelation, e.expertRewardCorrelation)
         }
         print(line)
         print("weights: \(out)")

@@ -11,6 +11,10 @@ public struct EvalResult: Sendable, Codable {
     public var planScore = Double.nan
     public var priorScore = Double.nan
     public var rewardCorrelation = Double.nan
+    /// The same correlation on the expert demonstrations (every stored transition): unlike
+    /// the one above it does not depend on what the current policy happens to visit, and
+    /// the expert's swing-ups span the whole reward range.
+    public var expertRewardCorrelation = Double.nan
     public var episodes = 0
 }
 
@@ -64,6 +68,30 @@ public enum Evaluator {
         let decoded = decodedRewards(model: model, obs: sObs, act: sAct, next: sNext)
         result.rewardCorrelation = pearson(decoded, sRew)
         return result
+    }
+
+    /// Every transition of a buffer in the SPEC 3.1 layout as flat arrays: (obs_j, a_j,
+    /// obs_{j+1}, r_j), where a_j and r_j are stored on row j+1 (the row they led to).
+    public static func transitions(of buffer: ReplayBuffer) -> (obs: [Float], act: [Float], next: [Float], reward: [Double]) {
+        let n = buffer.obsDim, m = buffer.actDim
+        var obs: [Float] = [], act: [Float] = [], next: [Float] = [], reward: [Double] = []
+        for e in buffer.episodes where e.steps > 0 {
+            for j in 0..<e.steps {
+                obs += e.obs[(j * n)..<((j + 1) * n)]
+                next += e.obs[((j + 1) * n)..<((j + 2) * n)]
+                act += e.act[((j + 1) * m)..<((j + 2) * m)]
+                reward.append(Double(e.reward[j + 1]))
+            }
+        }
+        return (obs, act, next, reward)
+    }
+
+    /// Pearson correlation of the decoded reward with the recorded ground truth over every
+    /// transition of `buffer` (NaN when the buffer carries no rewards).
+    public static func rewardCorrelation(model: WorldModel, buffer: ReplayBuffer) -> Double {
+        let t = transitions(of: buffer)
+        guard !t.reward.contains(where: { !$0.isFinite }) else { return .nan }
+        return pearson(decodedRewards(model: model, obs: t.obs, act: t.act, next: t.next), t.reward)
     }
 
     /// r̂ = mean_k Q_k(z_t, a_t) − γ mean_k Q_k(z_{t+1}, tanh μ(z_{t+1})), z = h(obs): the

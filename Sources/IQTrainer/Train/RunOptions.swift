@@ -14,8 +14,12 @@ public struct RunOptions: Sendable {
     public var episodeSteps: Int?
     public var hyper = Hyper()
     public var planner = PlannerConfig()
-    /// Rebuild the acting planner from the current weights every this many env steps.
-    public var plannerRefresh = 1
+    /// Rebuild the acting planner from the current weights every this many env steps (and
+    /// at every episode start). Not 1: building a `Planner` runs a calibration plan (about
+    /// 1.25 plans of work) and starts cold, without SPEC 2.2's warm start (prev_mean), so
+    /// rebuilding at every step nearly doubled the cost of acting and made every training
+    /// plan a cold one. Acting with weights at most 25 updates old is the price.
+    public var plannerRefresh = 25
     /// Metrics line every this many updates.
     public var logEvery = 50
     public var outPath = "weights.safetensors"

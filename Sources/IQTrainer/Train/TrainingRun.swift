@@ -179,19 +179,21 @@ public final class TrainingRun: @unchecked Sendable {
     func evaluate() throws -> EvalResult {
         guard options.evalEpisodes > 0 else { return EvalResult() }
         let model = try WeightsBridge.model(config: config, theta: state.theta.p)
-        let r = try Evaluator.evaluate(model: model, env: env, calibration: calibration, planner: options.planner,
+        var r = try Evaluator.evaluate(model: model, env: env, calibration: calibration, planner: options.planner,
                                        episodes: options.evalEpisodes, maxSteps: episodeLimit,
                                        expertReturn: expertReturn, plannerSeed: options.seed &+ 0xE7A1 &+ UInt64(position.evalIndex))
+        r.expertRewardCorrelation = Evaluator.rewardCorrelation(model: model, buffer: expert)
         position.evalIndex += 1
         metrics.write(["env_step": Double(position.envStep), "updates": Double(position.updates),
                        "eval_return_plan": r.planReturn, "eval_return_prior": r.priorReturn,
                        "score_plan": r.planScore, "score_prior": r.priorScore,
-                       "reward_correlation": r.rewardCorrelation, "expert_return": expertReturn ?? .nan],
+                       "reward_correlation": r.rewardCorrelation, "reward_correlation_expert": r.expertRewardCorrelation,
+                       "expert_return": expertReturn ?? .nan],
                       kind: "eval")
         if options.progress {
-            FileHandle.standardError.write(String(format: "\neval @%d: plan %.1f (%.2f of expert), prior %.1f (%.2f), reward corr %.3f\n",
+            FileHandle.standardError.write(String(format: "\neval @%d: plan %.1f (%.2f of expert), prior %.1f (%.2f), reward corr %.3f (expert demos %.3f)\n",
                                                   position.envStep, r.planReturn, r.planScore, r.priorReturn, r.priorScore,
-                                                  r.rewardCorrelation).data(using: .utf8)!)
+                                                  r.rewardCorrelation, r.expertRewardCorrelation).data(using: .utf8)!)
         }
         return r
     }
