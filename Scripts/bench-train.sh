@@ -8,6 +8,7 @@
 #   STEPS=20000 BATCH=128 TASKS=pendulum-swingup Scripts/bench-train.sh   # override a default
 #   THROUGHPUT=0 ...                                        # skip the updates/s measurement
 #   CPU=1 ...                                               # pin every run to core 1 (taskset)
+#   TRAIN=0 ...    # re-evaluate the weights already in $OUT/<task> (wall time from its run.log)
 #
 # Per-task defaults (what the closing table was measured with; see the case below):
 #   pendulum-swingup  8000 env steps, 2500 seed steps (SPEC 4.4), batch 256+256 (SPEC 0)
@@ -19,9 +20,15 @@
 # Two evaluations of the final weights, both on the simulator's ground-truth reward:
 #  - "trainer": the trainer's evaluator (Train/Evaluation.swift), in process, planner as
 #    trained (256 x 4, no deadline), also gives the reward correlation;
-#  - "runtime": the deployed path, `iqmpc-sim serve --mode lockstep` + `iqmpc-runtime run`
-#    as separate processes over loopback, with the calibration's planner and its 12 ms
-#    per-step budget (anytime planning), BC via --policy-prior-only.
+#  - "runtime": the deployed path, `iqmpc-sim serve --mode realtime` (50 Hz) +
+#    `iqmpc-runtime run` as separate processes over loopback, with the calibration's planner
+#    and its 12 ms per-step budget (anytime planning), BC via --policy-prior-only.
+# Reward correlation, three readings (all Pearson of r = Q(z,a) - gamma V(z') against the
+# simulator's reward; none is used in training):
+#  - "eval": per step over the trainer's final evaluation episodes (the agent's own);
+#  - "expert": per step over the 10 expert demonstrations;
+#  - "recovery": `iqmpc-train reward-recovery` over the expert demonstrations plus the runtime
+#    episodes of IQ-MPC and of BC, per step and per episode (decoded vs true return).
 #
 # Output: $OUT/<task>/{demos.iqlog,iqmpc.safetensors,bc.safetensors,metrics.jsonl,*.log}
 # and the closing table on stdout (also $OUT/summary-<tasks>.md).
@@ -63,15 +70,15 @@ if [ "${THROUGHPUT:-1}" = 1 ]; then
   done
 fi
 
-# One evaluation of a weights file by the deployed runtime: lockstep simulator and runtime
-# as two processes; prints the simulator's mean return.
+# One evaluation of a weights file by the deployed runtime: real-time simulator and runtime
+# as two processes; records the episodes to $log.iqlog and prints the simulator's mean return.
 runtime_eval() { # task weights log extra-runtime-flags...
   local task=$1 weights=$2 log=$3; shift 3
   local obs=tcp://127.0.0.1:$PORT act=tcp://127.0.0.1:$((PORT + 1))
-  "${PIN[@]}" "$BIN/iqmpc-sim" serve --task "$task" --mode lockstep --seed 1000 --episodes "$EVAL_EPISODES" \
-      --endpoint "$obs" > "$log.sim" 2>&1 &
+  "${PIN[@]}" "$BIN/iqmpc-sim" serve --task "$task" --mode realtime --seed 1000 --episodes "$EVAL_EPISODES" \
+      --endpoint "$obs" --action-endpoint "$act" --record "$log.iqlog" > "$log.sim" 2>&1 &
   local sim=$!
-  "${PIN[@]}" "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "Calibration/$task.yaml" --mode lockstep \
+  "${PIN[@]}" "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "Calibration/$task.yaml" --mode free-running \
       --observation-endpoint "$obs" --action-endpoint "$act" --telemetry-endpoint none --log-level warning "$@" \
       > "$log" 2>&1 &
   local rt=$!
@@ -81,7 +88,7 @@ runtime_eval() { # task weights log extra-runtime-flags...
   sed -n 's/.*mean return \([0-9.-]*\).*/\1/p' "$log.sim"
 }
 
-TABLE="| task | demos | env steps | wall time (train) | IQ-MPC / expert (trainer eval) | IQ-MPC / expert (runtime) | BC / expert (trainer eval) | BC / expert (runtime) | reward correlation |"$'\n'
+TABLE="| task | demos | env steps | wall time (train) | IQ-MPC / expert (trainer eval) | IQ-MPC / expert (runtime) | BC / expert (trainer eval) | BC / expert (runtime) | reward corr. eval / expert / recovery step / recovery episode |"$'\n'
 TABLE+="|---|---|---|---|---|---|---|---|---|"$'\n'
 for task in $TASKS; do
   case $task in
@@ -91,6 +98,7 @@ for task in $TASKS; do
   esac
   steps=${STEPS:-$d_steps}; seed_steps=${SEED_STEPS:-$d_seed}; batch=${BATCH:-$d_batch}; eval_every=${EVAL_EVERY:-$d_eval}
   d="$OUT/$task"; mkdir -p "$d"
+  if [ "${TRAIN:-1}" = 1 ]; then
   "$BIN/iqmpc-sim" record --task "$task" --expert --episodes 10 --seed 1 --out "$d/demos.iqlog" | tail -1
   echo "## $task: IQ-MPC, $steps env steps, seed steps $seed_steps, batch $batch+$batch, planner ${PLAN_SAMPLES}x${PLAN_ITERATIONS}"
   start=$(date +%s)
@@ -103,19 +111,28 @@ for task in $TASKS; do
   "${PIN[@]}" "$BIN/iqmpc-train" bc --demos "$d/demos.iqlog" --calibration "Calibration/$task.yaml" --preset "$PRESET" \
       --updates "$BC_UPDATES" --batch "$batch" --task "$task" --eval-episodes "$EVAL_EPISODES" \
       --out "$d/bc.safetensors" | tee "$d/bc.log"
-  read -r iq corr expert < <(/usr/bin/python3 - "$d/metrics.jsonl" <<'PY'
+  else
+    wall=$(sed -n 's/^done: \([0-9]*\) env steps, [0-9]* updates, \([0-9]*\) s.*/\2/p' "$d/run.log")
+    steps=$(sed -n 's/^done: \([0-9]*\) env steps.*/\1/p' "$d/run.log")
+  fi
+  read -r iq corr corr_x expert < <(/usr/bin/python3 - "$d/metrics.jsonl" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if '"kind":"eval"' in l]
 e = ev[-1]
-print("%.3f %.3f %.3f" % (e["score_plan"] or float("nan"), e["reward_correlation"] or float("nan"), e["expert_return"]))
+nan = float("nan")
+print("%.3f %.3f %.3f %.3f" % (e["score_plan"] or nan, e["reward_correlation"] or nan,
+                               e.get("reward_correlation_expert") or nan, e["expert_return"]))
 PY
 )
   bc=$(sed -n 's/.*prior return [0-9.-]* (\([0-9.-]*\) of expert.*/\1/p' "$d/bc.log")
   iq_rt=$(runtime_eval "$task" "$d/iqmpc.safetensors" "$d/runtime-iqmpc.log")
   bc_rt=$(runtime_eval "$task" "$d/bc.safetensors" "$d/runtime-bc.log" --policy-prior-only)
+  "$BIN/iqmpc-train" reward-recovery --weights "$d/iqmpc.safetensors" --calibration "Calibration/$task.yaml" \
+      --log "$d/demos.iqlog" --log "$d/runtime-iqmpc.log.iqlog" --log "$d/runtime-bc.log.iqlog" | tee "$d/reward-recovery.log"
+  read -r rr_step rr_ep < <(sed -n 's/.*per step \([0-9.null-]*\) .*per episode \([0-9.null-]*\).*/\1 \2/p' "$d/reward-recovery.log")
   frac() { /usr/bin/python3 -c "print('%.3f' % (float('$1') / $expert))" 2>/dev/null || echo nan; }
   echo "runtime: IQ-MPC mean return $iq_rt, BC $bc_rt (expert $expert)"
-  TABLE+="| $task | 10 | $steps | ${wall} s | $iq | $(frac "$iq_rt") | $bc | $(frac "$bc_rt") | $corr |"$'\n'
+  TABLE+="| $task | 10 | $steps | ${wall} s | $iq | $(frac "$iq_rt") | $bc | $(frac "$bc_rt") | $corr / $corr_x / $rr_step / $rr_ep |"$'\n'
 done
 
 {
