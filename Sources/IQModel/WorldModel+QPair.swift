@@ -16,16 +16,12 @@ extension WorldModel {
     }
 
     /// `out[r] = min or mean of Q_a(z_r, a_r), Q_b(z_r, a_r)`. Bit-identical to two `q(head:)`
-    /// calls combined by the caller.
+    /// calls combined by the caller. `sharedZ` as for `q`.
     public func qPair(heads: (Int, Int), reduce: QReduction, z: UnsafePointer<Float>,
                       actions: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                      workspace ws: ForwardWorkspace) {
-        q(head: heads.0, z: z, actions: actions, rows: rows, into: out, workspace: ws)
-        q(head: heads.1, z: z, actions: actions, rows: rows, into: ws.qScratch, workspace: ws)
-        let second = ws.qScratch
-        switch reduce {
-        case .min: for r in 0..<rows { out[r] = Swift.min(out[r], second[r]) }
-        case .mean: for r in 0..<rows { out[r] = 0.5 * (out[r] + second[r]) }
-        }
+                      workspace ws: ForwardWorkspace, sharedZ: Bool = false) {
+        q(head: heads.0, z: z, actions: actions, rows: rows, into: out, workspace: ws, sharedZ: sharedZ)
+        q(head: heads.1, z: z, actions: actions, rows: rows, into: ws.qScratch, workspace: ws, sharedZ: sharedZ)
+        Self.combine(reduce, out, ws.qScratch, rows)
     }
 }

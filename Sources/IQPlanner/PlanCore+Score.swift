@@ -48,7 +48,8 @@ extension PlanCore {
         var disc: Float = 1
         let gamma = self.gamma, alpha = self.alpha
         // q_0 = min of two heads at (z_0, a_0).
-        qMin(call: 0, z: z0, sharedZ: true, actions: actions + r0 * A, rows: n, into: qStep, part: part)
+        model.qPair(heads: pair(0), reduce: .min, z: z0, actions: actions + r0 * A, rows: n, into: qStep,
+                    workspace: ws, sharedZ: true)
         for t in 0..<H {
             let at = UnsafePointer(actions + (t * N + r0) * A)
             let zt = t == 0 ? UnsafePointer(z0) : UnsafePointer(zc)
@@ -111,16 +112,6 @@ extension PlanCore {
     /// The head pair drawn for Q call `call` of this iteration.
     @inline(__always)
     private func pair(_ call: Int) -> (Int, Int) { (Int(heads[2 * call]), Int(heads[2 * call + 1])) }
-
-    /// min(Q_a, Q_b) for the head pair of Q call `call`.
-    @inline(__always)
-    private func qMin(call: Int, z: UnsafePointer<Float>, sharedZ: Bool, actions: UnsafePointer<Float>, rows n: Int,
-                      into out: UnsafeMutablePointer<Float>, part: Partition) {
-        let hA = Int(heads[2 * call]), hB = Int(heads[2 * call + 1])
-        model.q(head: hA, z: z, actions: actions, rows: n, into: out, workspace: part.workspace, sharedZ: sharedZ)
-        model.q(head: hB, z: z, actions: actions, rows: n, into: part.qb, workspace: part.workspace, sharedZ: sharedZ)
-        for r in 0..<n { out[r] = min(out[r], part.qb[r]) }
-    }
 
     /// A policy sample per row from head outputs, with noise from (kind, step t) for this partition's rows.
     @inline(__always)

@@ -16,7 +16,6 @@ final class Partition: @unchecked Sendable {
     let sampled: UnsafeMutablePointer<Float>  // [rows, A]  ã samples fed to Q
     let logProb: UnsafeMutablePointer<Float>  // [rows]
     let qa: UnsafeMutablePointer<Float>       // [rows]
-    let qb: UnsafeMutablePointer<Float>       // [rows]
     let qStep: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_t, a_t)
     let qNext: UnsafeMutablePointer<Float>    // [rows]  min-Q at (z_{t+1}, a_{t+1}), computed with V_{t+1}
     let qTerm: UnsafeMutablePointer<Float>    // [rows]  mean-Q at (z_H, ã_H)
@@ -37,7 +36,7 @@ final class Partition: @unchecked Sendable {
         workspace = ForwardWorkspace(model: model, maxRows: max(workspaceRows, n))
         zCur = arena.floats(n * c.latentDim); zNext = arena.floats(n * c.latentDim)
         noise = arena.floats(n * c.actDim); sampled = arena.floats(n * c.actDim)
-        logProb = arena.floats(n); qa = arena.floats(n); qb = arena.floats(n)
+        logProb = arena.floats(n); qa = arena.floats(n)
         qStep = arena.floats(n); entropyStep = arena.floats(n); value = arena.floats(n)
         qNext = arena.floats(n); qTerm = arena.floats(n); termAction = arena.floats(n * c.actDim)
         // Partition 0 also evaluates the 1-row head at z_0.
@@ -47,7 +46,7 @@ final class Partition: @unchecked Sendable {
     }
 
     static func floats(rows n: Int, config c: ModelConfig, hidden: Int) -> (floats: Int, slices: Int) {
-        (2 * n * c.latentDim + 3 * n * c.actDim + 8 * n + 4 * n * c.actDim + 2 * n * hidden, 17)
+        (2 * n * c.latentDim + 3 * n * c.actDim + 7 * n + 4 * n * c.actDim + 2 * n * hidden, 16)
     }
 }
 
