@@ -3,11 +3,17 @@ import IQModel
 
 /// Does the reward decoded from the critic rank behaviour the way the true reward does?
 ///
-/// Two Pearson correlations over logged episodes from any sources (expert demonstrations, a
-/// random policy, the deployed controller, behaviour cloning): per transition, and per episode
-/// (decoded return against true return). The per-episode figure is the reward-recovery question
-/// an imitation learner is judged on: a recovered reward is only defined up to shaping terms
-/// that cancel over an episode but blur single steps. Both are reported; neither is tuned.
+/// Three Pearson correlations over logged episodes from any sources (expert demonstrations, a
+/// random policy, the deployed controller, behaviour cloning), because "how well is the reward
+/// recovered" has several honest readings and they disagree:
+/// - per step: all transitions of all sources pooled, one correlation;
+/// - within episode: the correlation along each episode's time axis, averaged over episodes.
+///   This is the axis the reference code correlates along (`pearson_correlation` over the time
+///   dimension of each sampled sequence); it asks whether the decoded reward rises and falls
+///   when the true one does, whatever its offset in that episode;
+/// - per episode: decoded return against true return, the ranking question an imitation
+///   learner is judged on (shaping terms that blur single steps cancel over an episode).
+/// All three are reported; none is tuned.
 public enum RewardRecovery {
     public struct Source: Sendable {
         public var name: String
@@ -20,6 +26,11 @@ public enum RewardRecovery {
         public var sources: [Source]
         public var stepCorrelation: Double
         public var episodeCorrelation: Double
+        /// Mean over episodes of the time-axis correlation; episodes whose true reward is
+        /// constant (no variance to correlate with) are left out and counted.
+        public var withinEpisodeCorrelation: Double
+        public var withinEpisodeCount: Int
+        public var constantRewardEpisodes: Int
         public var transitions: Int
     }
 
@@ -28,6 +39,7 @@ public enum RewardRecovery {
         var allDecoded: [Double] = [], allTruth: [Double] = []
         var epDecoded: [Double] = [], epTruth: [Double] = []
         var summaries: [Source] = []
+        var within: [Double] = [], constant = 0
         for (name, episodes) in sources {
             var d = 0.0, t = 0.0, n = 0
             for ep in episodes {
@@ -36,12 +48,17 @@ public enum RewardRecovery {
                 allDecoded += decoded; allTruth += truth
                 let sd = decoded.reduce(0, +), st = truth.reduce(0, +)
                 epDecoded.append(sd); epTruth.append(st)
+                let r = Stats.pearson(decoded, truth)
+                if r.isFinite { within.append(r) } else { constant += 1 }
                 d += sd; t += st; n += 1
             }
             summaries.append(Source(name: name, episodes: n, meanTrueReturn: n > 0 ? t / Double(n) : .nan,
                                     meanDecodedReturn: n > 0 ? d / Double(n) : .nan))
         }
         return Result(sources: summaries, stepCorrelation: Stats.pearson(allDecoded, allTruth),
-                      episodeCorrelation: Stats.pearson(epDecoded, epTruth), transitions: allTruth.count)
+                      episodeCorrelation: Stats.pearson(epDecoded, epTruth),
+                      withinEpisodeCorrelation: within.isEmpty ? .nan : within.reduce(0, +) / Double(within.count),
+                      withinEpisodeCount: within.count, constantRewardEpisodes: constant,
+                      transitions: allTruth.count)
     }
 }

@@ -17,6 +17,8 @@ struct RewardRecoveryCommand: ParsableCommand {
     @Option(name: .customLong("log"), help: "A record file (.iqlog) of episodes; repeat for several sources, e.g. expert, random, deployed.")
     var logs: [String]
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Also write every transition as CSV (source,episode,t,true_reward,decoded_reward) to this file, to plot or inspect.")
+    var series: String?
 
     func run() throws {
         guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
@@ -28,17 +30,28 @@ struct RewardRecoveryCommand: ParsableCommand {
             sources.append((URL(fileURLWithPath: path).lastPathComponent, episodes))
         }
         let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)
+        if let series {
+            var csv = "source,episode,t,true_reward,decoded_reward\n"
+            for (name, episodes) in sources {
+                for (e, ep) in episodes.enumerated() {
+                    let (d, t) = DecodedRewards.pairs(model: model, calibration: cal, episodes: [ep])
+                    for i in 0..<t.count { csv += "\(name),\(e),\(i),\(t[i]),\(d[i])\n" }
+                }
+            }
+            try csv.write(toFile: series, atomically: true, encoding: .utf8)
+        }
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "null" }
         if json {
             let srcs = r.sources.map {
                 "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
             }.joined(separator: ",")
-            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
+            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
         } else {
             for s in r.sources {
                 print(String(format: "%-32@ %3d episodes  true return %8.1f  decoded return %9.2f", s.name, s.episodes, s.meanTrueReturn, s.meanDecodedReturn))
             }
             print("Pearson, decoded vs true reward: per step \(f(r.stepCorrelation)) (\(r.transitions) transitions), per episode \(f(r.episodeCorrelation))")
+            print("Pearson along each episode's time axis, mean: \(f(r.withinEpisodeCorrelation)) (\(r.withinEpisodeCount) episodes, \(r.constantRewardEpisodes) with constant true reward left out)")
         }
     }
 }

@@ -27,19 +27,26 @@ import Testing
         let model = WorldModel.initialised(config: try ModelConfig.preset("tiny", obsDim: 3, actDim: 1), seed: 3, nonzeroQ: true)
         let good = (0..<3).map { Self.episode(seed: $0, steps: 20, rewardScale: 1) }
         let poor = (3..<5).map { Self.episode(seed: $0, steps: 20, rewardScale: 0.1) }
-        let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: [("good", good), ("poor", poor)])
-        #expect(r.transitions == 5 * 20)
-        #expect(r.sources.map(\.episodes) == [3, 2])
+        // An episode whose true reward never changes has nothing to correlate along time.
+        let flat = [Self.episode(seed: 9, steps: 20, rewardScale: 0)]
+        let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: [("good", good), ("poor", poor), ("flat", flat)])
+        #expect(r.transitions == 6 * 20)
+        #expect(r.sources.map(\.episodes) == [3, 2, 1])
+        #expect(r.withinEpisodeCount == 5 && r.constantRewardEpisodes == 1)
         // The same numbers by hand from DecodedRewards.
         var decodedReturns: [Double] = [], trueReturns: [Double] = [], allD: [Double] = [], allT: [Double] = []
-        for ep in good + poor {
+        var within: [Double] = []
+        for ep in good + poor + flat {
             let (d, t) = DecodedRewards.pairs(model: model, calibration: cal, episodes: [ep])
             allD += d; allT += t
             decodedReturns.append(d.reduce(0, +)); trueReturns.append(t.reduce(0, +))
+            if t.contains(where: { $0 != t[0] }) { within.append(Stats.pearson(d, t)) }
         }
+        #expect(within.count == 5)
+        #expect(abs(r.withinEpisodeCorrelation - within.reduce(0, +) / 5) < 1e-12)
         #expect(r.episodeCorrelation == Stats.pearson(decodedReturns, trueReturns))
         #expect(r.stepCorrelation == Stats.pearson(allD, allT))
         #expect(abs(r.sources[0].meanTrueReturn - trueReturns.prefix(3).reduce(0, +) / 3) < 1e-9)
-        #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns.suffix(2).reduce(0, +) / 2) < 1e-9)
+        #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns[3...4].reduce(0, +) / 2) < 1e-9)
     }
 }
