@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
         /// Autodiff, losses, optimisers, replay buffers, the training loop.
         .target(name: "IQTrainer", dependencies: [
-            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration",
+            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQReport",
         ], swiftSettings: numeric),
 
         /// The demo's self-contained HTML report (inline SVG charts).

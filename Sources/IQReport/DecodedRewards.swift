@@ -13,7 +13,7 @@ public enum DecodedRewards {
     public static func pairs(model: WorldModel, calibration: Calibration,
                              episodes: [Episode]) -> (decoded: [Double], truth: [Double]) {
         let c = model.config
-        var decoded: [Double] = [], truth: [Double] = []
+        var truth: [Double] = []
         // Gather transitions (s_t, a_t, s_{t+1}, r_t) first so the model runs batched.
         var obs: [Float] = [], next: [Float] = [], act: [Float] = []
         for ep in episodes {
@@ -28,8 +28,19 @@ public enum DecodedRewards {
                 truth.append(r)
             }
         }
-        let rows = truth.count
-        guard rows > 0 else { return ([], []) }
+        return (decode(model: model, obs: obs, act: act, next: next), truth)
+    }
+
+    /// The same decoding on flat arrays of transitions (row i: obs_i, a_i, obs_{i+1}) already in
+    /// the network's units; the trainer's evaluation calls this on its buffers. Runs in chunks so
+    /// the workspace stays small whatever the number of transitions.
+    public static func decode(model: WorldModel, obs: [Float], act: [Float], next: [Float]) -> [Double] {
+        let c = model.config
+        let rows = obs.count / c.obsDim
+        precondition(next.count == obs.count && act.count == rows * c.actDim, "transition arrays disagree")
+        guard rows > 0 else { return [] }
+        var decoded: [Double] = []
+        decoded.reserveCapacity(rows)
         let chunk = 256
         let ws = ForwardWorkspace(model: model, maxRows: chunk)
         var z = [Float](repeating: 0, count: chunk * c.latentDim)
@@ -61,6 +72,6 @@ public enum DecodedRewards {
             for i in 0..<n { decoded.append(Double(qSum[i] / k - gamma * vSum[i] / k)) }
             start += n
         }
-        return (decoded, truth)
+        return decoded
     }
 }

@@ -1,5 +1,6 @@
 import IQCalibration
 import IQModel
+import IQReport
 import IQPlanner
 
 /// One evaluation: returns with planning and with the policy prior alone (ground-truth
@@ -65,8 +66,8 @@ public enum Evaluator {
             result.planScore = result.planReturn / e
             result.priorScore = result.priorReturn / e
         }
-        let decoded = decodedRewards(model: model, obs: sObs, act: sAct, next: sNext)
-        result.rewardCorrelation = pearson(decoded, sRew)
+        let decoded = DecodedRewards.decode(model: model, obs: sObs, act: sAct, next: sNext)
+        result.rewardCorrelation = Stats.pearson(decoded, sRew)
         return result
     }
 
@@ -91,30 +92,7 @@ public enum Evaluator {
     public static func rewardCorrelation(model: WorldModel, buffer: ReplayBuffer) -> Double {
         let t = transitions(of: buffer)
         guard !t.reward.contains(where: { !$0.isFinite }) else { return .nan }
-        return pearson(decodedRewards(model: model, obs: t.obs, act: t.act, next: t.next), t.reward)
+        return Stats.pearson(DecodedRewards.decode(model: model, obs: t.obs, act: t.act, next: t.next), t.reward)
     }
 
-    /// r̂ = mean_k Q_k(z_t, a_t) − γ mean_k Q_k(z_{t+1}, tanh μ(z_{t+1})), z = h(obs): the
-    /// implicit reward of SPEC 4.2 step 9 with every head averaged and π's mean action, so it
-    /// is deterministic.
-    public static func decodedRewards(model: WorldModel, obs: [Float], act: [Float], next: [Float]) -> [Double] {
-        let c = model.config
-        let rows = obs.count / c.obsDim
-        guard rows > 0 else { return [] }
-        let ws = ForwardWorkspace(model: model, maxRows: rows)
-        var z = [Float](repeating: 0, count: rows * c.latentDim), z2 = z
-        model.encode(obs: obs, rows: rows, into: &z, workspace: ws)
-        model.encode(obs: next, rows: rows, into: &z2, workspace: ws)
-        var a2 = [Float](repeating: 0, count: rows * c.actDim)
-        model.policy(z: z2, rows: rows, noise: nil, meanOut: &a2, actionOut: nil, logProbOut: nil, logStdOut: nil, workspace: ws)
-        var q = [Double](repeating: 0, count: rows), v = q
-        var tmp = [Float](repeating: 0, count: rows)
-        for k in 0..<c.numQ {
-            model.q(head: k, z: z, actions: act, rows: rows, into: &tmp, workspace: ws)
-            for i in 0..<rows { q[i] += Double(tmp[i]) / Double(c.numQ) }
-            model.q(head: k, z: z2, actions: a2, rows: rows, into: &tmp, workspace: ws)
-            for i in 0..<rows { v[i] += Double(tmp[i]) / Double(c.numQ) }
-        }
-        return (0..<rows).map { q[$0] - c.discount * v[$0] }
-    }
 }

@@ -43,17 +43,3 @@ public enum TrainError: Error, CustomStringConvertible {
         }
     }
 }
-
-/// Pearson correlation (NaN when either side is constant).
-public func pearson(_ a: [Double], _ b: [Double]) -> Double {
-    precondition(a.count == b.count)
-    let n = Double(a.count)
-    guard n > 1 else { return .nan }
-    let ma = a.reduce(0, +) / n, mb = b.reduce(0, +) / n
-    var sab = 0.0, saa = 0.0, sbb = 0.0
-    for i in 0..<a.count {
-        let da = a[i] - ma, db = b[i] - mb
-        sab += da * db; saa += da * da; sbb += db * db
-    }
-    return sab / (saa * sbb).squareRoot()
-}
