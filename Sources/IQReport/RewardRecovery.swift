@@ -13,7 +13,11 @@ import IQModel
 ///   when the true one does, whatever its offset in that episode;
 /// - per episode: decoded return against true return, the ranking question an imitation
 ///   learner is judged on (shaping terms that blur single steps cancel over an episode).
-/// All three are reported; none is tuned.
+/// All three are reported; none is tuned. Beside them, a reference that needs no model: the
+/// per-step correlation of the true reward with its own per-source mean, i.e. what a reward that
+/// knows only which source (expert, BC, random, ...) a step came from could reach at best. An
+/// imitation reward scores behaviour, so on a pooled sample it lands near this figure, and the
+/// per-step figure mostly measures the sample's mix rather than the critic.
 public enum RewardRecovery {
     public struct Source: Sendable {
         public var name: String
@@ -30,6 +34,8 @@ public enum RewardRecovery {
         /// constant (no variance to correlate with) are left out and counted.
         public var withinEpisodeCorrelation: Double
         public var withinEpisodeCount: Int
+        /// Pearson of each step's true reward with its source's mean true reward.
+        public var sourceOnlyCorrelation: Double
         public var constantRewardEpisodes: Int
         public var transitions: Int
     }
@@ -40,6 +46,7 @@ public enum RewardRecovery {
         var epDecoded: [Double] = [], epTruth: [Double] = []
         var summaries: [Source] = []
         var within: [Double] = [], constant = 0
+        var sourceMean: [Double] = []
         for (name, episodes) in sources {
             var d = 0.0, t = 0.0, n = 0
             for ep in episodes {
@@ -52,13 +59,17 @@ public enum RewardRecovery {
                 if r.isFinite { within.append(r) } else { constant += 1 }
                 d += sd; t += st; n += 1
             }
+            let stepsHere = allTruth.count - sourceMean.count
+            let meanHere = allTruth.suffix(stepsHere).reduce(0, +) / Double(max(stepsHere, 1))
+            sourceMean += [Double](repeating: meanHere, count: stepsHere)
             summaries.append(Source(name: name, episodes: n, meanTrueReturn: n > 0 ? t / Double(n) : .nan,
                                     meanDecodedReturn: n > 0 ? d / Double(n) : .nan))
         }
         return Result(sources: summaries, stepCorrelation: Stats.pearson(allDecoded, allTruth),
                       episodeCorrelation: Stats.pearson(epDecoded, epTruth),
                       withinEpisodeCorrelation: within.isEmpty ? .nan : within.reduce(0, +) / Double(within.count),
-                      withinEpisodeCount: within.count, constantRewardEpisodes: constant,
+                      withinEpisodeCount: within.count,
+                      sourceOnlyCorrelation: Stats.pearson(sourceMean, allTruth), constantRewardEpisodes: constant,
                       transitions: allTruth.count)
     }
 }

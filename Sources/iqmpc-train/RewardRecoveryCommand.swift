@@ -45,13 +45,14 @@ struct RewardRecoveryCommand: ParsableCommand {
             let srcs = r.sources.map {
                 "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
             }.joined(separator: ",")
-            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
+            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"source_only_correlation\":\(f(r.sourceOnlyCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
         } else {
             for s in r.sources {
                 print(String(format: "%-32@ %3d episodes  true return %8.1f  decoded return %9.2f", s.name, s.episodes, s.meanTrueReturn, s.meanDecodedReturn))
             }
             print("Pearson, decoded vs true reward: per step \(f(r.stepCorrelation)) (\(r.transitions) transitions), per episode \(f(r.episodeCorrelation))")
             print("Pearson along each episode's time axis, mean: \(f(r.withinEpisodeCorrelation)) (\(r.withinEpisodeCount) episodes, \(r.constantRewardEpisodes) with constant true reward left out)")
+            print("Reference without a model: true reward vs its source's mean, per step \(f(r.sourceOnlyCorrelation)) (the best a reward that only knows the source can do)")
         }
     }
 }

@@ -43,6 +43,11 @@ import Testing
             if t.contains(where: { $0 != t[0] }) { within.append(Stats.pearson(d, t)) }
         }
         #expect(within.count == 5)
+        var means: [Double] = []
+        for (lo, hi) in [(0, 60), (60, 100), (100, 120)] {
+            means += [Double](repeating: allT[lo..<hi].reduce(0, +) / Double(hi - lo), count: hi - lo)
+        }
+        #expect(abs(r.sourceOnlyCorrelation - Stats.pearson(means, allT)) < 1e-12)
         #expect(abs(r.withinEpisodeCorrelation - within.reduce(0, +) / 5) < 1e-12)
         #expect(r.episodeCorrelation == Stats.pearson(decodedReturns, trueReturns))
         #expect(r.stepCorrelation == Stats.pearson(allD, allT))
