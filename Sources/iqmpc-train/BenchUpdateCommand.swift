@@ -23,9 +23,11 @@ struct BenchUpdateCommand: ParsableCommand {
             let data = try JSONEncoder().encode(r)
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%@: %.2f updates/s wall, %.2f updates per CPU-second; %.2f GFLOP of GEMM per update, %.1f GFLOP/s effective (wall) vs sgemm %.1f GFLOP/s (%.0f%%); sgemm per CPU-second %.1f GFLOP/s; %d parameters",
-                         r.preset, r.updatesPerSecond, r.updatesPerCPUSecond, r.gemmGflopPerUpdate, r.effectiveGflops,
-                         r.sgemmGflops, 100 * r.effectiveGflops / r.sgemmGflops, r.sgemmGflopsCPU, r.parameters))
+            print(String(format: "%@: %.2f updates/s wall, %.2f updates per CPU-second; %.2f GFLOP of GEMM per update in %.0f calls; products run at %.1f GFLOP/s (%.0f%% of sgemm, %.0f%% of the update's time); whole-update GEMM-effective %.1f GFLOP/s (%.0f%% of sgemm); sgemm %.1f GFLOP/s wall, %.1f per CPU-second; %d parameters; theta checksum %@",
+                         r.preset, r.updatesPerSecond, r.updatesPerCPUSecond, r.gemmGflopPerUpdate, r.gemmCallsPerUpdate,
+                         r.productGflops, 100 * r.productGflops / r.sgemmGflops, 100 * r.productTimeShare,
+                         r.effectiveGflops, 100 * r.effectiveGflops / r.sgemmGflops,
+                         r.sgemmGflops, r.sgemmGflopsCPU, r.parameters, r.thetaChecksum))
         }
     }
 }

@@ -3,8 +3,15 @@ import Foundation
 import IQModel
 
 /// Training throughput on random data (the update's cost does not depend on the values):
-/// updates/s for a preset at batch B + B, horizon H, K heads, one thread, with the GEMM
-/// share and the same-run sgemm rate on the update's dominant shape.
+/// updates/s for a preset at batch B + B, horizon H, K heads, one thread, beside the
+/// same-run sgemm rate on the update's dominant shape. Two GEMM figures, both against that
+/// sgemm rate:
+///  - `effectiveGflops` (whole-update GEMM-effective): the update's GEMM flops divided by the
+///    whole update's wall time, i.e. the sgemm share the update would have if everything but
+///    the products were free;
+///  - `productGflops` (product rate): the same flops divided by the wall time spent inside
+///    the products themselves (`GemmMeter.timing`), i.e. how fast the update's own matrix
+///    products run compared with sgemm on a large square-ish shape.
 public struct UpdateBenchmarkResult: Sendable, Codable {
     public var preset: String
     public var updatesPerSecond: Double
@@ -13,9 +20,20 @@ public struct UpdateBenchmarkResult: Sendable, Codable {
     public var updatesPerCPUSecond: Double
     public var sgemmGflopsCPU: Double
     public var gemmGflopPerUpdate: Double
+    /// GEMM flops / whole-update wall time (GFLOP/s).
     public var effectiveGflops: Double
+    /// GEMM flops / wall time inside the GEMM calls (GFLOP/s).
+    public var productGflops: Double
+    /// Share of the update's wall time spent inside GEMM calls.
+    public var productTimeShare: Double
+    /// GEMM calls per update.
+    public var gemmCallsPerUpdate: Double
     public var sgemmGflops: Double
     public var parameters: Int
+    /// FNV-1a over θ's bits after warm-up + timed updates: equal values across builds show
+    /// a code change left the update's arithmetic bit for bit unchanged (same BLAS, same
+    /// options).
+    public var thetaChecksum: String
 }
 
 public enum UpdateBenchmark {
@@ -35,19 +53,39 @@ public enum UpdateBenchmark {
         for i in 0..<b.act.count { b.act.p[i] = Float(r.uniform() * 2 - 1) }
         for _ in 0..<warmup { _ = updater.update(state, batch: b) }
         GemmMeter.flops = 0
+        GemmMeter.calls = 0
+        GemmMeter.nanoseconds = 0
+        // Two clock reads per product (~150-250 per update, ~25 ns each): < 0.1% of an update.
+        GemmMeter.timing = true
+        defer { GemmMeter.timing = false }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let c0 = threadCPUSeconds()
         for _ in 0..<updates { _ = updater.update(state, batch: b) }
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         let dc = threadCPUSeconds() - c0
+        GemmMeter.timing = false
+        let inGemm = Double(GemmMeter.nanoseconds) * 1e-9
         let flopsPer = GemmMeter.flops / Double(updates)
         let sg = sgemmRate(m: horizon * 2 * batch, n: config.mlpDim, k: config.mlpDim)
         return UpdateBenchmarkResult(preset: preset, updatesPerSecond: Double(updates) / dt,
                                      updatesPerCPUSecond: Double(updates) / dc, sgemmGflopsCPU: sg.cpu,
                                      gemmGflopPerUpdate: flopsPer * 1e-9,
                                      effectiveGflops: GemmMeter.flops / dt * 1e-9,
+                                     productGflops: GemmMeter.flops / inGemm * 1e-9,
+                                     productTimeShare: inGemm / dt,
+                                     gemmCallsPerUpdate: Double(GemmMeter.calls) / Double(updates),
                                      sgemmGflops: sg.wall,
-                                     parameters: layout.total)
+                                     parameters: layout.total,
+                                     thetaChecksum: checksum(state.theta.p, count: layout.total))
+    }
+
+    static func checksum(_ p: UnsafePointer<Float>, count: Int) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<count {
+            h ^= UInt64(p[i].bitPattern)
+            h = h &* 0x100_0000_01b3
+        }
+        return String(h, radix: 16)
     }
 
     /// Raw sgemm GFLOP/s on [m, k] x [n, k]^T, the update's most common product.

@@ -30,8 +30,10 @@ extension Float: TrainScalar {
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         GemmMeter.count(m, n, k)
+        let t0 = GemmMeter.timing ? GemmMeter.now() : 0
         cblas_sgemm(CblasRowMajor, blasTrans(transA), blasTrans(transB), Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if GemmMeter.timing { GemmMeter.nanoseconds += GemmMeter.now() &- t0 }
     }
     @inline(__always) public static func expo(_ x: Float) -> Float { Foundation.exp(x) }
     @inline(__always) public static func logn(_ x: Float) -> Float { Foundation.log(x) }
@@ -67,9 +69,23 @@ extension Double: TrainScalar {
 }
 
 /// Counts the multiply-adds the update issues, so the benchmark can state the update's
-/// effective GFLOP/s beside the raw sgemm rate. Only the benchmark reads it; the counter is
-/// a plain integer bumped from the single training thread.
+/// effective GFLOP/s beside the raw sgemm rate, and (only while `timing` is on) the time
+/// spent inside the products themselves, so their own rate can be compared with sgemm's.
+/// Only the benchmark reads it; the counters are plain variables bumped from the single
+/// training thread. With `timing` off a product costs one extra branch.
 public enum GemmMeter {
     nonisolated(unsafe) public static var flops: Double = 0
-    @inline(__always) static func count(_ m: Int, _ n: Int, _ k: Int) { flops += 2 * Double(m) * Double(n) * Double(k) }
+    /// Wall-clock nanoseconds inside `cblas_sgemm` calls while `timing` is on.
+    nonisolated(unsafe) public static var nanoseconds: UInt64 = 0
+    nonisolated(unsafe) public static var calls = 0
+    nonisolated(unsafe) public static var timing = false
+    @inline(__always) static func count(_ m: Int, _ n: Int, _ k: Int) {
+        flops += 2 * Double(m) * Double(n) * Double(k)
+        calls += 1
+    }
+    @inline(__always) static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
 }

@@ -20,7 +20,8 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
     public init(spec: MLPSpec, rows: Int) {
         self.spec = spec
         self.rows = rows
-        caches = [MLPCache(spec: spec, maxRows: rows), MLPCache(spec: spec, maxRows: rows)]
+        caches = [MLPCache(spec: spec, maxRows: rows, keepsPreActivation: true),
+                  MLPCache(spec: spec, maxRows: rows, keepsPreActivation: true)]
         g = Tensor(rows * spec.inDim)
         u = [Tensor(rows * spec.inDim), Tensor(rows * spec.inDim)]
         for l in spec.layers {
@@ -82,7 +83,7 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
             let pd = pDot[i].p
             T.gemm(transA: false, transB: true, m: R, n: l.outDim, k: l.inDim, alpha: 1, a: xinDot, lda: l.inDim,
                    b: w, ldb: l.inDim, beta: 0, c: pd, ldc: l.outDim)
-            if let m = c.mask[i] { for j in 0..<(R * l.outDim) { pd[j] *= m.p[j] } }
+            if let m = c.activeMask(i) { for j in 0..<(R * l.outDim) { pd[j] *= m.p[j] } }
             if l.normed {
                 precondition(l.act == .mish, "gradient penalty supports Mish hidden layers (the Q network)")
                 let gain = w + l.outDim * l.inDim + l.outDim
@@ -159,10 +160,10 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
                     for j in 0..<n { hBar[o + j] = rs * (hBar[o + j] - mB - xh[j] * mE) - rsBar * rs * rs * xh[j] * inv }
                 }
             }
-            if let m = c.mask[i] {
+            if let m = c.activeMask(i) {
                 for j in 0..<(R * n) { hBar[j] *= m.p[j]; hdBar[j] *= m.p[j] }
             }
-            let xin = i == 0 ? c.input.p : c.out[i - 1].p
+            let xin = i == 0 ? c.inputPointer : UnsafePointer(c.out[i - 1].p)
             let xinD: UnsafePointer<T> = i == 0 ? dir : UnsafePointer(hDot[i - 1].p)
             // W̄ += p̄ᵀ x + ṗ̄ᵀ ẋ ; b̄ += Σ p̄.
             T.gemm(transA: true, transB: false, m: n, n: l.inDim, k: R, alpha: 1, a: hBar, lda: n, b: xin, ldb: l.inDim,

@@ -26,6 +26,8 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     let dq: Tensor<T>
     let dA0: Tensor<T>, dL0: Tensor<T>
     let dPiA: Tensor<T>, dPiL: Tensor<T>
+    /// [z | a] rows shared by every Q head of one phase (the heads read the same input).
+    let qIn: Tensor<T>
     let gp: GradientPenalty<T>?
 
     public var stats = UpdateStats()
@@ -54,6 +56,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         dq = Tensor(qRows)
         dA0 = Tensor(B * A); dL0 = Tensor(B)
         dPiA = Tensor((H + 1) * N2 * A); dPiL = Tensor((H + 1) * N2)
+        qIn = Tensor(qRows * (L + A))
         gp = hyper.useGradientPenalty ? GradientPenalty(spec: layout.q, rows: B) : nil
     }
 
@@ -72,17 +75,18 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     /// z*_{t+1} = h(obs[t+1]) and y_t = γ (Q̄min2(z*, ã) − α ℓ(ã)), ã ~ π(z*), one target pair.
     public func prepareTargets(theta: UnsafePointer<T>, target: UnsafePointer<T>, batch: Batch<T>, rng: inout TrainRNG) {
         let rows = H * N2
-        enc.input.p.update(from: batch.obs.p + N2 * Do, count: rows * Do)
-        zStar.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng),
+        zStar.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng,
+                                         input: batch.obs.p + N2 * Do, needsBackward: false),
                        count: rows * L)
-        pi.input.p.update(from: zStar.p, count: rows * L)
-        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng)
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng,
+                             input: zStar.p, needsBackward: false)
         rng.fillNormal(piHead.eps.p, rows * A)
         piHead.forward(raw: raw, rows: rows)
         let (p1, p2) = rng.pair(K)
+        concat(into: qIn.p, z: zStar.p, a: piHead.action.p, rows: rows)
         for (slot, head) in [(0, p1), (1, p2)] {
-            concat(into: q[slot].input.p, z: zStar.p, a: piHead.action.p, rows: rows)
-            q[slot].forward(params: target + head * layout.q.paramCount, rows: rows, dropout: 0, rng: &rng)
+            q[slot].forward(params: target + head * layout.q.paramCount, rows: rows, dropout: 0, rng: &rng,
+                            input: qIn.p, needsBackward: false)
         }
         let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
         let o1 = q[0].output, o2 = q[1].output
@@ -97,8 +101,8 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                           rng: inout TrainRNG) -> T {
         let LA = L + A
         // Latent rollout ẑ_0..ẑ_H.
-        enc.input.p.update(from: batch.obs.p, count: N2 * Do)
-        zs.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: N2, dropout: 0, rng: &rng),
+        zs.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: N2, dropout: 0, rng: &rng,
+                                      input: batch.obs.p),
                     count: N2 * L)
         for t in 0..<H {
             concat(into: dyn[t].input.p, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
@@ -121,24 +125,21 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
 
         // v0 on expert slice starts: π sample and online min2 of a fresh pair.
         let alpha = T(hyper.entropyCoef)
-        piV.input.p.update(from: zs.p + B * L, count: B * L)
-        let rawV = piV.forward(params: theta + layout.policyOffset, rows: B, dropout: 0, rng: &rng)
+        let rawV = piV.forward(params: theta + layout.policyOffset, rows: B, dropout: 0, rng: &rng, input: zs.p + B * L)
         rng.fillNormal(headV.eps.p, B * A)
         headV.forward(raw: rawV, rows: B)
         let pair = rng.pair(K)
         v0Pair = pair
         // Q heads on (ẑ_t, a_t), plus the v0 rows for the two chosen heads.
         let qRows = H * N2
+        for t in 0..<H {
+            concat(into: qIn.p + t * N2 * LA, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
+        }
+        concat(into: qIn.p + qRows * LA, z: zs.p + B * L, a: headV.action.p, rows: B)
         for k in 0..<K {
-            for t in 0..<H {
-                concat(into: q[k].input.p + t * N2 * LA, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
-            }
-            var rows = qRows
-            if k == pair.0 || k == pair.1 {
-                concat(into: q[k].input.p + qRows * LA, z: zs.p + B * L, a: headV.action.p, rows: B)
-                rows += B
-            }
-            q[k].forward(params: theta + layout.qHeadOffset(k), rows: rows, dropout: hyper.dropout, rng: &rng)
+            let rows = k == pair.0 || k == pair.1 ? qRows + B : qRows
+            q[k].forward(params: theta + layout.qHeadOffset(k), rows: rows, dropout: hyper.dropout, rng: &rng,
+                         input: qIn.p)
         }
         let v1 = q[pair.0].output + qRows, v2 = q[pair.1].output + qRows
         var v0: T = 0
@@ -175,8 +176,8 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             let lam = T(hyper.gradientPenaltyLambda)
             rhoT = 1
             for t in 0..<H {
-                for k in 0..<K {
-                    let src = q[k].input.p + t * N2 * LA
+                for _ in 0..<K {
+                    let src = qIn.p + t * N2 * LA
                     let dst = gp.input
                     for i in 0..<B {
                         let l = T(rng.uniform())
@@ -242,41 +243,30 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                 }
                 rows += B
             }
-            q[k].backward(params: theta + layout.qHeadOffset(k), grads: grad + layout.qHeadOffset(k),
-                          dOut: dq.p, rows: rows, wantInputGrad: true)
-            let dIn = q[k].dInput.p
-            for t in 0..<H {
-                let d = dzs.p + t * N2 * L
-                for i in 0..<N2 {
-                    let src = dIn + (t * N2 + i) * LA
-                    for j in 0..<L { d[i * L + j] += src[j] }
-                }
-            }
+            let qp = theta + layout.qHeadOffset(k)
+            q[k].backward(params: qp, grads: grad + layout.qHeadOffset(k), dOut: dq.p, rows: rows, wantInputGrad: false)
+            // ∂/∂ẑ of the data rows straight into dzs (rows t·N2 + i are ẑ_t's rows); the
+            // data actions' gradient is never needed, the v0 rows' is (into π).
+            q[k].addInputGrad(params: qp, rowStart: 0, rows: qRows, columns: 0..<L, into: dzs.p, ld: L, accumulate: true)
             if rows > qRows {
-                let d = dzs.p + B * L
-                for i in 0..<B {
-                    let src = dIn + (qRows + i) * LA
-                    for j in 0..<L { d[i * L + j] += src[j] }
-                    for j in 0..<A { dA0.p[i * A + j] += src[L + j] }
-                }
+                q[k].addInputGrad(params: qp, rowStart: qRows, rows: B, columns: 0..<L, into: dzs.p + B * L, ld: L,
+                                  accumulate: true)
+                q[k].addInputGrad(params: qp, rowStart: qRows, rows: B, columns: L..<LA, into: dA0.p, ld: A,
+                                  accumulate: true)
             }
         }
         // π path of v0 (π parameters and ẑ_0 of the expert half).
         headV.backward(dAction: dA0.p, dLogProb: dL0.p, rows: B)
         piV.backward(params: theta + layout.policyOffset, grads: grad + layout.policyOffset, dOut: headV.dRaw.p,
-                     rows: B, wantInputGrad: true)
-        do {
-            let d = dzs.p + B * L, s = piV.dInput.p
-            for j in 0..<(B * L) { d[j] += s[j] }
-        }
+                     rows: B, wantInputGrad: false)
+        piV.addInputGrad(params: theta + layout.policyOffset, rowStart: 0, rows: B, columns: 0..<L, into: dzs.p + B * L,
+                         ld: L, accumulate: true)
         // Dynamics, last step first.
         for t in stride(from: H - 1, through: 0, by: -1) {
             dyn[t].backward(params: theta + layout.dynamicsOffset, grads: grad + layout.dynamicsOffset,
-                            dOut: dzs.p + (t + 1) * N2 * L, rows: N2, wantInputGrad: true)
-            let d = dzs.p + t * N2 * L, dIn = dyn[t].dInput.p
-            for i in 0..<N2 {
-                for j in 0..<L { d[i * L + j] += dIn[i * LA + j] }
-            }
+                            dOut: dzs.p + (t + 1) * N2 * L, rows: N2, wantInputGrad: false)
+            dyn[t].addInputGrad(params: theta + layout.dynamicsOffset, rowStart: 0, rows: N2, columns: 0..<L,
+                                into: dzs.p + t * N2 * L, ld: L, accumulate: true)
         }
         enc.backward(params: theta + layout.encoderOffset, grads: grad + layout.encoderOffset, dOut: dzs.p,
                      rows: N2, wantInputGrad: false)
@@ -291,14 +281,14 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, rng: inout TrainRNG) -> T {
         let rows = (H + 1) * N2
         let LA = L + A
-        pi.input.p.update(from: zs.p, count: rows * L)
-        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng)
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng, input: zs.p)
         rng.fillNormal(piHead.eps.p, rows * A)
         piHead.forward(raw: raw, rows: rows)
         let (p1, p2) = rng.pair(K)
+        concat(into: qIn.p, z: zs.p, a: piHead.action.p, rows: rows)
         for (slot, head) in [(0, p1), (1, p2)] {
-            concat(into: q[slot].input.p, z: zs.p, a: piHead.action.p, rows: rows)
-            q[slot].forward(params: theta + layout.qHeadOffset(head), rows: rows, dropout: hyper.dropout, rng: &rng)
+            q[slot].forward(params: theta + layout.qHeadOffset(head), rows: rows, dropout: hyper.dropout, rng: &rng,
+                            input: qIn.p)
         }
         let o1 = q[0].output, o2 = q[1].output
         let alpha = T(hyper.entropyCoef), rho = T(hyper.rho)
@@ -331,12 +321,11 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                 rhoT *= rho
             }
             let head = slot == 0 ? p1 : p2
-            q[slot].backward(params: theta + layout.qHeadOffset(head), grads: nil, dOut: dq.p, rows: rows,
-                             wantInputGrad: true)
-            let dIn = q[slot].dInput.p
-            for i in 0..<rows {
-                for j in 0..<A { dPiA.p[i * A + j] += dIn[i * LA + L + j] }
-            }
+            let qp = theta + layout.qHeadOffset(head)
+            q[slot].backward(params: qp, grads: nil, dOut: dq.p, rows: rows, wantInputGrad: false)
+            // Only the action columns: ẑ is detached here.
+            q[slot].addInputGrad(params: qp, rowStart: 0, rows: rows, columns: L..<LA, into: dPiA.p, ld: A,
+                                 accumulate: true)
         }
         rhoT = 1
         for t in 0...H {
