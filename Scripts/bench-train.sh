@@ -7,6 +7,13 @@
 #   TASKS=cartpole-swingup OUT=out/bench-cp Scripts/bench-train.sh
 #   STEPS=20000 BATCH=128 TASKS=pendulum-swingup Scripts/bench-train.sh   # override a default
 #   THROUGHPUT=0 ...                                        # skip the updates/s measurement
+#   TRAIN=0 TASKS= THROUGHPUT=1 CPU=1 Scripts/bench-train.sh  # throughput table only
+# Throughput columns, all from one `iqmpc-train bench-update` run per preset, against the
+# sgemm rate measured in that run ([3*2B, mlp] x [mlp, mlp]^T):
+#   product rate = the update's GEMM flops / wall time inside its GEMM calls (how fast its
+#                  matrix products run);
+#   whole-update GEMM-effective = the same flops / the whole update's wall time (the share
+#                  the products would reach if everything else were free).
 #   CPU=1 ...                                               # pin every run to core 1 (taskset)
 #   TRAIN=0 ...    # re-evaluate the weights already in $OUT/<task> (wall time from its run.log)
 #
@@ -41,7 +48,7 @@ PLAN_SAMPLES=${PLAN_SAMPLES:-256}
 PLAN_ITERATIONS=${PLAN_ITERATIONS:-4}
 PLANNER_REFRESH=${PLANNER_REFRESH:-25}
 BC_UPDATES=${BC_UPDATES:-5000}
-TASKS=${TASKS:-"pendulum-swingup cartpole-swingup"}
+TASKS=${TASKS-"pendulum-swingup cartpole-swingup"}  # TASKS= (empty): no task, throughput only
 OUT=${OUT:-bench-train}
 PORT=${PORT:-5761}
 export OPENBLAS_NUM_THREADS=1
@@ -62,11 +69,11 @@ if [ "${THROUGHPUT:-1}" = 1 ]; then
   declare -A TORCH=( [tiny]=3.3 [small]=1.7 [paper]=0.5 )
   for p in tiny small; do
     line=$("${PIN[@]}" "$BIN/iqmpc-train" bench-update --preset "$p" --batch "$TB" --updates "${BENCH_UPDATES:-20}" --json)
-    read -r ups upc share < <(echo "$line" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f %.2f %.0f" % (r["updatesPerSecond"], r["updatesPerCPUSecond"], 100*r["effectiveGflops"]/r["sgemmGflops"]))')
+    read -r ups upc share prod < <(echo "$line" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f %.2f %.0f %.0f" % (r["updatesPerSecond"], r["updatesPerCPUSecond"], 100*r["effectiveGflops"]/r["sgemmGflops"], 100*r["productGflops"]/r["sgemmGflops"]))')
     ratio=$(/usr/bin/python3 -c "print('%.2f' % ($ups / ${TORCH[$p]}))")
     ratioc=$(/usr/bin/python3 -c "print('%.2f' % ($upc / ${TORCH[$p]}))")
     echo "$p: $line"
-    THROUGHPUT_TABLE+="| $p | $ups | $upc | ${TORCH[$p]} | ${ratio}x | ${ratioc}x | ${share}% |"$'\n'
+    THROUGHPUT_TABLE+="| $p | $ups | $upc | ${TORCH[$p]} | ${ratio}x | ${ratioc}x | ${prod}% | ${share}% |"$'\n'
   done
 fi
 
@@ -138,8 +145,8 @@ done
 {
   if [ -n "$THROUGHPUT_TABLE" ]; then
     echo "## Updates per second vs PyTorch 2.13 eager (same machine, 1 thread)"
-    echo "| preset | updates/s (wall) | updates per CPU-s | PyTorch updates/s | ratio (wall) | ratio (CPU) | GEMM-effective / sgemm |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| preset | updates/s (wall) | updates per CPU-s | PyTorch updates/s | ratio (wall) | ratio (CPU) | product rate / sgemm | whole-update GEMM-effective / sgemm |"
+    echo "|---|---|---|---|---|---|---|---|"
     printf "%s" "$THROUGHPUT_TABLE"
     echo
   fi
