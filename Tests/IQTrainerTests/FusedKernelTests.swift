@@ -73,10 +73,47 @@ struct FusedKernelTests {
         #expect(biasA.map(\.bitPattern) == biasB.map(\.bitPattern))
     }
 
-    /// The Float network (fused kernels, caller-owned input, column-block input gradients)
-    /// against the Double network (separate generic kernels, finite-difference checked).
-    @Test func floatNetworkAgreesWithDoubleReference() {
-        let spec = MLPSpec(input: 13, hidden: [24, 16], output: 3, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
+    /// A following 1-output Linear's input gradient formed inside the fused backward pass
+    /// equals sgemm's k = 1 product followed by the fused pass (zero weights and negative
+    /// gradients included: sgemm's zeroed accumulator turns −0 into +0).
+    @Test func outerProductSourceMatchesSgemm() {
+        let rows = 6, n = 16
+        let x = values(rows * n, seed: 31)
+        let gain = values(n, seed: 32), bias = values(n, seed: 33)
+        var w = values(n, seed: 34)
+        w[3] = 0; w[7] = -0.0
+        var s = values(rows, seed: 35)
+        s[1] = -2; s[2] = 0
+        var xhat = [Float](repeating: 0, count: rows * n), rstd = [Float](repeating: 0, count: rows)
+        var y = xhat, deriv = xhat
+        FusedKernels.layerNormMishForward(x, rows: rows, n: n, gain: gain, bias: bias, xhat: &xhat, rstd: &rstd,
+                                          preAct: nil, deriv: &deriv, y: &y)
+        let viaGemm = Tensor<Float>(rows * n)
+        for i in 0..<viaGemm.count { viaGemm.p[i] = .nan }
+        Float.gemm(transA: false, transB: false, m: rows, n: n, k: 1, alpha: 1, a: s, lda: 1, b: w, ldb: n,
+                   beta: 0, c: viaGemm.p, ldc: n)
+        var dgA = [Float](repeating: 0, count: n), dbA = dgA, dgB = dgA, dbB = dgA
+        FusedKernels.normedBackward(dy: viaGemm.p, rows: rows, n: n, deriv: deriv, xhat: xhat, rstd: rstd, gain: gain,
+                                    dgain: &dgA, dbias: &dbA, mask: nil, db: nil)
+        let fused = Tensor<Float>(rows * n)
+        s.withUnsafeBufferPointer { sp in
+            w.withUnsafeBufferPointer { wp in
+                FusedKernels.normedBackward(dy: fused.p, rows: rows, n: n, deriv: deriv, xhat: xhat, rstd: rstd,
+                                            gain: gain, dgain: &dgB, dbias: &dbB, mask: nil, db: nil,
+                                            outer: (sp.baseAddress!, wp.baseAddress!))
+            }
+        }
+        #expect(viaGemm.array.map(\.bitPattern) == fused.array.map(\.bitPattern))
+        #expect(dgA.map(\.bitPattern) == dgB.map(\.bitPattern))
+        #expect(dbA.map(\.bitPattern) == dbB.map(\.bitPattern))
+    }
+
+    /// The Float network (fused kernels, caller-owned input, column-block input gradients,
+    /// and for one output the last layer's input gradient formed in the fused pass) against
+    /// the Double network (separate generic kernels, finite-difference checked).
+    @Test(arguments: [3, 1])
+    func floatNetworkAgreesWithDoubleReference(outputs: Int) {
+        let spec = MLPSpec(input: 13, hidden: [24, 16], output: outputs, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
         let rows = 9
         var r = TrainRNG(seed: 21)
         let params = (0..<spec.paramCount).map { _ in r.normal() * 0.4 }

@@ -107,17 +107,28 @@ enum FusedKernels {
     }
 
     /// Per row, in place on `dy` (rows x n, becomes the gradient at the Linear's output):
-    /// dy *= `deriv` (Mish backward, if given), LayerNorm backward (as
+    /// with `outer` = (s, w), first dy[r, j] = s[r] · w[j] (the input gradient of a following
+    /// 1-output Linear, which sgemm would compute as a k = 1 product: s·w + 0, hence the
+    /// "+ 0" that turns −0 into +0 as its zeroed accumulator does); dy *= `deriv` (Mish
+    /// backward, if given), LayerNorm backward (as
     /// `FloatKernels.layerNormBackward`, accumulating dgain/dbias), dy *= `mask` (dropout, if
     /// given), then `db` += the row (the Linear's bias gradient, if given).
     static func normedBackward(dy: UnsafeMutablePointer<Float>, rows: Int, n: Int, deriv: UnsafePointer<Float>?,
                                xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>, gain: UnsafePointer<Float>,
                                dgain: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
-                               mask: UnsafePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
+                               mask: UnsafePointer<Float>?, db: UnsafeMutablePointer<Float>?,
+                               outer: (s: UnsafePointer<Float>, w: UnsafePointer<Float>)? = nil) {
         let n8 = n & ~7
+        let zero = SIMD8<Float>(repeating: 0)
         let inv = 1 / Float(n)
         for r in 0..<rows {
             let dyr = dy + r * n, hr = xhat + r * n
+            if let (s, w) = outer {
+                let sr = s[r], s8 = SIMD8<Float>(repeating: sr)
+                var j = 0
+                while j < n8 { store(s8 * load(w + j) + zero, dyr + j); j += 8 }
+                while j < n { dyr[j] = sr * w[j] + 0; j += 1 }
+            }
             if let deriv {
                 let gr = deriv + r * n
                 var j = 0

@@ -174,6 +174,9 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
         var dy = g1.p
         var other = g2.p
         dy.update(from: dOut, count: rows * spec.outDim)
+        // (per-row gradient, weight row) of a 1-output last Linear whose input gradient the
+        // fused backward of the layer below forms on the fly (a Q head's last layer).
+        var outer: (s: UnsafePointer<Float>, w: UnsafePointer<Float>)? = nil
         for i in stride(from: spec.layers.count - 1, through: 0, by: -1) {
             let l = spec.layers[i]
             let w = params + spec.offsets[i]
@@ -188,7 +191,8 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                                                 xhat: Ops.F(xhat[i].p), rstd: Ops.F(rstd[i].p), gain: Ops.F(g),
                                                 dgain: gg.map(Ops.FM), dbias: gg.map { Ops.FM($0 + l.outDim) },
                                                 mask: activeMask(i).map { Ops.F($0.p) },
-                                                db: dw.map { Ops.FM($0 + l.outDim * l.inDim) })
+                                                db: dw.map { Ops.FM($0 + l.outDim * l.inDim) }, outer: outer)
+                    outer = nil
                     biasDone = true
                 } else {
                     switch l.act {
@@ -204,7 +208,12 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                 if T.self == Float.self { FloatKernels.multiply(Ops.FM(dy), by: Ops.F(m.p), n) } else { for j in 0..<n { dy[j] *= m.p[j] } }
             }
             let xin = i == 0 ? inputPointer : UnsafePointer(out[i - 1].p)
-            let needDx = i > 0 || wantInputGrad
+            var needDx = i > 0 || wantInputGrad
+            if T.self == Float.self, i > 0, i == spec.layers.count - 1, !l.normed, l.outDim == 1,
+               spec.layers[i - 1].normed, spec.layers[i - 1].act == .mish {
+                outer = (Ops.F(dy), Ops.F(w))
+                needDx = false
+            }
             let dxTarget: UnsafeMutablePointer<T>? = needDx ? (i == 0 ? dInput.p : other) : nil
             Ops.linearBackward(dy: dy, x: xin, rows: rows, inDim: l.inDim, outDim: l.outDim, w: w,
                                dw: dw, db: biasDone ? nil : dw.map { $0 + l.outDim * l.inDim }, dx: dxTarget,

@@ -18,7 +18,11 @@ public enum Ops {
     public static func linearForward<T: TrainScalar>(_ x: UnsafePointer<T>, rows: Int, inDim: Int,
                                                      w: UnsafePointer<T>, b: UnsafePointer<T>, outDim: Int,
                                                      y: UnsafeMutablePointer<T>) {
-        for r in 0..<rows { (y + r * outDim).update(from: b, count: outDim) }
+        // A plain loop, not a memmove per row: the Q heads' last layer has rows of one value.
+        for r in 0..<rows {
+            let yr = y + r * outDim
+            for j in 0..<outDim { yr[j] = b[j] }
+        }
         T.gemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, alpha: 1, a: x, lda: inDim,
                b: w, ldb: inDim, beta: 1, c: y, ldc: outDim)
     }
