@@ -34,8 +34,10 @@
 # simulator's reward; none is used in training):
 #  - "eval": per step over the trainer's final evaluation episodes (the agent's own);
 #  - "expert": per step over the 10 expert demonstrations;
-#  - "recovery": `iqmpc-train reward-recovery` over the expert demonstrations plus the runtime
-#    episodes of IQ-MPC and of BC, per step and per episode (decoded vs true return).
+#  - "recovery": `iqmpc-train reward-recovery` over the expert demonstrations, the runtime
+#    episodes of IQ-MPC and of BC, and 5 random-policy episodes: per step, along each
+#    episode's time axis, per episode (decoded vs true return), and the model-free ceiling a
+#    reward that only knows the source could reach per step (docs/reward-recovery.md).
 #
 # Output: $OUT/<task>/{demos.iqlog,iqmpc.safetensors,bc.safetensors,metrics.jsonl,*.log}
 # and the closing table on stdout (also $OUT/summary-<tasks>.md).
@@ -95,8 +97,8 @@ runtime_eval() { # task weights log extra-runtime-flags...
   sed -n 's/.*mean return \([0-9.-]*\).*/\1/p' "$log.sim"
 }
 
-TABLE="| task | demos | env steps | wall time (train) | IQ-MPC / expert (trainer eval) | IQ-MPC / expert (runtime) | BC / expert (trainer eval) | BC / expert (runtime) | reward corr. eval / expert / recovery step / recovery episode |"$'\n'
-TABLE+="|---|---|---|---|---|---|---|---|---|"$'\n'
+TABLE="| task | demos | env steps | wall time (train) | IQ-MPC / expert (trainer eval) | IQ-MPC / expert (runtime) | BC / expert (trainer eval) | BC / expert (runtime) | reward corr. eval / expert | recovery: per step / within episode / per episode (source-only ceiling) |"$'\n'
+TABLE+="|---|---|---|---|---|---|---|---|---|---|"$'\n'
 for task in $TASKS; do
   case $task in
     pendulum-swingup) d_steps=8000;  d_seed=2500; d_batch=256; d_eval=2000 ;;
@@ -134,12 +136,19 @@ PY
   bc=$(sed -n 's/.*prior return [0-9.-]* (\([0-9.-]*\) of expert.*/\1/p' "$d/bc.log")
   iq_rt=$(runtime_eval "$task" "$d/iqmpc.safetensors" "$d/runtime-iqmpc.log")
   bc_rt=$(runtime_eval "$task" "$d/bc.safetensors" "$d/runtime-bc.log" --policy-prior-only)
-  "$BIN/iqmpc-train" reward-recovery --weights "$d/iqmpc.safetensors" --calibration "Calibration/$task.yaml" \
-      --log "$d/demos.iqlog" --log "$d/runtime-iqmpc.log.iqlog" --log "$d/runtime-bc.log.iqlog" | tee "$d/reward-recovery.log"
-  read -r rr_step rr_ep < <(sed -n 's/.*per step \([0-9.null-]*\) .*per episode \([0-9.null-]*\).*/\1 \2/p' "$d/reward-recovery.log")
+  "${PIN[@]}" "$BIN/iqmpc-sim" record --task "$task" --expert --policy random --episodes 5 --seed 101 \
+      --out "$d/random.iqlog" | tail -1
+  rr=(--weights "$d/iqmpc.safetensors" --calibration "Calibration/$task.yaml" --log "$d/demos.iqlog"
+      --log "$d/runtime-iqmpc.log.iqlog" --log "$d/runtime-bc.log.iqlog" --log "$d/random.iqlog")
+  "$BIN/iqmpc-train" reward-recovery "${rr[@]}" --series "$d/reward-recovery.csv" | tee "$d/reward-recovery.log"
+  read -r rr_step rr_within rr_ep rr_ceiling < <("$BIN/iqmpc-train" reward-recovery "${rr[@]}" --json | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+f = lambda k: "nan" if r[k] is None else "%.3f" % r[k]
+print(f("step_correlation"), f("within_episode_correlation"), f("episode_correlation"), f("source_only_correlation"))')
   frac() { /usr/bin/python3 -c "print('%.3f' % (float('$1') / $expert))" 2>/dev/null || echo nan; }
   echo "runtime: IQ-MPC mean return $iq_rt, BC $bc_rt (expert $expert)"
-  TABLE+="| $task | 10 | $steps | ${wall} s | $iq | $(frac "$iq_rt") | $bc | $(frac "$bc_rt") | $corr / $corr_x / $rr_step / $rr_ep |"$'\n'
+  TABLE+="| $task | 10 | $steps | ${wall} s | $iq | $(frac "$iq_rt") | $bc | $(frac "$bc_rt") | $corr / $corr_x | $rr_step / $rr_within / $rr_ep ($rr_ceiling) |"$'\n'
 done
 
 {
