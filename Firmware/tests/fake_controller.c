@@ -7,9 +7,14 @@
 
 static int connect_socket(fake_ctl *f, void **out, int type, const char *ep) {
     int linger = 0;
+    /* A send that cannot be queued (the link stopped reading and the high-water mark is
+     * reached, e.g. after a flood) fails after this long instead of blocking the test for
+     * ever: a hung test is worse than a failed one. */
+    int send_timeout_ms = 2000;
     *out = zmq_socket(f->ctx, type);
     if (*out == NULL) return -1;
     zmq_setsockopt(*out, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(*out, ZMQ_SNDTIMEO, &send_timeout_ms, sizeof send_timeout_ms);
     return zmq_connect(*out, ep);
 }
 

@@ -667,7 +667,10 @@ static volatile int flood_stop;
 static void *flooder(void *arg) {
     uint64_t seq = 1;
     (void)arg;
-    while (!flood_stop) { /* late answers to frame 1, as fast as possible */
+    /* Late answers to frame 1, as fast as possible. Once the link stops reading, the queue
+     * fills and a send times out (fake_controller's send timeout); the loop then sees
+     * flood_stop, so the join below cannot hang. */
+    while (!flood_stop) {
         fake_send_action(&F, seq++, 1, GOOD, 1, IQMPC__V1__ACTION_SOURCE__ACTION_SOURCE_PLANNER,
                          IQMPC__V1__FAULT_CODE__FAULT_NONE);
     }
