@@ -48,28 +48,14 @@ enum FusedKernels {
                                      rstd: UnsafeMutablePointer<Float>, preAct: UnsafeMutablePointer<Float>?,
                                      deriv: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>) {
         let n8 = n & ~7
-        let inv = 1 / Float(n)
         let e15 = vexp(SIMD8<Float>(repeating: 15))
         var tailY = SIMD8<Float>(), tailG = SIMD8<Float>()
         for r in 0..<rows {
             let xr = x + r * n, yr = y + r * n
-            var acc = SIMD8<Float>()
-            var j = 0
-            while j < n8 { acc += load(xr + j); j += 8 }
-            var mean = acc.sum()
-            while j < n { mean += xr[j]; j += 1 }
-            mean *= inv
-            let m8 = SIMD8<Float>(repeating: mean)
-            acc = SIMD8<Float>()
-            j = 0
-            while j < n8 { let d = load(xr + j) - m8; acc = acc.addingProduct(d, d); j += 8 }
-            var v = acc.sum()
-            while j < n { let d = xr[j] - mean; v += d * d; j += 1 }
-            v *= inv
-            let rs = 1 / (v + Float(Ops.layerNormEps)).squareRoot()
+            let (mean, rs) = FloatKernels.layerNormMoments(xr, n: n)
             rstd[r] = rs
-            let rs8 = SIMD8<Float>(repeating: rs)
-            j = 0
+            let m8 = SIMD8<Float>(repeating: mean), rs8 = SIMD8<Float>(repeating: rs)
+            var j = 0
             while j < n8 {
                 let h = (load(xr + j) - m8) * rs8
                 if let xhat { store(h, xhat + r * n + j) }
@@ -120,7 +106,6 @@ enum FusedKernels {
                                outer: (s: UnsafePointer<Float>, w: UnsafePointer<Float>)? = nil) {
         let n8 = n & ~7
         let zero = SIMD8<Float>(repeating: 0)
-        let inv = 1 / Float(n)
         for r in 0..<rows {
             let dyr = dy + r * n, hr = xhat + r * n
             if let (s, w) = outer {
@@ -135,30 +120,11 @@ enum FusedKernels {
                 while j < n8 { store(load(dyr + j) * load(gr + j), dyr + j); j += 8 }
                 while j < n { dyr[j] *= gr[j]; j += 1 }
             }
-            var a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-            var j = 0
-            while j < n8 {
-                let g = load(dyr + j) * load(gain + j)
-                a1 += g
-                a2 = a2.addingProduct(g, load(hr + j))
-                j += 8
-            }
-            var s1 = a1.sum(), s2 = a2.sum()
-            while j < n { let g = dyr[j] * gain[j]; s1 += g; s2 += g * hr[j]; j += 1 }
-            if let dgain, let dbias {
-                j = 0
-                while j < n8 {
-                    let d = load(dyr + j)
-                    store(load(dgain + j).addingProduct(d, load(hr + j)), dgain + j)
-                    store(load(dbias + j) + d, dbias + j)
-                    j += 8
-                }
-                while j < n { dgain[j] += dyr[j] * hr[j]; dbias[j] += dyr[j]; j += 1 }
-            }
-            s1 *= inv; s2 *= inv
+            let (s1, s2) = FloatKernels.layerNormBackwardRow(dy: dyr, xhat: hr, gain: gain, n: n,
+                                                             dgain: dgain, dbias: dbias)
             let rs = rstd[r]
             let rs8 = SIMD8<Float>(repeating: rs), s18 = SIMD8<Float>(repeating: s1), s28 = SIMD8<Float>(repeating: s2)
-            j = 0
+            var j = 0
             while j < n8 {
                 let v = load(dyr + j) * load(gain + j) - s18 - load(hr + j) * s28
                 var o = rs8 * v

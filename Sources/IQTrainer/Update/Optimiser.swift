@@ -36,6 +36,15 @@ public enum Optimiser {
                              stepSize: Float(stepSize), sqrtBc2: Float(sqrtBc2), b1: Float(b1), b2: Float(b2),
                              e: Float(e), ob1: Float(ob1), ob2: Float(ob2))
         }
+        adamScalar(theta: theta, grad: grad, m: m, v: v, range: range, stepSize: stepSize, sqrtBc2: sqrtBc2,
+                   b1: b1, b2: b2, e: e, ob1: ob1, ob2: ob2)
+    }
+
+    /// The per-element Adam update: the whole step for Double, the tail of `adamFloat`.
+    @inline(__always)
+    static func adamScalar<T: TrainScalar>(theta: UnsafeMutablePointer<T>, grad: UnsafePointer<T>,
+                                           m: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, range: Range<Int>,
+                                           stepSize: T, sqrtBc2: T, b1: T, b2: T, e: T, ob1: T, ob2: T) {
         for i in range {
             let g = grad[i]
             let mi = b1 * m[i] + ob1 * g
@@ -46,7 +55,7 @@ public enum Optimiser {
         }
     }
 
-    /// The Float loop above in SIMD8: the same operations per element (no fused multiply-add),
+    /// `adamScalar` in SIMD8 for Float: the same operations per element (no fused multiply-add),
     /// so the same bits; the compiler left the generic loop scalar.
     static func adamFloat(theta: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
                           v: UnsafeMutablePointer<Float>, range: Range<Int>, stepSize: Float, sqrtBc2: Float,
@@ -66,15 +75,8 @@ public enum Optimiser {
             st(ld(theta + i) - vs * mi / (vi.squareRoot() / vsq + ve), theta + i)
             i += 8
         }
-        while i < range.upperBound {
-            let g = grad[i]
-            let mi = b1 * m[i] + ob1 * g
-            let vi = b2 * v[i] + ob2 * g * g
-            m[i] = mi
-            v[i] = vi
-            theta[i] -= stepSize * mi / (vi.squareRoot() / sqrtBc2 + e)
-            i += 1
-        }
+        adamScalar(theta: theta, grad: grad, m: m, v: v, range: i..<range.upperBound, stepSize: stepSize,
+                   sqrtBc2: sqrtBc2, b1: b1, b2: b2, e: e, ob1: ob1, ob2: ob2)
     }
 
     /// θ̄ ← θ̄ + τ (θ − θ̄) (torch `lerp_`).
