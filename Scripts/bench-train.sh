@@ -140,12 +140,13 @@ PY
       --out "$d/random.iqlog" | tail -1
   rr=(--weights "$d/iqmpc.safetensors" --calibration "Calibration/$task.yaml" --log "$d/demos.iqlog"
       --log "$d/runtime-iqmpc.log.iqlog" --log "$d/runtime-bc.log.iqlog" --log "$d/random.iqlog")
-  "$BIN/iqmpc-train" reward-recovery "${rr[@]}" --series "$d/reward-recovery.csv" | tee "$d/reward-recovery.log"
-  read -r rr_step rr_within rr_ep rr_ceiling < <("$BIN/iqmpc-train" reward-recovery "${rr[@]}" --json | /usr/bin/python3 -c '
+  "$BIN/iqmpc-train" reward-recovery "${rr[@]}" --series "$d/reward-recovery.csv" \
+      --json-out "$d/reward-recovery.json" | tee "$d/reward-recovery.log"
+  read -r rr_step rr_within rr_ep rr_ceiling < <(/usr/bin/python3 -c '
 import json, sys
-r = json.load(sys.stdin)
+r = json.load(open(sys.argv[1]))
 f = lambda k: "nan" if r[k] is None else "%.3f" % r[k]
-print(f("step_correlation"), f("within_episode_correlation"), f("episode_correlation"), f("source_only_correlation"))')
+print(f("step_correlation"), f("within_episode_correlation"), f("episode_correlation"), f("source_only_correlation"))' "$d/reward-recovery.json")
   frac() { /usr/bin/python3 -c "print('%.3f' % (float('$1') / $expert))" 2>/dev/null || echo nan; }
   echo "runtime: IQ-MPC mean return $iq_rt, BC $bc_rt (expert $expert)"
   TABLE+="| $task | 10 | $steps | ${wall} s | $iq | $(frac "$iq_rt") | $bc | $(frac "$bc_rt") | $corr / $corr_x | $rr_step / $rr_within / $rr_ep ($rr_ceiling) |"$'\n'

@@ -38,6 +38,15 @@ public enum RewardRecovery {
         public var sourceOnlyCorrelation: Double
         public var constantRewardEpisodes: Int
         public var transitions: Int
+        /// Every decoded episode, in source order (for plots and CSV export).
+        public var series: [EpisodeSeries]
+    }
+
+    public struct EpisodeSeries: Sendable {
+        public var source: String
+        public var episode: Int
+        public var decoded: [Double]
+        public var truth: [Double]
     }
 
     public static func evaluate(model: WorldModel, calibration: Calibration,
@@ -47,11 +56,13 @@ public enum RewardRecovery {
         var summaries: [Source] = []
         var within: [Double] = [], constant = 0
         var sourceMean: [Double] = []
+        var series: [EpisodeSeries] = []
         for (name, episodes) in sources {
             var d = 0.0, t = 0.0, n = 0
-            for ep in episodes {
+            for (index, ep) in episodes.enumerated() {
                 let (decoded, truth) = DecodedRewards.pairs(model: model, calibration: calibration, episodes: [ep])
                 guard !truth.isEmpty else { continue }
+                series.append(EpisodeSeries(source: name, episode: index, decoded: decoded, truth: truth))
                 allDecoded += decoded; allTruth += truth
                 let sd = decoded.reduce(0, +), st = truth.reduce(0, +)
                 epDecoded.append(sd); epTruth.append(st)
@@ -70,6 +81,6 @@ public enum RewardRecovery {
                       withinEpisodeCorrelation: within.isEmpty ? .nan : within.reduce(0, +) / Double(within.count),
                       withinEpisodeCount: within.count,
                       sourceOnlyCorrelation: Stats.pearson(sourceMean, allTruth), constantRewardEpisodes: constant,
-                      transitions: allTruth.count)
+                      transitions: allTruth.count, series: series)
     }
 }

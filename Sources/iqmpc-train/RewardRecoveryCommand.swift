@@ -19,6 +19,8 @@ struct RewardRecoveryCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Also write every transition as CSV (source,episode,t,true_reward,decoded_reward) to this file, to plot or inspect.")
     var series: String?
+    @Option(help: "Also write the JSON object (as --json prints it) to this file.")
+    var jsonOut: String?
 
     func run() throws {
         guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
@@ -32,20 +34,19 @@ struct RewardRecoveryCommand: ParsableCommand {
         let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)
         if let series {
             var csv = "source,episode,t,true_reward,decoded_reward\n"
-            for (name, episodes) in sources {
-                for (e, ep) in episodes.enumerated() {
-                    let (d, t) = DecodedRewards.pairs(model: model, calibration: cal, episodes: [ep])
-                    for i in 0..<t.count { csv += "\(name),\(e),\(i),\(t[i]),\(d[i])\n" }
-                }
+            for e in r.series {
+                for i in 0..<e.truth.count { csv += "\(e.source),\(e.episode),\(i),\(e.truth[i]),\(e.decoded[i])\n" }
             }
             try csv.write(toFile: series, atomically: true, encoding: .utf8)
         }
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "null" }
+        let srcs = r.sources.map {
+            "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
+        }.joined(separator: ",")
+        let object = "{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"source_only_correlation\":\(f(r.sourceOnlyCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}"
+        if let jsonOut { try (object + "\n").write(toFile: jsonOut, atomically: true, encoding: .utf8) }
         if json {
-            let srcs = r.sources.map {
-                "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
-            }.joined(separator: ",")
-            print("{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"source_only_correlation\":\(f(r.sourceOnlyCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}")
+            print(object)
         } else {
             for s in r.sources {
                 print(String(format: "%-32@ %3d episodes  true return %8.1f  decoded return %9.2f", s.name, s.episodes, s.meanTrueReturn, s.meanDecodedReturn))
