@@ -3,7 +3,7 @@
 import PackageDescription
 
 /// Numeric targets are always optimised, even in debug builds: without `-target-cpu`
-/// SIMD FMA lowers to libm calls (see shared PLATFORM notes), and an unoptimised
+/// SIMD FMA lowers to libm calls (docs/platform.md), and an unoptimised
 /// planner makes the test suite crawl. `haswell` = AVX2 + FMA, present on every
 /// x86-64 robot computer of the last decade.
 let numeric: [SwiftSetting] = [

@@ -18,8 +18,8 @@
 #   TRAIN=0 ...    # re-evaluate the weights already in $OUT/<task> (wall time from its run.log)
 #
 # Per-task defaults (what the closing table was measured with; see the case below):
-#   pendulum-swingup  8000 env steps, 2500 seed steps (SPEC 4.4), batch 256+256 (SPEC 0)
-#   cartpole-swingup 12000 env steps, 2500 seed steps (SPEC 4.4), batch 256+256 (SPEC 0)
+#   pendulum-swingup  8000 env steps, 2500 seed steps (docs/algorithm.md §4.4), batch 256+256 (docs/algorithm.md §0)
+#   cartpole-swingup 12000 env steps, 2500 seed steps (docs/algorithm.md §4.4), batch 256+256 (docs/algorithm.md §0)
 # Both: tiny preset, planner 256 samples x 4 iterations while acting and evaluating (the
 # paper's 512 x 6 costs ~3x more per step on this CPU), the acting planner rebuilt from the
 # current weights every 25 steps (RunOptions.plannerRefresh), 5 evaluation episodes.

@@ -29,7 +29,7 @@ else
   # Small-batch pendulum configuration (12 min with the build). Single runs vary: the trainer's
   # evaluator gave 0.88 of the expert after 4000 steps on 2026-11-28, 0.36-0.38 on 2026-11-29 (acting
   # planner rebuilt every step or every 25; deployed after the every-step run: planning 70%, policy
-  # prior 82%). Scripts/bench-train.sh's SPEC-sized configuration (batch
+  # prior 82%). Scripts/bench-train.sh's paper-sized configuration (batch
   # 256+256, 8000 steps, ~20 min of training) reaches 0.98 deployed.
   DEMOS=10; TRAIN_STEPS=${IQMPC_DEMO_STEPS:-4000}; SEED_STEPS=1000; BATCH=64; PLAN_SAMPLES=256; PLAN_ITERS=4
   BC_UPDATES=2000; EVAL_EPISODES=3

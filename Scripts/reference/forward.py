@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Independent float64 reference for the IQ-MPC world model (SPEC section 1).
+"""Independent float64 reference for the IQ-MPC world model (docs/algorithm.md §1).
 
-Written from SPEC.md and the safetensors format description, not from the Swift code,
+Written from docs/algorithm.md and docs/weights-format.md, not from the Swift code,
 so that parity tests compare two separate implementations. Needs only numpy.
 
 Single row (same JSON as `iqmpc-runtime eval --json`):
@@ -85,7 +85,7 @@ def forward(meta, t, obs, actions=None, noise=None):
     eps = np.zeros_like(mu_raw) if noise is None else noise
     u = mu_raw + eps * np.exp(log_std)
     act = np.tanh(u)
-    # Correct per-dimension Gaussian log-density (SPEC "Project decisions"), minus tanh correction.
+    # Correct per-dimension Gaussian log-density (docs/algorithm.md §1.4, §6 D1), minus tanh correction.
     log_prob = (-0.5 * eps ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(axis=-1)
     log_prob -= np.log(np.maximum(0.0, 1.0 - act ** 2) + 1e-6).sum(axis=-1)
     mean = np.tanh(mu_raw)

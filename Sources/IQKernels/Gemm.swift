@@ -3,7 +3,7 @@ import COpenBLAS
 /// Dense products through OpenBLAS, always single-threaded.
 ///
 /// Why single-threaded: multi-threaded OpenBLAS mallocs a 512 KiB buffer on every
-/// `cblas_sgemm` call (see PLATFORM.md), which breaks the allocation-free hot path.
+/// `cblas_sgemm` call (docs/platform.md), which breaks the allocation-free hot path.
 /// Callers that want parallelism split rows across their own threads.
 public enum Gemm {
     /// Pins OpenBLAS to one thread. Cheap and idempotent; called by every model constructor

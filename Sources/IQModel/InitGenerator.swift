@@ -1,6 +1,6 @@
 import Foundation
 
-/// Deterministic normal draws for weight initialisation (SPEC 1.8). Not the planner's
+/// Deterministic normal draws for weight initialisation (docs/algorithm.md §1.8). Not the planner's
 /// Philox: initialisation is not a hot path, so SplitMix64 + Box–Muller keeps this module
 /// independent and the output reproducible across platforms (only exact IEEE operations
 /// on Double, then rounding to Float).

@@ -1,4 +1,4 @@
-/// Shape and constants of one IQ-MPC world model (SPEC section 1).
+/// Shape and constants of one IQ-MPC world model (docs/algorithm.md §1).
 ///
 /// Stored in the weights file's `__metadata__["config"]` as a JSON object with the
 /// snake_case keys below, so that external exporters can write it by hand.
@@ -6,7 +6,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var obsDim: Int
     public var actDim: Int
     public var latentDim: Int
-    /// Hidden widths of the encoder (SPEC 1.2: `[E] × max(n_enc − 1, 1)`).
+    /// Hidden widths of the encoder (docs/algorithm.md §1.2; every preset has one).
     public var encoderHidden: [Int]
     /// Hidden width of dynamics, π and every Q member (two hidden layers each).
     public var mlpDim: Int

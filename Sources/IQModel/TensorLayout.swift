@@ -16,7 +16,7 @@ public struct TensorSpec: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// The fixed architecture of SPEC section 1, expressed as layer lists. This is the single
+/// The fixed architecture of docs/algorithm.md §1, expressed as layer lists. This is the single
 /// place that decides tensor names and shapes; loader, writer, initialiser and forward
 /// passes all read it.
 public struct TensorLayout: Sendable {
@@ -56,7 +56,7 @@ public struct TensorLayout: Sendable {
         }
     }
 
-    /// Learnable parameters (LayerNorm gains and biases included, as in SPEC 1.8's count).
+    /// Learnable parameters (LayerNorm gains and biases included, as in docs/algorithm.md §1.8's count).
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.count } }
 
     /// Widest activation any layer produces or consumes (sizes workspace buffers).

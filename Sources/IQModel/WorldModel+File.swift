@@ -104,7 +104,7 @@ extension WorldModel {
         }
     }
 
-    /// SPEC 1.8: every Linear weight ~ trunc-normal(0, 0.02, bounds ±2), biases 0,
+    /// docs/algorithm.md §1.8: every Linear weight ~ trunc-normal(0, 0.02, bounds ±2), biases 0,
     /// LayerNorm gains 1 and biases 0, each Q member's last weight zero (so Q ≡ 0).
     /// `nonzeroQ` keeps the drawn last-layer Q weights, so tests see non-zero Q. The draws
     /// are identical either way (same generator sequence), only the zeroing differs.

@@ -87,7 +87,7 @@ extension WorldModel {
         }
     }
 
-    /// The squashed-Gaussian policy prior π(z) (SPEC 1.4 with the project's correct log-density).
+    /// The squashed-Gaussian policy prior π(z) (docs/algorithm.md §1.4, with the correct log-density of §6 D1).
     ///
     /// - `noise`: `[rows, actDim]` standard normals ε, or nil for the deterministic mean (ε = 0).
     /// - `meanOut`: tanh(μ_raw); `actionOut`: tanh(μ_raw + ε·σ); `logStdOut`: log σ, all `[rows, actDim]`.
@@ -112,7 +112,7 @@ extension WorldModel {
     /// leading dimension `ldz`. `ping`/`pong` are `[rows, policyHiddenWidth]` caller scratch.
     ///
     /// Why split from sampling: the planner draws up to three independent samples at each latent
-    /// (SPEC 2.3) and one shared z_0 serves every trajectory, so it evaluates the network once
+    /// (docs/algorithm.md §2.3) and one shared z_0 serves every trajectory, so it evaluates the network once
     /// per latent and samples from the same output many times.
     public func policyHead(z: UnsafePointer<Float>, ldz: Int, rows: Int, raw: UnsafeMutablePointer<Float>,
                            ping: UnsafeMutablePointer<Float>, pong: UnsafeMutablePointer<Float>) {

@@ -1,7 +1,7 @@
 import IQKernels
 
 extension WorldModel {
-    /// One two-of-K Q call (SPEC 1.6): its head pair, actions, how the pair combines, and where
+    /// One two-of-K Q call (docs/algorithm.md §1.6): its head pair, actions, how the pair combines, and where
     /// the `[rows]` result goes.
     public struct QCall {
         public var heads: (Int, Int)

@@ -1,4 +1,4 @@
-/// The Q ensemble's two-of-K rule (SPEC 1.6): two distinct members drawn uniformly once per
+/// The Q ensemble's two-of-K rule (docs/algorithm.md §1.6): two distinct members drawn uniformly once per
 /// call, shared by every row of that call, combined by min or mean.
 public enum QReduction: Sendable {
     case min

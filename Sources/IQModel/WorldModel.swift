@@ -3,12 +3,12 @@ import Foundation
 import IQKernels
 
 /// The frozen IQ-MPC world model: encoder h, latent dynamics d, policy prior π and the
-/// Q ensemble (SPEC section 1), with all weights in one aligned block.
+/// Q ensemble (docs/algorithm.md §1), with all weights in one aligned block.
 ///
 /// API (shape agreed in CONTRACTS.md):
 /// - build: `init(config:tensors:)` (validates names, sizes, finiteness),
 ///   `load(path:)` / `write(to:extraMetadata:)` (safetensors, see docs/weights-format.md),
-///   `initialised(config:seed:nonzeroQ:)` (SPEC 1.8);
+///   `initialised(config:seed:nonzeroQ:)` (docs/algorithm.md §1.8);
 /// - facts: `config`, `layout`, `parameterCount`, `contentHash`, `tensor(named:)`, `tensorValues()`;
 /// - forward passes (WorldModel+Forward.swift): `encode`, `dynamics`, `policy`, `q`, `qPair` on
 ///   caller-owned row-major buffers with a per-thread `ForwardWorkspace`; no heap allocation,

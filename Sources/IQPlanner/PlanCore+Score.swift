@@ -2,7 +2,7 @@ import IQKernels
 import IQModel
 
 /// One iteration's work for one partition: draw its Gaussian trajectories, then score all
-/// its trajectories with SPEC 2.3's reward-decoded value. Runs on the partition's own thread;
+/// its trajectories with docs/algorithm.md §2.3's reward-decoded value. Runs on the partition's own thread;
 /// reads the shared mean/std/heads/job, writes only rows [r0, r1) of `actions` and `values`.
 extension PlanCore {
     func sampleAndScore(partition p: Int) {

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import IQKernels
 
-/// The MPPI update between iterations and the final action choice (SPEC 2.2 steps 4.3-6).
+/// The MPPI update between iterations and the final action choice (docs/algorithm.md §2.2 steps 4.3-6).
 /// Runs on the calling thread after every partition has scored its rows.
 extension PlanCore {
     /// Warm start: mean = previous mean shifted one step (zeros at episode start), std = maxStd.

@@ -1,7 +1,7 @@
 import IQKernels
 import IQModel
 
-/// MPPI over the frozen world model with the policy prior (SPEC section 2), built for a fixed
+/// MPPI over the frozen world model with the policy prior (docs/algorithm.md §2), built for a fixed
 /// control period on a CPU.
 ///
 /// API:
@@ -172,7 +172,7 @@ public final class Planner: @unchecked Sendable {
         if iterationCostNs > fastestIterationNs { iterationCostNs -= (iterationCostNs - fastestIterationNs) / 8 }
     }
 
-    /// The Nπ policy-prior trajectories (SPEC 2.2 step 2): sampled from π, rolled through
+    /// The Nπ policy-prior trajectories (docs/algorithm.md §2.2 step 2): sampled from π, rolled through
     /// the dynamics, stored in rows 0..<Nπ of every step's actions. Once per plan.
     private func rollPolicyTrajectories() {
         let c = core, n = c.policyRows

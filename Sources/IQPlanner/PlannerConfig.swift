@@ -1,4 +1,4 @@
-/// Every MPPI knob (SPEC section 2), with the paper's values as defaults.
+/// Every MPPI knob (docs/algorithm.md §2), with the paper's values as defaults.
 ///
 /// Codable so a runtime configuration or a benchmark can state exactly what it planned with.
 public struct PlannerConfig: Codable, Equatable, Sendable {

@@ -4,7 +4,7 @@ import IQModel
 /// number of samples from that output", both delegated to `WorldModel` (the one definition of
 /// π's network and squashed Gaussian, so the planner cannot drift from the runtime's prior).
 ///
-/// Why split: SPEC 2.3 draws up to three independent policy samples at each latent (ℓ_t, ã' and
+/// Why split: docs/algorithm.md §2.3 draws up to three independent policy samples at each latent (ℓ_t, ã' and
 /// the two terminal ones), and z_0 is shared by all trajectories. Evaluating the MLP once per
 /// latent cuts the policy passes from 2H+2 to H batched passes per iteration (≈ 19% of the
 /// plan's FLOPs at every preset).

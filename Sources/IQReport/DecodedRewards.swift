@@ -3,7 +3,7 @@ import IQLink
 import IQModel
 
 /// Rewards recovered from the critic on the transitions the deployed controller actually flew:
-/// r̂(z, a) = Q(z, a) − γ·V(z'), the quantity IQ-MPC plans with (SPEC 2.3), compared against
+/// r̂(z, a) = Q(z, a) − γ·V(z'), the quantity IQ-MPC plans with (docs/algorithm.md §2.3), compared against
 /// the simulator's ground-truth reward that neither training nor planning ever saw.
 ///
 /// For a deterministic picture this uses the mean over all Q heads and the policy mean action

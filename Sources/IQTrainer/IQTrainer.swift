@@ -1,4 +1,4 @@
-/// IQTrainer: offline IQ-MPC training (SPEC sections 3-4) on the CPU.
+/// IQTrainer: offline IQ-MPC training (docs/algorithm.md §3-§4) on the CPU.
 ///
 /// Layout and API:
 /// - Math/: `TrainScalar` (Float for training, Double for the finite-difference checks),
@@ -9,7 +9,7 @@
 ///   IQModel's file order), `WeightsBridge` (θ ⇄ `WorldModel`, the deployable file).
 /// - Update/: `IQLoss` (stop-gradient targets, 20·L_cons + 0.1·L_iq with v0 and χ², L_π),
 ///   `GradientPenalty` (exact double backprop, optional), `Optimiser` (Adam, clip, Polyak),
-///   `TrainState` + `IQUpdater` (one full update, SPEC 4.2 steps 1-15), `BCLoss`.
+///   `TrainState` + `IQUpdater` (one full update, docs/algorithm.md §4.2), `BCLoss`.
 /// - Data/: `Episode`, `ReplayBuffer` (episode-uniform H+1 slices, half/half batches),
 ///   `Demonstrations` (.iqlog through the calibration).
 /// - Train/: `TrainingEnvironment` + `WireEnvironment` (lockstep protocol, in-process plant

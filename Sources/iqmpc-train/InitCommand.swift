@@ -1,7 +1,7 @@
 import ArgumentParser
 import IQModel
 
-/// `iqmpc-train init`: a freshly initialised weights file (SPEC 1.8), the starting point for
+/// `iqmpc-train init`: a freshly initialised weights file (docs/algorithm.md §1.8), the starting point for
 /// training and the random model used by parity and planner tests.
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -25,7 +25,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Planner samples while acting and evaluating.") var planSamples = 512
     @Option(help: "Planner iterations.") var planIterations = 6
     @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
-    @Flag(help: "Add the Wasserstein-1 gradient penalty (SPEC 4.2 step 10; off by default).") var gradientPenalty = false
+    @Flag(help: "Add the Wasserstein-1 gradient penalty (docs/algorithm.md §4.2 step 7; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?

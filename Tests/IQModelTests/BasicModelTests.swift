@@ -3,7 +3,7 @@ import Testing
 @testable import IQModel
 
 @Test func parameterCountMatchesSpecHumanoid() throws {
-    // SPEC 1.8 sanity numbers for D_o = 67, A = 21 at the paper preset.
+    // docs/algorithm.md §1.8 sanity numbers for D_o = 67, A = 21 at the paper preset.
     let c = try ModelConfig.preset("paper", obsDim: 67, actDim: 21)
     let l = TensorLayout(c)
     func count(_ ls: [LayerSpec]) -> Int {

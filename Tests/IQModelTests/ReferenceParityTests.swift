@@ -3,7 +3,7 @@ import Testing
 @testable import IQModel
 
 /// Parity with Scripts/reference/forward.py, an independent float64 numpy implementation
-/// written from SPEC section 1. Both read the same safetensors file.
+/// written from docs/algorithm.md §1. Both read the same safetensors file.
 ///
 /// Tolerance: normwise relative error per output vector and row,
 /// maxᵢ|swiftᵢ − refᵢ| ≤ 1e-5 · maxᵢ|refᵢ|. (Elementwise relative error is not meaningful for

@@ -8,8 +8,8 @@ import Testing
 ///
 /// The hand-built model: every Q head is the same network and ignores z (its first layer's
 /// latent columns are zero), so Q(z, a) = q(a); the policy ignores z and is nearly
-/// deterministic (log σ at its minimum) with mean a_π; the entropy coefficient is 0. Then SPEC
-/// 2.3's value telescopes to q(a_0) + γ q(a_1) + γ² q(a_2) − const, whose maximiser has
+/// deterministic (log σ at its minimum) with mean a_π; the entropy coefficient is 0. Then docs/algorithm.md
+/// §2.3's value telescopes to q(a_0) + γ q(a_1) + γ² q(a_2) − const, whose maximiser has
 /// first action a* = argmax q, found by brute force over a fine grid with the model itself.
 @Suite(.serialized) struct PlanningQualityTests {
     struct Known {

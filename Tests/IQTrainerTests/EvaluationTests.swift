@@ -2,7 +2,7 @@ import IQModel
 import Testing
 @testable import IQTrainer
 
-/// The reward-recovery metric reads transitions out of the SPEC 3.1 row layout, where the
+/// The reward-recovery metric reads transitions out of the docs/algorithm.md §3.1 row layout, where the
 /// action and reward of step j live on row j+1: an off-by-one there would pair each
 /// observation with the next step's action and silently ruin the correlation.
 struct EvaluationTests {
@@ -38,7 +38,7 @@ struct EvaluationTests {
         var e = Episode(obsDim: 2, actDim: 1, firstObservation: [0, 0])
         for j in 0..<20 { e.append(action: [Float(j % 3) - 1], reward: Float(j % 5), nextObservation: [Float(j) * 0.1, 1]) }
         b.add(e)
-        // Fresh Q heads output exactly 0 (SPEC 1.8): the decoded reward is constant, so no correlation.
+        // Fresh Q heads output exactly 0 (docs/algorithm.md §1.8): the decoded reward is constant, so no correlation.
         #expect(Evaluator.rewardCorrelation(model: model, buffer: b).isNaN)
         let noReward = ReplayBuffer(obsDim: 2, actDim: 1, capacityRows: 1000)
         var f = Episode(obsDim: 2, actDim: 1, firstObservation: [0, 0])

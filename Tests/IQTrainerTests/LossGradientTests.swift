@@ -1,7 +1,7 @@
 import Testing
 @testable import IQTrainer
 
-/// The full losses of SPEC 4.2 against central differences in Double, every parameter.
+/// The full losses of docs/algorithm.md §4.2 against central differences in Double, every parameter.
 struct LossGradientTests {
     func hyper() -> Hyper {
         var h = Hyper()
@@ -132,7 +132,7 @@ struct LossGradientTests {
     loss.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
     #expect(loss.stats.gradientPenalty > 0)
     let analytic = s.grad.array
-    // The penalty's inputs are detached (SPEC 4.2 step 10), so the loss value depends on the
+    // The penalty's inputs are detached (docs/algorithm.md §4.2 step 7), so the loss value depends on the
     // encoder and dynamics through x̃ while the gradient deliberately does not: check Q and π
     // by finite differences (x̃ does not move with them) ...
     let checked = Array(s.layout.policyOffset..<s.layout.total)

@@ -1,4 +1,4 @@
-/// One episode in the SPEC 3.1 layout: T+1 rows, row 0 holds obs_0 with NaN action and
+/// One episode in the docs/algorithm.md §3.1 layout: T+1 rows, row 0 holds obs_0 with NaN action and
 /// reward, row j ≥ 1 holds (obs_j, a_{j−1}, r_{j−1}). Observations are already normalised
 /// by the calibration and actions are in [-1, 1], i.e. exactly what the model sees.
 public struct Episode: Sendable, Equatable, Codable {

@@ -1,4 +1,4 @@
-/// A buffer of whole episodes (SPEC 3.1-3.2). Capacity is in rows; when an added episode
+/// A buffer of whole episodes (docs/algorithm.md §3.1-§3.2). Capacity is in rows; when an added episode
 /// would exceed it, the oldest episodes are dropped whole (the reference's ring overwrites
 /// rows; dropping whole episodes keeps every stored slice valid).
 /// Sampling: an episode uniformly among those with at least H+1 rows (with replacement),
@@ -61,7 +61,7 @@ public final class ReplayBuffer: @unchecked Sendable {
         }
     }
 
-    /// SPEC 3.4: rows 0..<B behavioural (from `behavioural`), B..<2B expert (from `expert`).
+    /// docs/algorithm.md §3.4: rows 0..<B behavioural (from `behavioural`), B..<2B expert (from `expert`).
     public static func sampleMixed<T: TrainScalar>(behavioural: ReplayBuffer, expert: ReplayBuffer, into b: Batch<T>,
                                                   rng: inout TrainRNG) {
         behavioural.sample(into: b, rowOffset: 0, count: b.batch, rng: &rng)

@@ -1,4 +1,4 @@
-/// One network of SPEC 1.1 item 7 (a stack of NormedLinear layers, optionally ending in a
+/// One network of docs/algorithm.md §1.1, mlp (a stack of NormedLinear layers, optionally ending in a
 /// plain Linear) with the activations a backward pass needs kept in an `MLPCache`.
 public enum TrainActivation: Sendable, Equatable { case mish, simNorm, none }
 
@@ -20,7 +20,7 @@ public struct MLPSpec: Sendable, Equatable {
     public var offsets: [Int]
     public var paramCount: Int
 
-    /// SPEC 1.1 `mlp(in, hidden, out, φ_out, dropout)`.
+    /// docs/algorithm.md §1.1 `mlp(in, hidden, out, φ_out, dropout)`.
     public init(input: Int, hidden: [Int], output: Int, finalAct: TrainActivation?, dropoutFirst: Bool, simnormGroup: Int) {
         var ls: [DenseLayer] = []
         var prev = input

@@ -1,4 +1,4 @@
-/// Forward and hand-derived backward kernels for the primitives of SPEC 1.1, on raw row-major
+/// Forward and hand-derived backward kernels for the primitives of docs/algorithm.md §1.1, on raw row-major
 /// buffers ([rows, features]). Backward functions *accumulate* parameter gradients (+=) and
 /// either overwrite or accumulate the input gradient as asked, so a layer used several times
 /// in one loss sums its contributions without extra buffers.

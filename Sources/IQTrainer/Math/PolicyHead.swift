@@ -1,5 +1,5 @@
-/// The squashed-Gaussian head of SPEC 1.4 with the project's correct per-dimension
-/// log-density ("Project decisions"):
+/// The squashed-Gaussian head of docs/algorithm.md §1.4 with the correct per-dimension
+/// log-density (§6 D1):
 ///   log σ = lmin + ½(lmax − lmin)(tanh s + 1),  u = μ + ε σ,  a = tanh u,
 ///   ℓ = Σ_i (−½ε_i² − log σ_i − ½ log 2π) − Σ_i log(max(0, 1 − a_i²) + 1e-6).
 /// ε is held fixed (reparameterisation), so the backward pass maps (∂a, ∂ℓ) to ∂(μ, s).

@@ -56,7 +56,7 @@ public struct TrainRNG: Sendable, Equatable, Codable {
         for i in 0..<n { p[i] = T(normal()) }
     }
 
-    /// Two distinct indices in [0, k), drawn once per Q call as in SPEC 1.6.
+    /// Two distinct indices in [0, k), drawn once per Q call as in docs/algorithm.md §1.6.
     public mutating func pair(_ k: Int) -> (Int, Int) {
         let a = below(k)
         var b = below(k - 1)

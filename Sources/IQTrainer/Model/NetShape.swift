@@ -1,4 +1,4 @@
-/// The trainer's view of the architecture (SPEC 1): sizes plus where each network's
+/// The trainer's view of the architecture (docs/algorithm.md §1): sizes plus where each network's
 /// parameters live in one flat vector θ = [encoder | dynamics | policy | Q_0 … Q_{K-1}].
 /// One flat vector makes Adam, global-norm clipping, Polyak averaging and checkpoints
 /// single loops over contiguous memory.
@@ -63,7 +63,7 @@ public struct ParamLayout: Sendable, Equatable {
     public var policyRange: Range<Int> { policyOffset..<qOffset }
     public var qRange: Range<Int> { qOffset..<total }
 
-    /// SPEC 1.8: Linear weights N(0, 0.02²) truncated at ±2 (absolute), biases 0, LayerNorm
+    /// docs/algorithm.md §1.8: Linear weights N(0, 0.02²) truncated at ±2 (absolute), biases 0, LayerNorm
     /// gain 1 / bias 0, and every Q head's last Linear zeroed so Q ≡ 0 at start.
     public func initialise<T: TrainScalar>(_ theta: UnsafeMutablePointer<T>, rng: inout TrainRNG) {
         func initMLP(_ spec: MLPSpec, at base: Int, zeroLast: Bool) {

@@ -71,7 +71,7 @@ public enum Evaluator {
         return result
     }
 
-    /// Every transition of a buffer in the SPEC 3.1 layout as flat arrays: (obs_j, a_j,
+    /// Every transition of a buffer in the docs/algorithm.md §3.1 layout as flat arrays: (obs_j, a_j,
     /// obs_{j+1}, r_j), where a_j and r_j are stored on row j+1 (the row they led to).
     public static func transitions(of buffer: ReplayBuffer) -> (obs: [Float], act: [Float], next: [Float], reward: [Double]) {
         let n = buffer.obsDim, m = buffer.actDim

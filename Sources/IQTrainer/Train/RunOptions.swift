@@ -5,7 +5,7 @@ public struct RunOptions: Sendable {
     public var preset = "tiny"
     public var steps = 100_000
     public var seed: UInt64 = 1
-    /// nil: SPEC 4.4's max(1000, 5 · episode length).
+    /// nil: docs/algorithm.md §4.4's max(1000, 5 · episode length).
     public var seedSteps: Int?
     /// Environment steps between evaluations (taken at the next episode boundary).
     public var evalEvery = 10_000
@@ -16,7 +16,7 @@ public struct RunOptions: Sendable {
     public var planner = PlannerConfig()
     /// Rebuild the acting planner from the current weights every this many env steps (and
     /// at every episode start). Not 1: building a `Planner` runs a calibration plan (about
-    /// 1.25 plans of work) and starts cold, without SPEC 2.2's warm start (prev_mean), so
+    /// 1.25 plans of work) and starts cold, without the warm start of docs/algorithm.md §2.2 (prev_mean), so
     /// rebuilding at every step nearly doubled the cost of acting and made every training
     /// plan a cold one. Acting with weights at most 25 updates old is the price.
     public var plannerRefresh = 25

@@ -5,7 +5,7 @@
 public protocol TrainingEnvironment: AnyObject {
     var obsDim: Int { get }
     var actDim: Int { get }
-    /// Agent steps per episode (sets γ and the seed phase, SPEC 4.4-4.5).
+    /// Agent steps per episode (sets γ and the seed phase, docs/algorithm.md §4.4-§4.5).
     var episodeLength: Int { get }
     /// Starts an episode with `seed`; writes the first observation (physical units).
     func reset(seed: UInt64, observation: UnsafeMutableBufferPointer<Float>) throws

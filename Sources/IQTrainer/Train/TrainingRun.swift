@@ -3,7 +3,7 @@ import IQCalibration
 import IQModel
 import IQPlanner
 
-/// The online imitation loop of SPEC 4.4 (paper Algorithm 2): seed phase of uniform random
+/// The online imitation loop of docs/algorithm.md §4.4 (paper Algorithm 2): seed phase of uniform random
 /// actions, then a burst of as many updates, then one update per environment step, acting
 /// with the runtime's Planner (training noise on) on the current weights; evaluation and a
 /// checkpoint at the first episode boundary after every `evalEvery` steps.
@@ -58,12 +58,12 @@ public final class TrainingRun: @unchecked Sendable {
         config = c
         layout = ParamLayout(NetShape(c))
         state = TrainState(layout: layout, seed: options.seed)
-        // θ starts from the runtime's own SPEC 1.8 initialiser (one definition of init).
+        // θ starts from the runtime's own docs/algorithm.md §1.8 initialiser (one definition of init).
         WeightsBridge.load(WorldModel.initialised(config: c, seed: options.seed), into: state.theta.p)
         state.syncTarget()
         updater = IQUpdater(layout: layout, hyper: h)
         batch = Batch(horizon: h.horizon, batch: h.batch, obsDim: env.obsDim, actDim: env.actDim)
-        // SPEC 3.1: capacity min(1e6, steps) transitions (+1 row per episode for obs_0).
+        // docs/algorithm.md §3.1: capacity min(1e6, steps) transitions (+1 row per episode for obs_0).
         online = ReplayBuffer(obsDim: env.obsDim, actDim: env.actDim,
                               capacityRows: min(1_000_000, options.steps + options.steps / max(1, episodeLimit) + episodeLimit + 2))
         seedSteps = options.seedSteps ?? max(1000, 5 * episodeLimit)

@@ -1,4 +1,4 @@
-/// The optional Wasserstein-1 gradient penalty of SPEC 4.2 step 10 with exact double
+/// The optional Wasserstein-1 gradient penalty of docs/algorithm.md §4.2 step 7 with exact double
 /// backpropagation. For one (k, t) term: x̃ = λ x_E + (1 − λ) x_B (λ ~ U(0,1) per row, the
 /// inputs detached as in the reference), a fresh random head pair, and
 ///   GP = mean_i (‖∇_x̃ ½(Q_p1 + Q_p2)(x̃_i)‖ − 1)².

@@ -1,4 +1,4 @@
-/// Constants of SPEC 0 / 4 that one update uses. Defaults are the reference values.
+/// Constants of docs/algorithm.md §0 and §4 that one update uses. Defaults are the reference values.
 public struct Hyper: Sendable, Equatable, Codable {
     /// Slices drawn from EACH buffer (2B rows per update).
     public var batch = 256
@@ -22,7 +22,7 @@ public struct Hyper: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// SPEC 4.5: γ = clip((f − 1)/f, 0.95, 0.995), f = episode_length / 5.
+    /// docs/algorithm.md §4.5: γ = clip((f − 1)/f, 0.95, 0.995), f = episode_length / 5.
     public static func discount(episodeLength: Int) -> Double {
         let f = Double(episodeLength) / 5
         return min(max((f - 1) / f, 0.95), 0.995)
@@ -30,7 +30,7 @@ public struct Hyper: Sendable, Equatable, Codable {
 }
 
 /// One training batch, time-major: obs [(H+1), 2B, D_o], act [H, 2B, A], reward [H, 2B]
-/// (reward is for logging only). Rows 0..<B are behavioural, B..<2B expert (SPEC 3.4).
+/// (reward is for logging only). Rows 0..<B are behavioural, B..<2B expert (docs/algorithm.md §3.4).
 public final class Batch<T: TrainScalar>: @unchecked Sendable {
     // Safety: filled and read by the single training thread.
     public let horizon: Int, batch: Int, obsDim: Int, actDim: Int

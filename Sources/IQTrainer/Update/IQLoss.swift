@@ -1,4 +1,4 @@
-/// The losses of one IQ-MPC update (SPEC 4.2) and their exact gradients, in three phases
+/// The losses of one IQ-MPC update (docs/algorithm.md §4.2) and their exact gradients, in three phases
 /// so each can be finite-difference checked on its own:
 ///  1. `prepareTargets`: everything under stop-gradient (z*_{t+1}, y_t = γ V̄_{t+1}).
 ///  2. `modelLoss`: 20·L_cons + 0.1·L_iq and its gradient w.r.t. encoder, dynamics, Q and
@@ -170,7 +170,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             }
         }
         liq /= T(H * K)
-        // Gradient penalty inside every (k, t) term (SPEC 4.2 step 10), detached inputs.
+        // Gradient penalty inside every (k, t) term (docs/algorithm.md §4.2 step 7), detached inputs.
         var gpValue: T = 0
         if let gp {
             let lam = T(hyper.gradientPenaltyLambda)

@@ -25,13 +25,13 @@ public final class TrainState<T: TrainScalar>: @unchecked Sendable {
         syncTarget()
     }
 
-    /// Target Q = exact copy of the online Q (SPEC 1.7, at initialisation).
+    /// Target Q = exact copy of the online Q (docs/algorithm.md §1.7, at initialisation).
     public func syncTarget() {
         target.p.update(from: theta.p + layout.qOffset, count: layout.qCount)
     }
 }
 
-/// One full update (SPEC 4.2 steps 1-15) on a prepared batch.
+/// One full update (docs/algorithm.md §4.2) on a prepared batch.
 public final class IQUpdater<T: TrainScalar>: @unchecked Sendable {
     // Safety: driven by one training thread.
     public let loss: IQLoss<T>
