@@ -2,16 +2,21 @@ import IQKernels
 import IQModel
 
 /// One iteration's work for one partition: draw its Gaussian trajectories, then score all
-/// its trajectories with docs/algorithm.md §2.3's reward-decoded value. Runs on the partition's own thread;
-/// reads the shared mean/std/heads/job, writes only rows [r0, r1) of `actions` and `values`.
+/// its trajectories with the reward-decoded value (docs/algorithm.md §2.3). Runs on the
+/// partition's own thread; reads the shared mean/std/heads/job, writes only rows [r0, r1) of
+/// `actions` and `values`.
 extension PlanCore {
     func sampleAndScore(partition p: Int) {
+        sampleGaussian(partition: p)
+        score(partition: p)
+    }
+
+    /// Rows >= Nπ of this partition: a = clamp(mean + std ⊙ ε, -1, 1) for every step.
+    func sampleGaussian(partition p: Int) {
         let part = partitions[p]
-        let H = horizon, N = samples, A = actDim, L = latentDim
-        let r0 = part.r0, n = part.rows
+        let H = horizon, N = samples, A = actDim
+        let r0 = part.r0
         let plan = planIndex, it = iteration
-        let ws = part.workspace
-        let model = self.model
 
         // Gaussian trajectories (rows >= Nπ): a = clamp(mean + std ⊙ ε, -1, 1).
         let s0 = max(r0, policyRows)
@@ -29,6 +34,18 @@ extension PlanCore {
                 }
             }
         }
+    }
+
+    /// The value of every trajectory of this partition, into `values[r0..<r1]`. A trajectory
+    /// whose value is not finite (NaN from an overflow, ±∞) scores −∞, so it is never an elite
+    /// while any finite one exists. With `trace` set, row r0's terms are also written there.
+    func score(partition p: Int) {
+        let part = partitions[p]
+        let H = horizon, N = samples, A = actDim, L = latentDim
+        let r0 = part.r0, n = part.rows
+        let it = iteration
+        let ws = part.workspace
+        let model = self.model
 
         // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
         // The policy head runs once per latent (z_0: one shared row); samples reuse it. Both Q
@@ -95,6 +112,10 @@ extension PlanCore {
                 let reward = q[r] - gamma * (v[r] - alpha * lp[r])
                 g[r] += disc * (reward - alpha * ent[r])
             }
+            if let trace {
+                trace.q[t] = q[0]; trace.nextQ[t] = v[0]; trace.nextLogPi[t] = lp[0]
+                trace.logPi[t] = ent[0]; trace.reward[t] = q[0] - gamma * (v[0] - alpha * lp[0])
+            }
             disc *= gamma
             swap(&zc, &zn)
             swap(&rawCur, &rawNext)
@@ -105,7 +126,11 @@ extension PlanCore {
         let out = values + r0
         for r in 0..<n {
             let v = g[r] + disc * (part.qTerm[r] - alpha * part.logProb[r])
-            out[r] = v.isNaN ? 0 : v
+            out[r] = v.isFinite ? v : -.infinity
+        }
+        if let trace {
+            trace.logPi[H] = part.logProb[0]; trace.terminalQ[0] = part.qTerm[0]
+            trace.terminalAction.update(from: part.termAction, count: A)
         }
     }
 
@@ -119,6 +144,10 @@ extension PlanCore {
                               action: UnsafeMutablePointer<Float>?, logProb: UnsafeMutablePointer<Float>?) {
         let A = actDim, n = part.rows
         let stream = streamID(plan: planIndex, iteration: iteration, kind)
+        if deterministicPolicy {
+            sampler.sample(raw: raw, rawStride: rawStride, rows: n, noise: nil, action: action, logProb: logProb)
+            return
+        }
         rng.fillNormal(stream: stream, counter: UInt64((t * samples + part.r0) * A), into: part.noise, count: n * A)
         sampler.sample(raw: raw, rawStride: rawStride, rows: n, noise: part.noise, action: action, logProb: logProb)
     }

@@ -23,9 +23,12 @@ extension PlanCore {
         let best = values[Int(eliteIndex[0])]
         let temperature = Float(config.temperature)
         var total: Float = 0, eliteSum: Float = 0
+        // Non-finite trajectories score −∞ (`score`): weight 0 next to any finite elite. When
+        // none is finite the values say nothing, and the elites share the weight equally.
+        let anyFinite = best > -.infinity
         for i in 0..<k {
             let v = values[Int(eliteIndex[i])]
-            let w = expf(temperature * (v - best))
+            let w = anyFinite ? expf(temperature * (v - best)) : 1
             eliteWeight[i] = w
             total += w
             eliteSum += v
@@ -42,13 +45,14 @@ extension PlanCore {
             let m = mean + t * A, s = std + t * A
             let base = actions + t * N * A
             m.update(repeating: 0, count: A)
-            for i in 0..<k {
+            // Zero-weight elites are skipped: a −∞ trajectory's actions may hold the NaN that made it so.
+            for i in 0..<k where eliteWeight[i] > 0 {
                 let w = eliteWeight[i], a = base + Int(eliteIndex[i]) * A
                 for d in 0..<A { m[d] += w * a[d] }
             }
             for d in 0..<A { m[d] /= denom }
             s.update(repeating: 0, count: A)
-            for i in 0..<k {
+            for i in 0..<k where eliteWeight[i] > 0 {
                 let w = eliteWeight[i], a = base + Int(eliteIndex[i]) * A
                 for d in 0..<A {
                     let diff = a[d] - m[d]

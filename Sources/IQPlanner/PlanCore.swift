@@ -92,6 +92,11 @@ final class PlanCore: @unchecked Sendable {
     /// Mean elite value after each iteration of the last plan (diagnostics and quality tests).
     let eliteMeanValue: UnsafeMutablePointer<Float>  // [iterations]
 
+    /// Scoring one given trajectory (`TrajectoryScorer`): every policy sample at ε = 0, and
+    /// row r0 of partition 0's terms written to `trace`. Both stay off while planning.
+    var deterministicPolicy = false
+    var trace: ScoreTrace? = nil
+
     // The current job.
     var planIndex: UInt64 = 0
     var iteration: Int = 0
@@ -156,6 +161,14 @@ final class PlanCore: @unchecked Sendable {
         }
         bounds.append(n)
         return bounds
+    }
+
+    /// z_0 = h(observation) and the policy head there (shared by every trajectory's ℓ_0), for
+    /// scoring outside a plan (`TrajectoryScorer`, tests).
+    func startLatent(observation: UnsafePointer<Float>) {
+        let p0 = partitions[0]
+        model.encode(obs: observation, rows: 1, into: z0, workspace: p0.workspace)
+        sampler.head(z: z0, ldz: latentDim, rows: 1, raw: rawZ0, ping: p0.ping, pong: p0.pong)
     }
 
     /// Draws the 2 distinct heads for each of the 2H+1 Q calls of this iteration.

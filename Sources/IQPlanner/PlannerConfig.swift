@@ -20,7 +20,8 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
     public var policyTrajectories: Int = 24
     /// MPPI iterations (the paper adds 2 when actDim >= 20: use `paper(actDim:)`).
     public var iterations: Int = 6
-    /// Multiplier inside exp(temperature · (v − max v)).
+    /// Multiplier inside exp(temperature · (v − max v)), over the elites only. In the value's
+    /// units (a return), so it does not depend on the sample count.
     public var temperature: Double = 0.5
     public var minStd: Double = 0.05
     public var maxStd: Double = 2
@@ -39,6 +40,20 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
         var c = PlannerConfig()
         if actDim >= 20 { c.iterations += 2 }
         return c
+    }
+
+    /// The paper's proportions: 64 elites and 24 policy-prior trajectories of 512 samples.
+    public static let eliteFraction = 0.125
+    public static let policyFraction = 0.046875
+
+    /// `samples` with elites and policy-prior trajectories at the paper's fractions of it
+    /// (docs/algorithm.md §2.1): elites = max(1, round(N/8)), Nπ = round(3N/64). A smaller
+    /// sample count keeps the same selection pressure; clamping the counts instead (64 elites
+    /// of 64 samples) would make every trajectory an elite and the selection a no-op.
+    public mutating func setSamples(_ n: Int) {
+        samples = n
+        elites = max(1, Int((Double(n) * Self.eliteFraction).rounded()))
+        policyTrajectories = Int((Double(n) * Self.policyFraction).rounded())
     }
 
     /// Checks every knob; the error names the field.

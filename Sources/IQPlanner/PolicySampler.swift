@@ -27,8 +27,9 @@ struct PolicySampler: @unchecked Sendable {
     }
 
     /// One sample per row from head outputs; `rawStride` 0 uses one head row for every sample.
+    /// `noise` nil means ε = 0: the squashed mean and its log-probability.
     @inline(__always)
-    func sample(raw: UnsafePointer<Float>, rawStride: Int, rows: Int, noise: UnsafePointer<Float>,
+    func sample(raw: UnsafePointer<Float>, rawStride: Int, rows: Int, noise: UnsafePointer<Float>?,
                 action: UnsafeMutablePointer<Float>?, logProb: UnsafeMutablePointer<Float>?) {
         model.policySample(raw: raw, rawStride: rawStride, rows: rows, noise: noise, meanOut: nil,
                            actionOut: action, logProbOut: logProb, logStdOut: nil)

@@ -54,9 +54,7 @@ public struct ControllerSetup: Sendable {
     static func plannerConfig(_ s: Calibration.PlannerSettings, actDim: Int) throws -> (PlannerConfig, UInt64) {
         var c = PlannerConfig.paper(actDim: actDim)
         if let v = s.samples {
-            c.samples = v
-            c.elites = min(c.elites, v)
-            c.policyTrajectories = min(c.policyTrajectories, v)
+            c.setSamples(v)
         }
         if let v = s.iterations { c.iterations = v }
         if let v = s.horizon { c.horizon = v }

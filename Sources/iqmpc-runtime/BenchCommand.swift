@@ -17,8 +17,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Horizon.") var horizon = 3
     @Option(help: "Scoring threads (calling thread included).") var threads = 1
     @Option(help: "Timed plan calls.") var steps = 200
-    @Option(help: "Elites (capped at samples).") var elites = 64
-    @Option(name: .customLong("policy-trajectories"), help: "Policy-prior trajectories (capped at samples).") var policyTrajectories = 24
+    @Option(help: "Elites (default: samples/8, the paper's 64 of 512).") var elites: Int?
+    @Option(name: .customLong("policy-trajectories"), help: "Policy-prior trajectories (default: 3·samples/64, the paper's 24 of 512).")
+    var policyTrajectories: Int?
     @Flag(inversion: .prefixedNo, help: "Pin worker threads to distinct allowed CPUs.") var pin = true
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(name: .customLong("compare-kernels"),
@@ -29,9 +30,9 @@ struct BenchCommand: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be >= 1") }
         let (model, _) = try WorldModel.load(path: weights)
         var config = PlannerConfig.paper(actDim: model.config.actDim)
-        config.samples = samples
-        config.elites = min(elites, samples)
-        config.policyTrajectories = min(policyTrajectories, samples)
+        config.setSamples(samples)
+        if let elites { config.elites = elites }
+        if let policyTrajectories { config.policyTrajectories = policyTrajectories }
         config.horizon = horizon
         config.threads = threads
         config.pinWorkers = pin

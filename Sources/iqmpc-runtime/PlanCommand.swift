@@ -16,7 +16,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Planner seed.") var seed: UInt64 = 0
     @Option(help: "Consecutive steps to plan (episode start at step 0).") var steps = 1
     @Option(help: "Scoring threads (calling thread included).") var threads = 1
-    @Option(help: "Samples per iteration (default: 512).") var samples: Int?
+    @Option(help: "Samples per iteration (default: 512); elites and policy-prior trajectories keep the paper's fractions (1/8, 3/64).") var samples: Int?
     @Option(help: "MPPI iterations (default: 6, 8 when actDim >= 20).") var iterations: Int?
     @Option(help: "Horizon (default: 3).") var horizon: Int?
     @Option(help: "Action selection: sample or mean.") var selection = "sample"
@@ -39,7 +39,7 @@ struct PlanCommand: ParsableCommand {
         }
         var config = PlannerConfig.paper(actDim: A)
         config.threads = threads
-        if let samples { config.samples = samples; config.elites = min(config.elites, samples); config.policyTrajectories = min(config.policyTrajectories, samples) }
+        if let samples { config.setSamples(samples) }
         if let iterations { config.iterations = iterations }
         if let horizon { config.horizon = horizon }
         guard let sel = PlannerConfig.ActionSelection(rawValue: selection) else {

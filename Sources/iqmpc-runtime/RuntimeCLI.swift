@@ -14,6 +14,7 @@ struct RuntimeCLI: ParsableCommand {
             EvalCommand.self,
             BenchForwardCommand.self,
             PlanCommand.self,
+            ScoreCommand.self,
             BenchCommand.self,
             RunCommand.self,
             CheckBudgetCommand.self,

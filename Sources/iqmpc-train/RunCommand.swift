@@ -62,7 +62,7 @@ struct RunCommand: ParsableCommand {
         o.hyper.batch = batch
         o.hyper.useGradientPenalty = gradientPenalty
         o.hyper.gradientPenaltyLambda = gradientPenaltyLambda
-        o.planner.samples = planSamples
+        o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.plannerRefresh = plannerRefresh
         o.logEvery = logEvery
