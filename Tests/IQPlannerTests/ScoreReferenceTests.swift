@@ -222,3 +222,13 @@ let repositoryRoot: String = {
     for _ in 0..<3 { url.deleteLastPathComponent() }
     return url.path
 }()
+
+/// Elites and policy-prior trajectories follow the sample count at the paper's fractions.
+@Test func eliteCountIsAFractionOfTheSamples() throws {
+    var c = PlannerConfig()
+    for (n, elites, policy) in [(512, 64, 24), (256, 32, 12), (64, 8, 3), (16, 2, 1), (4, 1, 0), (1, 1, 0)] {
+        c.setSamples(n)
+        #expect(c.samples == n && c.elites == elites && c.policyTrajectories == policy, "N = \(n): \(c.elites), \(c.policyTrajectories)")
+        try c.validate()
+    }
+}
