@@ -51,7 +51,7 @@ public enum DemoRecorder {
                     physical.withUnsafeMutableBufferPointer { plant.physical(fromNormalized: a.baseAddress!, into: $0.baseAddress!) }
                 }
                 actionSeq += 1
-                let source: ActionSource = kind == .mpc || (kind == .analytic && task == .cheetahRun) ? .planner : .unspecified
+                let source: ActionSource = expert.plans ? .planner : .unspecified
                 try writer.write(observation: o, action: ActionRecord(seq: actionSeq, observationSeq: seq, timestampNs: clock,
                                                                       values: physical,
                                                                       diagnostics: PlanDiagnostics(source: source)))

@@ -3,7 +3,7 @@ import Foundation
 /// Which demonstrator to run.
 public enum ExpertKind: String, CaseIterable, Sendable {
     /// The task's analytic controller (swing-up + LQR, operational space); the sampling MPC
-    /// for tasks without one (cheetah-run).
+    /// for tasks without one (cheetah-run, walker-walk).
     case analytic
     /// Sampling MPC on the true model and reward (any task).
     case mpc
@@ -37,7 +37,7 @@ public final class Expert {
         case (.analytic, .pendulumSwingup): impl = .pendulum(try PendulumExpert())
         case (.analytic, .cartpoleSwingup): impl = .cartpole(try CartpoleExpert())
         case (.analytic, .reacher): impl = .reacher(try ReacherExpert())
-        case (.analytic, .cheetahRun), (.mpc, _):
+        case (.analytic, .cheetahRun), (.analytic, .walkerWalk), (.mpc, _):
             impl = .mpc(try SamplingMPC(task: task, config: mpc ?? .default(for: task), seed: seed))
         }
     }
@@ -51,6 +51,12 @@ public final class Expert {
         case .mpc(let p): return "sampling-mpc(samples=\(p.config.samples),horizon=\(p.config.horizon))"
         case .random: return "random"
         }
+    }
+
+    /// Whether the actions come from a planner (the sampling MPC), as record files annotate them.
+    public var plans: Bool {
+        if case .mpc = impl { return true }
+        return false
     }
 
     /// Call at every episode start (clears warm starts, reseeds noise).

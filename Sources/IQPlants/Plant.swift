@@ -30,6 +30,7 @@ public enum TaskKernels {
         case .cartpoleSwingup: return CartpoleTask.reward(d)
         case .reacher: return ReacherTask.reward(d, ctx)
         case .cheetahRun: return CheetahTask.reward(d)
+        case .walkerWalk: return WalkerTask.reward(d)
         }
     }
 
@@ -41,6 +42,7 @@ public enum TaskKernels {
         case .cartpoleSwingup: CartpoleTask.observe(d, out)
         case .reacher: ReacherTask.observe(d, ctx, out)
         case .cheetahRun: CheetahTask.observe(d, out)
+        case .walkerWalk: WalkerTask.observe(d, out)
         }
     }
 
@@ -60,6 +62,7 @@ public enum TaskKernels {
         case .cartpoleSwingup: return CartpoleTask.xml
         case .reacher: return ReacherTask.xml
         case .cheetahRun: return CheetahTask.xml
+        case .walkerWalk: return WalkerTask.xml
         }
     }
 
@@ -69,6 +72,7 @@ public enum TaskKernels {
         case .cartpoleSwingup: return CartpoleTask.info(timestep: timestep)
         case .reacher: return ReacherTask.info(timestep: timestep)
         case .cheetahRun: return CheetahTask.info(timestep: timestep)
+        case .walkerWalk: return WalkerTask.info(timestep: timestep)
         }
     }
 }
@@ -122,6 +126,7 @@ public final class Plant {
         case .cartpoleSwingup: CartpoleTask.reset(d, &rng)
         case .reacher: ReacherTask.reset(d, &rng, &context)
         case .cheetahRun: CheetahTask.reset(d, &rng)
+        case .walkerWalk: WalkerTask.reset(d, &rng)
         }
         mj_forward(m, d)
         stepIndex = 0

@@ -11,6 +11,8 @@ public enum TaskID: String, CaseIterable, Sendable {
     case reacher
     /// Planar 6-actuator runner with ground contacts, rewarded for forward speed.
     case cheetahRun = "cheetah-run"
+    /// Planar 6-actuator biped with ground contacts, rewarded for walking upright at 1 m/s.
+    case walkerWalk = "walker-walk"
 
     public init(parsing name: String) throws(PlantError) {
         guard let t = TaskID(rawValue: name) else { throw .unknownTask(name) }
