@@ -33,6 +33,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Deployable weights file to write.") var out: String
     @Option(help: "Checkpoint directory (exact resume).") var checkpointDir: String?
     @Flag(help: "Resume from --checkpoint-dir.") var resume = false
+    @Option(help: "Stop at the first episode boundary after this many env steps of this invocation, writing --out and the checkpoint (a mid-training snapshot; continue with --resume).")
+    var stopAfter: Int?
     @Flag(help: "No live progress line.") var quiet = false
 
     func validate() throws {
@@ -67,6 +69,7 @@ struct RunCommand: ParsableCommand {
         o.plannerRefresh = plannerRefresh
         o.logEvery = logEvery
         o.outPath = out; o.checkpointDir = checkpointDir; o.metricsPath = metrics; o.resume = resume
+        o.stopAfter = stopAfter
         o.progress = !quiet
         let trainer = try TrainingRun(options: o, env: environment, calibration: cal,
                                       expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
