@@ -58,19 +58,32 @@ let package = Package(
         .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
         /// Autodiff, losses, optimisers, replay buffers, the training loop.
         .target(name: "IQTrainer", dependencies: [
-            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQReport",
+            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQReport", "COpenBLAS",
         ], swiftSettings: numeric),
 
         /// The demo's self-contained HTML report (inline SVG charts).
         .target(name: "IQReport", dependencies: ["IQModel", "IQLink", "IQCalibration"]),
 
+        // MARK: Benchmarks and test support: linked by executables' bench commands and by tests,
+        // never by a library module.
+        /// Forward-pass, planner and control-loop-overhead benchmarks (`iqmpc-runtime bench*`,
+        /// `check-budget --overhead`).
+        .target(name: "IQBench", dependencies: [
+            "IQModel", "IQPlanner", "IQKernels", "IQRuntime", "IQCalibration", "IQLink",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// The training-update benchmark (`iqmpc-train bench-update`).
+        .target(name: "IQTrainerBench", dependencies: ["IQTrainer", "IQModel", "COpenBLAS"]),
+        /// Test peers and hooks: a scripted plant with fault injection, throw-hook suspension.
+        .target(name: "IQTestSupport", dependencies: ["IQLink"]),
+
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(name: "iqmpc-runtime", dependencies: [
-            "IQRuntime", "CAllocCounter",
+            "IQRuntime", "IQBench", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-train", dependencies: [
-            "IQTrainer", "IQReport", "CAllocCounter",
+            "IQTrainer", "IQTrainerBench", "IQReport", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-sim", dependencies: [
@@ -82,10 +95,10 @@ let package = Package(
         .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "CAllocCounter"]),
         .testTarget(name: "IQModelTests", dependencies: ["IQModel", "CAllocCounter"]),
         .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "CAllocCounter"]),
-        .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "CAllocCounter"]),
+        .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),
         .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
-        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CAllocCounter"]),
+        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),
     ],

@@ -20,7 +20,7 @@ import CProtobufC
 /// Allocation trap for callers: catch with `do throws(LinkError) { … } catch { … }`. A
 /// plain `do { … } catch` erases the error to `any Error`, which boxes it on the heap.
 /// (Under Swift Testing every throw also allocates through its backtrace hook; see
-/// `ThrowHooks.suspended` for measuring fault paths in tests.)
+/// `ThrowHooks.suspended` in IQTestSupport for measuring fault paths in tests.)
 ///
 /// One codec per thread: it is a mutable scratch object. `@unchecked Sendable` so that it
 /// can be handed to the thread that owns it; it must not be used from two at once.

@@ -115,7 +115,7 @@ public enum BudgetCheck {
 
     /// Observations spread over each channel's typical range (offset ± scale), inside the
     /// accepted range, from a fixed-seed generator so runs are comparable.
-    static func synthetic(_ cal: Calibration, count: Int) -> [RecordedObservation] {
+    package static func synthetic(_ cal: Calibration, count: Int) -> [RecordedObservation] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func uniform() -> Float {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17

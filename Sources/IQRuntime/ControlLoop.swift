@@ -9,7 +9,7 @@ import Logging
 /// against each other), `ControlLoop` (this file: serve a plant, or `respond` to one frame),
 /// `SafetySupervisor` (frame checks, clamp/rate-limit, safe action, fault counters),
 /// `HandshakeCheck`, `RealTimeSetup`, `StepTelemetry`/`LatencyHistogram`, `StopSignal`,
-/// `BudgetCheck` (check-budget), `OverheadBenchmark` (check-budget --overhead), `RuntimeVersion`.
+/// `BudgetCheck` (check-budget), `Calibration.plantSpec`, `RuntimeVersion` (benchmarks: IQBench).
 ///
 /// The control loop: one received frame in, at most one frame out, in this order:
 ///

@@ -16,6 +16,7 @@ public struct ControllerSetup: Sendable {
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
+        package init(description: String) { self.description = description }
     }
 
     /// Loads weights and calibration from files and checks them against each other.

@@ -82,7 +82,7 @@ public final class LatencyHistogram: @unchecked Sendable {
 }
 
 /// Fixed-precision number text without Foundation's String(format:).
-func format(_ x: Double, decimals: Int = 1) -> String {
+package func format(_ x: Double, decimals: Int = 1) -> String {
     if !x.isFinite { return "\(x)" }
     var p = 1.0
     for _ in 0..<decimals { p *= 10 }

@@ -15,5 +15,5 @@
 /// - Train/: `TrainingEnvironment` + `WireEnvironment` (lockstep protocol, in-process plant
 ///   or external endpoint), `TrainingRun` (seed phase, burst, UTD 1, Planner acting,
 ///   evaluation, checkpoints, metrics), `Evaluator`, `Checkpoint`, `BCRun`.
-/// - Bench/: `UpdateBenchmark` (updates/s beside the same-run sgemm rate).
+/// The update's benchmark (`UpdateBenchmark`) lives in IQTrainerBench.
 public enum IQTrainerOverview {}

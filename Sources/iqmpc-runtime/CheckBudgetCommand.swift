@@ -3,6 +3,7 @@ import Foundation
 import IQCalibration
 import IQRuntime
 import Logging
+import IQBench
 
 /// `iqmpc-runtime check-budget`: does this computer hold the calibration's timing budget?
 struct CheckBudgetCommand: ParsableCommand {

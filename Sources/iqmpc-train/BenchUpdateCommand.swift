@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IQTrainer
+import IQTrainerBench
 
 /// `iqmpc-train bench-update`: training updates per second for a preset (one thread).
 struct BenchUpdateCommand: ParsableCommand {

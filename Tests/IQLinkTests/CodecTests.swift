@@ -1,6 +1,7 @@
 import CAllocCounter
 import Testing
 @testable import IQLink
+import IQTestSupport
 
 @Suite(.serialized) struct CodecTests {
     let out = UnsafeMutableRawBufferPointer.allocate(byteCount: LinkBounds.maxControlBytes, alignment: 16)

@@ -29,7 +29,7 @@ import Testing
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("obs.iqlog").path
-        let writer = try RecordWriter(path: path, header: RecordHeaderInfo(spec: OverheadBenchmark.plantSpec(cal), source: "test"))
+        let writer = try RecordWriter(path: path, header: RecordHeaderInfo(spec: cal.plantSpec(), source: "test"))
         for i in 0..<50 {
             let th = Float(i) * 0.1
             try writer.write(observation: ObservationRecord(seq: UInt64(i + 1), timestampNs: 0, values: [cos(th), sin(th), 0.5],

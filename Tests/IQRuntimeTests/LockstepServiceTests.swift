@@ -169,7 +169,7 @@ import Testing
     /// A plant whose spec does not match the calibration is refused with every mismatch named.
     @Test func mismatchedSpecIsRefused() throws {
         let cal = try testCalibration()
-        var hello = HelloMessage(role: .simulator, spec: OverheadBenchmark.plantSpec(cal), software: "t", mode: .lockstep)
+        var hello = HelloMessage(role: .simulator, spec: cal.plantSpec(), software: "t", mode: .lockstep)
         #expect(HandshakeCheck.refusal(for: hello, calibration: cal) == nil)
         hello.spec.observations[2].name = "pole.velocity"
         hello.spec.actions[0].high = 0.5

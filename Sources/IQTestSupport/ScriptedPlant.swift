@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IQLink
 
 /// What a `ScriptedPlant` does to one frame: the bad inputs a controller must survive.
 public enum PlantInjection: Sendable, Equatable {

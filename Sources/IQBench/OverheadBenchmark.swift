@@ -1,6 +1,7 @@
 import Foundation
 import IQCalibration
 import IQLink
+import IQRuntime
 import Logging
 
 /// The runtime's overhead beyond a raw ZeroMQ round trip (the performance target:
@@ -74,7 +75,7 @@ public enum OverheadBenchmark {
         }
 
         // Handshake with the controller.
-        let hello = HelloMessage(role: .simulator, spec: plantSpec(cal), software: "iqmpc-runtime check-budget --overhead", mode: .lockstep)
+        let hello = HelloMessage(role: .simulator, spec: cal.plantSpec(), software: "iqmpc-runtime check-budget --overhead", mode: .lockstep)
         let helloBytes = try FrameEncoder.hello(hello, into: out)
         try rtReq.send(UnsafeRawBufferPointer(rebasing: out[0..<helloBytes]))
         guard (try rtReq.receive(into: inBuf, timeoutMs: 5000)) != nil else {
@@ -155,15 +156,5 @@ public enum OverheadBenchmark {
                                     into: out)
         }
         return Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))
-    }
-
-    /// The RobotSpec a plant matching this calibration would send (infinite accepted
-    /// ranges become the largest finite float, since the wire's bounds must be finite).
-    public static func plantSpec(_ cal: Calibration, episodeLength: UInt32 = 0) -> PlantSpec {
-        func finite(_ x: Float) -> Float { min(max(x, -.greatestFiniteMagnitude), .greatestFiniteMagnitude) }
-        return PlantSpec(robotId: cal.robotId,
-                         observations: cal.observations.map { .init(name: $0.name, unit: $0.unit, low: finite($0.low), high: finite($0.high)) },
-                         actions: cal.actions.map { .init(name: $0.name, unit: $0.unit, low: $0.low, high: $0.high) },
-                         controlPeriodNs: cal.timing.controlPeriodNs, episodeLength: episodeLength)
     }
 }

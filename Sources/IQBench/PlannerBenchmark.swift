@@ -1,6 +1,7 @@
 import Foundation
 import IQKernels
 import IQModel
+import IQPlanner
 
 /// Latency and throughput of `Planner.plan` (used by `iqmpc-runtime bench`). Not a hot path.
 ///
@@ -56,7 +57,7 @@ public enum PlannerBenchmark {
         defer { allObs.deallocate() }
         for i in 0..<steps { observe(i + 5); (allObs + i * D).update(from: obs.baseAddress!, count: D) }
         let alloc0 = allocationCount?() ?? 0
-        let shared0 = planner.core.partitions.reduce(0) { $0 + $1.sharedLatentRows }
+        let shared0 = planner.workSplit.sharedLatentRows
         for i in 0..<steps {
             let o = UnsafeBufferPointer(start: allObs + i * D, count: D)
             let t0 = MonotonicClock.nanoseconds()
@@ -64,7 +65,8 @@ public enum PlannerBenchmark {
             lat[i] = MonotonicClock.nanoseconds() &- t0
         }
         let alloc1 = allocationCount?() ?? 0
-        let sharedRows = planner.core.partitions.reduce(0) { $0 + $1.sharedLatentRows } - shared0
+        let split = planner.workSplit
+        let sharedRows = split.sharedLatentRows - shared0
         var sorted = UnsafeMutableBufferPointer(start: lat, count: steps)
         sorted.sort()
         func pct(_ p: Double) -> Double {
@@ -83,9 +85,8 @@ public enum PlannerBenchmark {
         }
         prior.sort()
 
-        let parts = planner.core.partitions.map(\.rows)
-        let core = planner.core
-        let cached = core.partitions.map { core.cacheRollout ? max(0, min($0.r1, core.policyRows) - $0.r0) : 0 }
+        let parts = split.partitionRows
+        let cached = split.cachedPolicyRows
         let calls = PlannerCost.calls(model: model, config: config, partitionRows: parts, iterations: config.iterations,
                                       cachedRows: cached)
         // Latent products that two Q calls shared were computed once: count them once.
@@ -101,7 +102,7 @@ public enum PlannerBenchmark {
                       meanUs: mean, gflopPerPlan: flops / 1e9, gflops: gflops, sgemmGflops: sgemm,
                       efficiency: gflops / (sgemm * Double(parts.count)),
                       allocationsPerStep: allocationCount == nil ? .nan : Double(alloc1 &- alloc0) / Double(steps),
-                      policyPriorUs: Double(prior[prior.count / 2]) / 1000, rowAlignment: planner.core.rowAlignment)
+                      policyPriorUs: Double(prior[prior.count / 2]) / 1000, rowAlignment: split.rowAlignment)
     }
 
     /// Median time of the plan's GEMM list through bare sgemm on one thread.

@@ -1,5 +1,6 @@
 import Foundation
 import IQKernels
+import IQModel
 
 /// Forward-pass throughput beside the machine's own sgemm rate on the same shapes, measured
 /// in the same run (so a busy shared machine slows both alike). Not a hot path; used by

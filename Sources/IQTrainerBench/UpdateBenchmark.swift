@@ -1,6 +1,7 @@
 import COpenBLAS
 import Foundation
 import IQModel
+import IQTrainer
 
 /// Training throughput on random data (the update's cost does not depend on the values):
 /// updates/s for a preset at batch B + B, horizon H, K heads, one thread, beside the

@@ -1,5 +1,6 @@
 import IQKernels
 import IQModel
+import IQPlanner
 
 /// Which dense products one plan runs, with how many rows: the FLOP count behind `gflops` and
 /// the GEMM list the benchmark replays through bare sgemm for the machine's own rate.
