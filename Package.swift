@@ -58,11 +58,14 @@ let package = Package(
         .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
         /// Autodiff, losses, optimisers, replay buffers, the training loop.
         .target(name: "IQTrainer", dependencies: [
-            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQReport", "COpenBLAS",
+            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQAnalysis", "COpenBLAS",
         ], swiftSettings: numeric),
 
+        /// Reading what the critic learned: rewards decoded from Q on logged transitions, their
+        /// recovery against the true reward, logged episodes, summary statistics.
+        .target(name: "IQAnalysis", dependencies: ["IQModel", "IQLink", "IQCalibration"]),
         /// The demo's self-contained HTML report (inline SVG charts).
-        .target(name: "IQReport", dependencies: ["IQModel", "IQLink", "IQCalibration"]),
+        .target(name: "IQReport", dependencies: ["IQAnalysis", "IQModel", "IQLink", "IQCalibration"]),
 
         // MARK: Benchmarks and test support: linked by executables' bench commands and by tests,
         // never by a library module.
@@ -83,7 +86,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-train", dependencies: [
-            "IQTrainer", "IQTrainerBench", "IQReport", "CAllocCounter",
+            "IQTrainer", "IQTrainerBench", "IQReport", "IQAnalysis", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-sim", dependencies: [
@@ -100,6 +103,7 @@ let package = Package(
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
+        .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQCalibration", "IQLink", "IQModel"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import IQAnalysis
 import IQCalibration
 import IQLink
 import IQModel

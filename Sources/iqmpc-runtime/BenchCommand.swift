@@ -1,9 +1,9 @@
 import ArgumentParser
 import CAllocCounter
 import Foundation
+import IQBench
 import IQModel
 import IQPlanner
-import IQBench
 
 /// `iqmpc-runtime bench`: plan-call latency percentiles, achieved GFLOP/s beside the machine's
 /// same-run sgemm rate on the planner's own GEMMs, allocations per step, policy-prior latency.

@@ -1,6 +1,6 @@
 import ArgumentParser
-import IQModel
 import IQBench
+import IQModel
 
 /// `iqmpc-runtime bench-forward`: world-model forward GFLOP/s per preset beside the same-run
 /// single-threaded sgemm GFLOP/s on identical shapes (the ratio is the figure of merit).

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import IQBench
 import IQCalibration
 import IQRuntime
 import Logging
-import IQBench
 
 /// `iqmpc-runtime check-budget`: does this computer hold the calibration's timing budget?
 struct CheckBudgetCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IQAnalysis
 import IQCalibration
 import IQModel
 import IQReport

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import IQAnalysis
 import IQCalibration
 import IQModel
-import IQReport
 
 /// `iqmpc-train reward-recovery`: how well the reward decoded from a trained critic agrees with
 /// the simulator's ground truth, over logged episodes of any sources (record files written by

@@ -1,7 +1,7 @@
 import CAllocCounter
-import Testing
 @testable import IQLink
 import IQTestSupport
+import Testing
 
 @Suite(.serialized) struct CodecTests {
     let out = UnsafeMutableRawBufferPointer.allocate(byteCount: LinkBounds.maxControlBytes, alignment: 16)

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 @testable import IQLink
 import IQTestSupport
+import Testing
 
 /// A minimal supervisor-like controller, only for exercising ScriptedPlant: answers every
 /// frame with an action, the safe action (zeros) flagged with the fault for bad frames.

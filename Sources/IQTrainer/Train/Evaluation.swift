@@ -1,6 +1,6 @@
 import IQCalibration
 import IQModel
-import IQReport
+import IQAnalysis
 import IQPlanner
 
 /// One evaluation: returns with planning and with the policy prior alone (ground-truth

@@ -2,7 +2,7 @@ import Foundation
 import IQCalibration
 import IQLink
 import IQModel
-@testable import IQReport
+@testable import IQAnalysis
 import Testing
 
 /// Reward recovery aggregates per source and per episode exactly as its definition says:
