@@ -5,7 +5,9 @@ import IQModel
 /// its trajectories with the reward-decoded value (docs/algorithm.md §2.3). Runs on the
 /// partition's own thread; reads the shared mean/std/heads/job, writes only rows [r0, r1) of
 /// `actions` and `values`.
-extension PlanCore {
+extension PlanCore: PartitionedJob {
+    func run(partition p: Int) { sampleAndScore(partition: p) }
+
     func sampleAndScore(partition p: Int) {
         sampleGaussian(partition: p)
         score(partition: p)

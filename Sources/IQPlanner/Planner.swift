@@ -41,7 +41,7 @@ public final class Planner: @unchecked Sendable {
         self.seed = seed
         Gemm.useSingleThread()
         core = PlanCore(model: model, config: config, seed: seed)
-        pool = WorkerPool(core: core, workers: core.partitions.count - 1, pin: config.pinWorkers,
+        pool = WorkerPool(workers: core.partitions.count - 1, pin: config.pinWorkers,
                           spinNs: UInt64(config.workerSpinMicroseconds) * 1000)
         calibrate()
     }
@@ -115,7 +115,7 @@ public final class Planner: @unchecked Sendable {
             }
             core.iteration = completed
             core.drawHeads()
-            pool.runIteration()
+            pool.run(core)
             core.updateDistribution()
             completed += 1
             let now = MonotonicClock.nanoseconds()
@@ -216,7 +216,7 @@ public final class Planner: @unchecked Sendable {
             let t2 = MonotonicClock.nanoseconds()
             core.iteration = 0
             core.drawHeads()
-            pool.runIteration()
+            pool.run(core)
             core.updateDistribution()
             let t3 = MonotonicClock.nanoseconds()
             setupCostNs = min(setupCostNs, t2 &- t1)

@@ -35,12 +35,26 @@ public struct UpdateBenchmarkResult: Sendable, Codable {
     /// a code change left the update's arithmetic bit for bit unchanged (same BLAS, same
     /// options).
     public var thetaChecksum: String
+    /// With `threads` > 1: the split update against the single-threaded one, measured in
+    /// alternating rounds of the same run (fresh states, same seed, GEMM meter off), so a
+    /// change in the machine's load during the run shifts both alike.
+    public var threads = 1
+    public var singleUpdatesPerSecond: Double?
+    public var threadedUpdatesPerSecond: Double?
+    /// threaded / single updates per second.
+    public var speedup: Double?
+    /// θ after the threaded run's warm-up + timed updates: equal across runs with the same
+    /// thread count (the split fixes the order of every sum).
+    public var threadedThetaChecksum: String?
+    /// /proc/loadavg's 1-minute load average at the start and at the end of the run.
+    public var loadAverage: [Double] = []
 }
 
 public enum UpdateBenchmark {
     public static func run(preset: String, obsDim: Int, actDim: Int, batch: Int, horizon: Int,
-                           updates: Int, warmup: Int = 2) throws -> UpdateBenchmarkResult {
+                           updates: Int, warmup: Int = 2, threads: Int = 1, rounds: Int = 4) throws -> UpdateBenchmarkResult {
         openblas_set_num_threads(1)
+        let load0 = loadAverage()
         let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
         let layout = ParamLayout(NetShape(config))
         var hyper = Hyper()
@@ -73,7 +87,7 @@ public enum UpdateBenchmark {
         let flopsPer = GemmMeter.flops / Double(updates)
         let sgAfter = sgemmRate(m: sgShape.m, n: sgShape.n, k: sgShape.k, seconds: 0.25)
         let sg = (wall: (sgBefore.wall + sgAfter.wall) / 2, cpu: (sgBefore.cpu + sgAfter.cpu) / 2)
-        return UpdateBenchmarkResult(preset: preset, updatesPerSecond: Double(updates) / dt,
+        var result = UpdateBenchmarkResult(preset: preset, updatesPerSecond: Double(updates) / dt,
                                      updatesPerCPUSecond: Double(updates) / dc, sgemmGflopsCPU: sg.cpu,
                                      gemmGflopPerUpdate: flopsPer * 1e-9,
                                      effectiveGflops: GemmMeter.flops / dt * 1e-9,
@@ -83,6 +97,57 @@ public enum UpdateBenchmark {
                                      sgemmGflops: sg.wall,
                                      parameters: layout.total,
                                      thetaChecksum: checksum(state.theta.p, count: layout.total))
+        if threads > 1 {
+            let single = Side(layout: layout, hyper: hyper, threads: 1, batch: b)
+            let split = Side(layout: layout, hyper: hyper, threads: threads, batch: b)
+            single.run(warmup)
+            split.run(warmup)
+            let per = max(1, updates / max(1, rounds))
+            for r in 0..<max(1, rounds) {
+                // Alternate which side goes first, so neither always follows the other's cache state.
+                if r % 2 == 0 { single.run(per, timed: true); split.run(per, timed: true) } else {
+                    split.run(per, timed: true); single.run(per, timed: true)
+                }
+            }
+            result.threads = threads
+            result.singleUpdatesPerSecond = Double(single.timedUpdates) / single.seconds
+            result.threadedUpdatesPerSecond = Double(split.timedUpdates) / split.seconds
+            result.speedup = result.threadedUpdatesPerSecond! / result.singleUpdatesPerSecond!
+            result.threadedThetaChecksum = checksum(split.state.theta.p, count: layout.total)
+        }
+        result.loadAverage = [load0, loadAverage()]
+        return result
+    }
+
+    /// One side of the single vs split comparison: its own state (seed 1) and updater.
+    final class Side {
+        let state: TrainState<Float>
+        let updater: IQUpdater<Float>
+        let batch: Batch<Float>
+        var seconds = 0.0
+        var timedUpdates = 0
+
+        init(layout: ParamLayout, hyper: Hyper, threads: Int, batch: Batch<Float>) {
+            state = TrainState<Float>(layout: layout, seed: 1)
+            updater = IQUpdater<Float>(layout: layout, hyper: hyper, threads: threads)
+            self.batch = batch
+        }
+
+        func run(_ n: Int, timed: Bool = false) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<n { _ = updater.update(state, batch: batch) }
+            if timed {
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+                timedUpdates += n
+            }
+        }
+    }
+
+    /// The 1-minute load average (the machine is shared: the figure says how busy it was).
+    static func loadAverage() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first, let v = Double(first) else { return .nan }
+        return v
     }
 
     static func checksum(_ p: UnsafePointer<Float>, count: Int) -> String {

@@ -17,17 +17,22 @@ struct BCCommand: ParsableCommand {
     @Option(help: "Gradient steps.") var updates = 5_000
     @Option(help: "Half batch (2B expert transitions per step).") var batch = 256
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "Episode length (sets the discount stored in the file).") var episodeLength = 500
+    @Option(help: "Episode length (sets the discount stored in the file); default: the demonstrations' longest episode.")
+    var episodeLength: Int?
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Evaluate the policy prior on this in-process task after training.") var task: String?
     @Option(help: "Evaluation episodes.") var evalEpisodes = 5
     @Option(help: "Weights file to write.") var out: String
 
+    func validate() throws {
+        if let e = episodeLength, e < 1 { throw ValidationError("--episode-length must be at least 1") }
+    }
+
     func run() throws {
         let cal = try Calibration.load(path: calibration)
         let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
         let bc = try BCRun(preset: preset, calibration: cal, expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
-                           episodeLength: episodeLength, batch: batch, seed: seed, fingerprint: d.fingerprint)
+                           episodeLength: episodeLength ?? d.episodeLength, batch: batch, seed: seed, fingerprint: d.fingerprint)
         let t0 = Date()
         var first = Double.nan, last = Double.nan
         for i in 0..<updates {

@@ -3,7 +3,8 @@ import Foundation
 import IQTrainer
 import IQTrainerBench
 
-/// `iqmpc-train bench-update`: training updates per second for a preset (one thread).
+/// `iqmpc-train bench-update`: training updates per second for a preset (one thread), and
+/// with `--threads N` the split update against one thread in the same run.
 struct BenchUpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-update",
@@ -15,11 +16,18 @@ struct BenchUpdateCommand: ParsableCommand {
     @Option(help: "Slices per buffer (2B rows per update).") var batch = 256
     @Option(help: "Horizon H.") var horizon = 3
     @Option(help: "Timed updates.") var updates = 20
+    @Option(help: "Also time the update split over this many threads against one thread, in alternating rounds.")
+    var threads = 1
     @Flag(help: "Print JSON instead of a sentence.") var json = false
+
+    func validate() throws {
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
+        guard updates >= 1 else { throw ValidationError("--updates must be at least 1") }
+    }
 
     func run() throws {
         let r = try UpdateBenchmark.run(preset: preset, obsDim: obsDim, actDim: actDim, batch: batch,
-                                        horizon: horizon, updates: updates)
+                                        horizon: horizon, updates: updates, threads: threads)
         if json {
             let data = try JSONEncoder().encode(r)
             print(String(decoding: data, as: UTF8.self))
@@ -29,6 +37,11 @@ struct BenchUpdateCommand: ParsableCommand {
                          r.productGflops, 100 * r.productGflops / r.sgemmGflops, 100 * r.productTimeShare,
                          r.effectiveGflops, 100 * r.effectiveGflops / r.sgemmGflops,
                          r.sgemmGflops, r.sgemmGflopsCPU, r.parameters, r.thetaChecksum))
+            if let one = r.singleUpdatesPerSecond, let many = r.threadedUpdatesPerSecond, let x = r.speedup {
+                print(String(format: "%@, %d threads vs 1 (alternating rounds, same run): %.2f vs %.2f updates/s = %.2fx; threaded theta checksum %@; load average %.2f -> %.2f",
+                             r.preset, r.threads, many, one, x, r.threadedThetaChecksum ?? "-",
+                             r.loadAverage.first ?? .nan, r.loadAverage.last ?? .nan))
+            }
         }
     }
 }

@@ -36,12 +36,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Stop at the first episode boundary after this many env steps of this invocation, writing --out and the checkpoint (a mid-training snapshot; continue with --resume).")
     var stopAfter: Int?
     @Flag(help: "No live progress line.") var quiet = false
+    @Option(help: "Threads for the update and the planner (results reproducible for a given seed and thread count).")
+    var threads = 1
 
     func validate() throws {
         if (task == nil) == (env == nil) { throw ValidationError("give exactly one of --task or --env") }
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if evalEvery < 1 { throw ValidationError("--eval-every must be at least 1") }
+        if !(1...64).contains(threads) { throw ValidationError("--threads must be in 1...64") }
     }
 
     func run() throws {
@@ -51,12 +54,17 @@ struct RunCommand: ParsableCommand {
         }
         let cal = try Calibration.load(path: calPath)
         let environment: WireEnvironment
+        // In-process tasks get a second instance for evaluations, so they fall at exactly every
+        // --eval-every steps instead of waiting for the end of a training episode.
+        let evalEnvironment: WireEnvironment?
         if let t = task {
             environment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
+            evalEnvironment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
         } else {
             environment = try WireEnvironment(connect: env!)
+            evalEnvironment = nil
         }
-        defer { environment.close() }
+        defer { environment.close(); evalEnvironment?.close() }
         let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
         var o = RunOptions()
         o.preset = preset; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps
@@ -67,13 +75,15 @@ struct RunCommand: ParsableCommand {
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.plannerRefresh = plannerRefresh
+        o.threads = threads
         o.logEvery = logEvery
         o.outPath = out; o.checkpointDir = checkpointDir; o.metricsPath = metrics; o.resume = resume
         o.stopAfter = stopAfter
         o.progress = !quiet
         let trainer = try TrainingRun(options: o, env: environment, calibration: cal,
                                       expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
-                                      expertReturn: d.meanReturn, demosPath: demos, demosFingerprint: d.fingerprint)
+                                      expertReturn: d.meanReturn, demosPath: demos, demosFingerprint: d.fingerprint,
+                                      evaluationEnv: evalEnvironment)
         let s = try trainer.run()
         var line = String(format: "done: %d env steps, %d updates, %.0f s", s.envSteps, s.updates, s.seconds)
         if let e = s.lastEval {

@@ -15,6 +15,10 @@ public struct Demonstrations: Sendable {
     public var fingerprint: String
     public var robotId: String
 
+    /// Steps in the longest demonstration episode: the task's episode length as recorded
+    /// (what sets the discount when no other length is given).
+    public var episodeLength: Int { episodes.map(\.steps).max() ?? 0 }
+
     public static func load(path: String, calibration: Calibration, maxEpisodes: Int? = nil) throws -> Demonstrations {
         let reader: RecordReader
         do { reader = try RecordReader(path: path) } catch { throw TrainError.badInput("demonstrations \(path): \(error)") }

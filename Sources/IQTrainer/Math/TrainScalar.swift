@@ -29,7 +29,8 @@ extension Float: TrainScalar {
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        GemmMeter.count(m, n, k)
+        // Counted only while timing (the single-threaded benchmark): the meter is not thread-safe.
+        if GemmMeter.timing { GemmMeter.count(m, n, k) }
         let t0 = GemmMeter.timing ? GemmMeter.now() : 0
         cblas_sgemm(CblasRowMajor, blasTrans(transA), blasTrans(transB), Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

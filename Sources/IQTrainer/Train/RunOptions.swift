@@ -14,6 +14,10 @@ public struct RunOptions: Sendable {
     public var episodeSteps: Int?
     public var hyper = Hyper()
     public var planner = PlannerConfig()
+    /// Threads for the update (split by rows, see `IQUpdater`) and for the acting and
+    /// evaluation planners. Results are bit-for-bit reproducible for a given seed and
+    /// thread count; a different count changes how sums are ordered, so the bits too.
+    public var threads = 1
     /// Rebuild the acting planner from the current weights every this many env steps (and
     /// at every episode start). Not 1: building a `Planner` runs a calibration plan (about
     /// 1.25 plans of work) and starts cold, without the warm start of docs/algorithm.md §2.2 (prev_mean), so

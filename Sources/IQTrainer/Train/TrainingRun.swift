@@ -19,6 +19,9 @@ public final class TrainingRun: @unchecked Sendable {
     public let layout: ParamLayout
     public let hyper: Hyper
     let env: TrainingEnvironment
+    /// A second instance of the task for evaluations: with it they happen at exactly every
+    /// `evalEvery` steps, mid-episode too; without, at the next episode boundary.
+    let evalEnv: TrainingEnvironment?
     let calibration: Calibration
     let expert: ReplayBuffer
     let online: ReplayBuffer
@@ -31,15 +34,33 @@ public final class TrainingRun: @unchecked Sendable {
     let metrics: MetricsLog
     let episodeLimit: Int
     let seedSteps: Int
+    /// The acting and evaluation planner: `options.planner` with `options.threads` scoring threads.
+    let plannerConfig: PlannerConfig
 
     public init(options: RunOptions, env: TrainingEnvironment, calibration: Calibration, expert: ReplayBuffer,
-                expertReturn: Double?, demosPath: String, demosFingerprint: String) throws {
+                expertReturn: Double?, demosPath: String, demosFingerprint: String,
+                evaluationEnv: TrainingEnvironment? = nil) throws {
         try calibration.check(obsDim: env.obsDim, actDim: env.actDim)
+        guard (1...64).contains(options.threads) else { throw TrainError.badInput("threads \(options.threads) is outside 1...64") }
+        // Checked now, not when the seed phase ends and the first planner is built.
+        var pc = options.planner
+        if options.threads > 1 {
+            pc.threads = min(options.threads, pc.samples)
+            // The machine may be shared: no pinning; short spins, the update runs between plans.
+            pc.pinWorkers = false
+            pc.workerSpinMicroseconds = min(pc.workerSpinMicroseconds, 200)
+        }
+        do { try pc.validate() } catch { throw TrainError.badInput("planner options: \(error)") }
+        plannerConfig = pc
         guard expert.obsDim == env.obsDim, expert.actDim == env.actDim else {
             throw TrainError.badInput("demonstrations have obs/act dims \(expert.obsDim)/\(expert.actDim), the environment \(env.obsDim)/\(env.actDim)")
         }
         self.options = options
         self.env = env
+        if let e = evaluationEnv, e.obsDim != env.obsDim || e.actDim != env.actDim || e.episodeLength != env.episodeLength {
+            throw TrainError.badInput("the evaluation environment differs from the training one")
+        }
+        evalEnv = evaluationEnv
         self.calibration = calibration
         self.expert = expert
         self.expertReturn = expertReturn
@@ -61,7 +82,7 @@ public final class TrainingRun: @unchecked Sendable {
         // θ starts from the runtime's own docs/algorithm.md §1.8 initialiser (one definition of init).
         WeightsBridge.load(WorldModel.initialised(config: c, seed: options.seed), into: state.theta.p)
         state.syncTarget()
-        updater = IQUpdater(layout: layout, hyper: h)
+        updater = IQUpdater(layout: layout, hyper: h, threads: options.threads)
         batch = Batch(horizon: h.horizon, batch: h.batch, obsDim: env.obsDim, actDim: env.actDim)
         // docs/algorithm.md §3.1: capacity min(1e6, steps) transitions (+1 row per episode for obs_0).
         online = ReplayBuffer(obsDim: env.obsDim, actDim: env.actDim,
@@ -100,12 +121,18 @@ public final class TrainingRun: @unchecked Sendable {
         var lastEval: EvalResult?
         var updatesSinceLog = 0
         var logTime = Date()
+        var checkpointDue = false
         while position.envStep < options.steps {
             if let stop = options.stopAfter, position.envStep - startStep >= stop { break }
-            if position.envStep >= position.nextEval {
-                lastEval = try evaluate()
+            if evalEnv == nil, position.envStep >= position.nextEval {
+                // Before the first update the weights are the initial ones: nothing to evaluate.
+                if position.updates > 0 { lastEval = try evaluate() }
                 position.nextEval += options.evalEvery
                 try saveCheckpoint()
+            } else if checkpointDue {
+                // Checkpoints stay at episode boundaries (exact resume), after mid-episode evaluations.
+                try saveCheckpoint()
+                checkpointDue = false
             }
             // One training episode.
             let epSeed = options.seed &* 1_000_003 &+ UInt64(position.episodeIndex)
@@ -122,7 +149,7 @@ public final class TrainingRun: @unchecked Sendable {
                     if planner == nil || t == 0 || position.envStep - plannerBuiltAt >= options.plannerRefresh {
                         planner?.shutdown()
                         let model = try WeightsBridge.model(config: config, theta: state.theta.p)
-                        planner = try Planner(model: model, config: options.planner,
+                        planner = try Planner(model: model, config: plannerConfig,
                                               seed: options.seed &* 7_919 &+ UInt64(position.envStep))
                         plannerBuiltAt = position.envStep
                     }
@@ -157,6 +184,11 @@ public final class TrainingRun: @unchecked Sendable {
                     }
                 }
                 position.envStep += 1
+                if evalEnv != nil, position.envStep >= position.nextEval, position.envStep < options.steps {
+                    if position.updates > 0 { lastEval = try evaluate() }
+                    position.nextEval += options.evalEvery
+                    checkpointDue = true
+                }
                 if terminal { break }
             }
             online.add(episode)
@@ -179,7 +211,7 @@ public final class TrainingRun: @unchecked Sendable {
     func evaluate() throws -> EvalResult {
         guard options.evalEpisodes > 0 else { return EvalResult() }
         let model = try WeightsBridge.model(config: config, theta: state.theta.p)
-        var r = try Evaluator.evaluate(model: model, env: env, calibration: calibration, planner: options.planner,
+        var r = try Evaluator.evaluate(model: model, env: evalEnv ?? env, calibration: calibration, planner: plannerConfig,
                                        episodes: options.evalEpisodes, maxSteps: episodeLimit,
                                        expertReturn: expertReturn, plannerSeed: options.seed &+ 0xE7A1 &+ UInt64(position.evalIndex))
         r.expertRewardCorrelation = Evaluator.rewardCorrelation(model: model, buffer: expert)

@@ -1,3 +1,5 @@
+import IQKernels
+
 /// The losses of one IQ-MPC update (docs/algorithm.md §4.2) and their exact gradients, in three phases
 /// so each can be finite-difference checked on its own:
 ///  1. `prepareTargets`: everything under stop-gradient (z*_{t+1}, y_t = γ V̄_{t+1}).
@@ -58,6 +60,12 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         dPiA = Tensor((H + 1) * N2 * A); dPiL = Tensor((H + 1) * N2)
         qIn = Tensor(qRows * (L + A))
         gp = hyper.useGradientPenalty ? GradientPenalty(spec: layout.q, rows: B) : nil
+    }
+
+    /// Splits every network pass of the update over `pool` (see `MLPCache`); nil: one thread.
+    /// The gradient penalty's second-order pass stays on the calling thread.
+    public func useThreads(_ pool: WorkerPool?) {
+        for c in [enc, pi, piV] + dyn + q { c.useThreads(pool) }
     }
 
     /// Writes [z | a] rows into a network input.

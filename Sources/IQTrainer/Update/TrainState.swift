@@ -1,3 +1,5 @@
+import IQKernels
+
 /// Everything a resumed run needs to continue bit for bit: parameters, target Q, both Adam
 /// states and step counts, the RNG and the update counter.
 public final class TrainState<T: TrainScalar>: @unchecked Sendable {
@@ -32,42 +34,108 @@ public final class TrainState<T: TrainScalar>: @unchecked Sendable {
 }
 
 /// One full update (docs/algorithm.md §4.2) on a prepared batch.
+///
+/// `threads` > 1 splits the update over that many threads (this one and `threads - 1`
+/// workers): every network pass by rows (`MLPCache`), Adam and the Polyak step by parameter
+/// ranges. Element-wise steps give the same bits whatever the split; the row split changes
+/// how the weight gradients are summed, so a run is bit-for-bit reproducible for a given
+/// seed and thread count, and 1 thread is exactly the single-threaded update.
 public final class IQUpdater<T: TrainScalar>: @unchecked Sendable {
-    // Safety: driven by one training thread.
+    // Safety: driven by one training thread (the pool's workers only run its jobs).
     public let loss: IQLoss<T>
     public let hyper: Hyper
+    public let threads: Int
+    let pool: WorkerPool?
+    let steps: ParameterSteps<T>
 
-    public init(layout: ParamLayout, hyper: Hyper) {
+    public init(layout: ParamLayout, hyper: Hyper, threads: Int = 1) {
         self.hyper = hyper
+        self.threads = max(1, threads)
         loss = IQLoss(layout: layout, hyper: hyper)
+        // Workers spin 2 ms between jobs (an update's serial stretches are far shorter), then
+        // sleep until the next update; not pinned, the machine is shared.
+        pool = self.threads > 1 ? WorkerPool(workers: self.threads - 1, pin: false, spinNs: 2_000_000) : nil
+        loss.useThreads(pool)
+        steps = ParameterSteps(pool: pool)
     }
+
+    deinit { pool?.shutdown() }
 
     public func update(_ s: TrainState<T>, batch: Batch<T>) -> UpdateStats {
         let lay = s.layout
         let th = s.theta.p, g = s.grad.p
+        pool?.wake()
         loss.prepareTargets(theta: th, target: s.target.p, batch: batch, rng: &s.rng)
         s.grad.zero()
         loss.modelLoss(theta: th, grad: g, batch: batch, rng: &s.rng)
         // Clip over every parameter that received gradient (π included via v0), as implemented.
         let mNorm = Optimiser.clipGlobalNorm(g, ranges: [0..<lay.total], maxNorm: hyper.gradClip)
         s.modelSteps += 1
-        Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: lay.encoderRange,
-                       lr: hyper.lr * hyper.encoderLrScale, step: s.modelSteps, eps: hyper.modelAdamEps)
-        Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: lay.dynamicsRange,
-                       lr: hyper.lr, step: s.modelSteps, eps: hyper.modelAdamEps)
-        Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: lay.qRange,
-                       lr: hyper.lr, step: s.modelSteps, eps: hyper.modelAdamEps)
+        steps.adam(s, ranges: [(lay.encoderRange, hyper.lr * hyper.encoderLrScale), (lay.dynamicsRange, hyper.lr),
+                               (lay.qRange, hyper.lr)],
+                   step: s.modelSteps, eps: hyper.modelAdamEps, polyakTau: nil)
         // Policy: its own gradients, clip and Adam (eps 1e-5).
         (g + lay.policyOffset).update(repeating: 0, count: lay.policyRange.count)
         loss.policyLoss(theta: th, grad: g, rng: &s.rng)
         let pNorm = Optimiser.clipGlobalNorm(g, ranges: [lay.policyRange], maxNorm: hyper.gradClip)
         s.policySteps += 1
-        Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: lay.policyRange,
-                       lr: hyper.lr, step: s.policySteps, eps: hyper.policyAdamEps)
-        Optimiser.polyak(target: s.target.p, online: th + lay.qOffset, count: lay.qCount, tau: hyper.tau)
+        steps.adam(s, ranges: [(lay.policyRange, hyper.lr)], step: s.policySteps, eps: hyper.policyAdamEps,
+                   polyakTau: hyper.tau)
         var st = loss.stats
         st.modelGradNorm = mNorm
         st.policyGradNorm = pNorm
         return st
+    }
+}
+
+/// Adam over up to three parameter ranges, then optionally the Polyak step of the target Q,
+/// each range split over the pool's partitions (element-wise, so the same bits as one pass).
+final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable {
+    // Safety: fields are set by the training thread before `pool.run` and only read by the
+    // partitions; each partition writes a disjoint slice of θ, m, v and θ̄.
+    let pool: WorkerPool?
+    private var state: TrainState<T>?
+    private var ranges: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+    private var lrs: (Double, Double, Double) = (0, 0, 0)
+    private var step = 0, eps = 0.0
+    private var tau: Double? = nil
+
+    init(pool: WorkerPool?) { self.pool = pool }
+
+    /// `ranges`: (parameter range, learning rate), at most three (no array is kept).
+    func adam(_ s: TrainState<T>, ranges r: [(Range<Int>, Double)], step: Int, eps: Double, polyakTau: Double?) {
+        state = s
+        ranges = (r[0].0, r.count > 1 ? r[1].0 : 0..<0, r.count > 2 ? r[2].0 : 0..<0)
+        lrs = (r[0].1, r.count > 1 ? r[1].1 : 0, r.count > 2 ? r[2].1 : 0)
+        self.step = step
+        self.eps = eps
+        tau = polyakTau
+        if let pool { pool.run(self) } else { run(partition: 0) }
+        state = nil
+    }
+
+    /// Slice p of P of a range (starts multiples of 8 so the SIMD body covers the same elements).
+    @inline(__always)
+    static func slice(_ r: Range<Int>, _ p: Int, _ parts: Int) -> Range<Int> {
+        @inline(__always) func cut(_ q: Int) -> Int {
+            q >= parts ? r.upperBound : r.lowerBound + ((r.count * q / parts) & ~7)
+        }
+        return cut(p)..<cut(p + 1)
+    }
+
+    func run(partition p: Int) {
+        guard let s = state else { return }
+        let parts = pool?.partitions ?? 1
+        let th = s.theta.p, g = s.grad.p
+        for (r, lr) in [(ranges.0, lrs.0), (ranges.1, lrs.1), (ranges.2, lrs.2)] where !r.isEmpty {
+            Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: Self.slice(r, p, parts),
+                           lr: lr, step: step, eps: eps)
+        }
+        if let tau {
+            let q = s.layout.qOffset
+            let part = Self.slice(0..<s.layout.qCount, p, parts)
+            Optimiser.polyak(target: s.target.p + part.lowerBound, online: th + q + part.lowerBound,
+                             count: part.count, tau: tau)
+        }
     }
 }

@@ -1,26 +1,34 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import IQKernels
 import Synchronization
 
-/// A fixed set of scoring threads, started once with the planner.
+/// Work split into fixed partitions 0..<partitions: partition p always covers the same part,
+/// so results do not depend on which thread ran it (the planner's scoring, the trainer's
+/// row blocks).
+public protocol PartitionedJob: AnyObject, Sendable {
+    func run(partition: Int)
+}
+
+/// A fixed set of worker threads, started once (with the planner, or with a training run).
 ///
-/// Why this shape: the plan must not allocate or take a blocking lock, and every iteration
-/// needs all partitions scored before the elite update. So the calling thread publishes a
-/// job by bumping an atomic generation (release), scores partition 0 itself, and spins until
-/// the workers' pending count reaches zero (acquire). Workers spin while a plan is running;
-/// after `spinNs` without work they sleep on a POSIX semaphore, and `wake()` (called at the
-/// start of each plan, before the encoder runs) posts it, so the wake-up latency overlaps
-/// useful work. sem_post never blocks and nothing here allocates after `init`.
-final class WorkerPool: @unchecked Sendable {
+/// Why this shape: a plan must not allocate or take a blocking lock, and every iteration
+/// needs all partitions done before the next step. So the calling thread publishes a job by
+/// bumping an atomic generation (release), runs partition 0 itself, and spins until the
+/// workers' pending count reaches zero (acquire). Workers spin while jobs keep coming; after
+/// `spinNs` without work they sleep on a POSIX semaphore, and `wake()` (called ahead of the
+/// first job, e.g. before the planner's encoder runs) posts it, so the wake-up latency
+/// overlaps useful work. sem_post never blocks and nothing here allocates after `init`.
+public final class WorkerPool: @unchecked Sendable {
     private let control: PoolControl
     private var threads: [pthread_t] = []
-    let workerCount: Int
+    public let workerCount: Int
+    /// Partitions per job: the calling thread's plus one per worker.
+    public var partitions: Int { workerCount + 1 }
 
-    init(core: PlanCore, workers: Int, pin: Bool, spinNs: UInt64) {
+    public init(workers: Int, pin: Bool, spinNs: UInt64) {
         workerCount = workers
-        control = PoolControl(core: core, workers: workers, spinNs: spinNs)
+        control = PoolControl(workers: workers, spinNs: spinNs)
         guard workers > 0 else { return }
         let cpus = pin ? WorkerPool.allowedCPUs() : []
         for w in 0..<workers {
@@ -38,21 +46,23 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Makes sleeping workers start spinning (cheap no-op when they are already awake).
-    func wake() {
+    public func wake() {
         for w in 0..<workerCount where control.sleeping[w].load(ordering: .sequentiallyConsistent) == 1 {
             sem_post(control.semaphores + w)
         }
     }
 
-    /// Scores every partition for the core's current job; returns when all are done.
-    func runIteration() {
+    /// Runs every partition of `job` (partition 0 on the calling thread); returns when all
+    /// are done. One caller at a time.
+    public func run(_ job: PartitionedJob) {
         let c = control
         if workerCount > 0 {
+            c.job = job
             c.pending.store(workerCount, ordering: .sequentiallyConsistent)
             c.generation.add(1, ordering: .sequentiallyConsistent)
             wake()
         }
-        c.core.sampleAndScore(partition: 0)
+        job.run(partition: 0)
         if workerCount > 0 {
             var spins = 0
             while c.pending.load(ordering: .acquiring) != 0 {
@@ -62,7 +72,7 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    func shutdown() {
+    public func shutdown() {
         guard !threads.isEmpty else { return }
         control.stop.store(true, ordering: .sequentiallyConsistent)
         control.generation.add(1, ordering: .sequentiallyConsistent)
@@ -74,7 +84,7 @@ final class WorkerPool: @unchecked Sendable {
     deinit { shutdown() }
 
     /// CPUs this process may run on, in order.
-    static func allowedCPUs() -> [Int32] {
+    public static func allowedCPUs() -> [Int32] {
         guard let get = Affinity.getAffinity else { return [] }
         var mask = [UInt8](repeating: 0, count: Affinity.maskBytes)
         guard mask.withUnsafeMutableBytes({ get(0, Affinity.maskBytes, $0.baseAddress!) }) == 0 else { return [] }
@@ -84,11 +94,11 @@ final class WorkerPool: @unchecked Sendable {
 
 /// sched_{get,set}affinity looked up at run time: Glibc's Swift module does not export the
 /// _GNU_SOURCE affinity calls, and a failed lookup just means "no pinning".
-enum Affinity {
-    typealias Call = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+public enum Affinity {
+    public typealias Call = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
     static let maskBytes = 128
-    static let getAffinity: Call? = lookup("sched_getaffinity")
-    static let setAffinity: Call? = lookup("sched_setaffinity")
+    public static let getAffinity: Call? = lookup("sched_getaffinity")
+    public static let setAffinity: Call? = lookup("sched_setaffinity")
 
     private static func lookup(_ name: String) -> Call? {
         guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
@@ -96,7 +106,7 @@ enum Affinity {
     }
 
     /// Pins the calling thread (pid 0 = this thread for sched_setaffinity) to one CPU.
-    static func pinCurrentThread(to cpu: Int32) {
+    public static func pinCurrentThread(to cpu: Int32) {
         guard let set = setAffinity, cpu >= 0, Int(cpu) < maskBytes * 8 else { return }
         var mask = [UInt8](repeating: 0, count: maskBytes)
         mask[Int(cpu) / 8] = UInt8(1 << (Int(cpu) % 8))
@@ -106,19 +116,19 @@ enum Affinity {
 
 /// State shared between the pool and its threads.
 /// `@unchecked Sendable`: the raw pointers are allocated in init, freed in deinit, and only
-/// used through atomics / semaphores in between.
+/// used through atomics / semaphores in between; `job` is written before the generation
+/// bump (release) and read after it (acquire).
 final class PoolControl: @unchecked Sendable {
     let generation = Atomic<Int>(0)
     let pending = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let sleeping: UnsafeMutablePointer<Atomic<Int>>
     let semaphores: UnsafeMutablePointer<sem_t>
-    let core: PlanCore
+    var job: PartitionedJob?
     let spinNs: UInt64
     let workers: Int
 
-    init(core: PlanCore, workers: Int, spinNs: UInt64) {
-        self.core = core
+    init(workers: Int, spinNs: UInt64) {
         self.workers = workers
         self.spinNs = spinNs
         let n = max(workers, 1)
@@ -176,7 +186,7 @@ final class WorkerContext: @unchecked Sendable {
             }
             seen = c.generation.load(ordering: .acquiring)
             if c.stop.load(ordering: .acquiring) { return }
-            c.core.sampleAndScore(partition: partition)
+            c.job?.run(partition: partition)
             c.pending.subtract(1, ordering: .releasing)
         }
     }
