@@ -14,11 +14,14 @@ public protocol PartitionedJob: AnyObject, Sendable {
 ///
 /// Why this shape: a plan must not allocate or take a blocking lock, and every iteration
 /// needs all partitions done before the next step. So the calling thread publishes a job by
-/// bumping an atomic generation (release), runs partition 0 itself, and spins until the
-/// workers' pending count reaches zero (acquire). Workers spin while jobs keep coming; after
-/// `spinNs` without work they sleep on a POSIX semaphore, and `wake()` (called ahead of the
-/// first job, e.g. before the planner's encoder runs) posts it, so the wake-up latency
-/// overlaps useful work. sem_post never blocks and nothing here allocates after `init`.
+/// bumping an atomic generation (release), then every thread, the caller included, claims
+/// partitions one at a time from an atomic counter until none is left, and the caller spins
+/// until all are done (acquire). Claiming instead of a fixed partition per thread means a
+/// worker that the OS has not scheduled (a loaded machine) delays nothing: the caller runs
+/// its partitions. Workers spin while jobs keep coming; after `spinNs` without work they
+/// sleep on a POSIX semaphore, and `wake()` (called ahead of the first job, e.g. before the
+/// planner's encoder runs) posts it, so the wake-up latency overlaps useful work. sem_post
+/// never blocks and nothing here allocates after `init`.
 public final class WorkerPool: @unchecked Sendable {
     private let control: PoolControl
     private var threads: [pthread_t] = []
@@ -52,29 +55,34 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs every partition of `job` (partition 0 on the calling thread); returns when all
-    /// are done. One caller at a time.
-    public func run(_ job: PartitionedJob) {
+    /// Runs partitions 0..<`count` of `job` (default: one per thread) on this thread and the
+    /// workers, whichever claims each first; returns when all are done. One caller at a time.
+    public func run(_ job: PartitionedJob, partitions count: Int? = nil) {
+        let n = count ?? partitions
+        precondition(n >= 1 && n < 1 << 16)
         let c = control
-        if workerCount > 0 {
-            c.job = job
-            c.pending.store(workerCount, ordering: .sequentiallyConsistent)
-            c.generation.add(1, ordering: .sequentiallyConsistent)
-            wake()
+        guard workerCount > 0, n > 1 else {
+            for p in 0..<n { job.run(partition: p) }
+            return
         }
-        job.run(partition: 0)
-        if workerCount > 0 {
-            var spins = 0
-            while c.pending.load(ordering: .acquiring) != 0 {
-                spins += 1
-                if spins & 255 == 0 { sched_yield() }
-            }
+        c.job = job
+        c.done.store(0, ordering: .sequentiallyConsistent)
+        let g = c.generation.load(ordering: .sequentiallyConsistent) &+ 1
+        c.claim.store(PoolControl.claimWord(generation: g, count: n, next: 0), ordering: .sequentiallyConsistent)
+        c.generation.store(g, ordering: .sequentiallyConsistent)
+        wake()
+        c.claimAndRun(generation: g)
+        var spins = 0
+        while c.done.load(ordering: .acquiring) != n {
+            spins += 1
+            if spins & 255 == 0 { sched_yield() }
         }
     }
 
     public func shutdown() {
         guard !threads.isEmpty else { return }
         control.stop.store(true, ordering: .sequentiallyConsistent)
+        control.claim.store(0, ordering: .sequentiallyConsistent)
         control.generation.add(1, ordering: .sequentiallyConsistent)
         for w in 0..<workerCount { sem_post(control.semaphores + w) }
         for t in threads { pthread_join(t, nil) }
@@ -120,7 +128,11 @@ public enum Affinity {
 /// bump (release) and read after it (acquire).
 final class PoolControl: @unchecked Sendable {
     let generation = Atomic<Int>(0)
-    let pending = Atomic<Int>(0)
+    /// (generation, partition count, next unclaimed partition) of the current job in one word,
+    /// so a thread still looking at an old job can never claim a partition of a new one.
+    let claim = Atomic<Int>(0)
+    /// Partitions finished in the current job.
+    let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let sleeping: UnsafeMutablePointer<Atomic<Int>>
     let semaphores: UnsafeMutablePointer<sem_t>
@@ -136,6 +148,28 @@ final class PoolControl: @unchecked Sendable {
         for i in 0..<n { (sleeping + i).initialize(to: Atomic<Int>(0)) }
         semaphores = UnsafeMutablePointer<sem_t>.allocate(capacity: n)
         for i in 0..<n { sem_init(semaphores + i, 0, 0) }
+    }
+
+    static func claimWord(generation g: Int, count n: Int, next i: Int) -> Int {
+        ((g & 0x7FFF_FFFF) << 32) | (n << 16) | i
+    }
+
+    /// Claims and runs partitions of job `generation` until none is left. `job` is read only
+    /// after a successful claim: the caller cannot publish another job before this partition
+    /// is done, so the reference is stable while it is read.
+    func claimAndRun(generation g: Int) {
+        let tag = g & 0x7FFF_FFFF
+        while true {
+            let v = claim.load(ordering: .acquiring)
+            guard v >> 32 == tag else { return }
+            let n = (v >> 16) & 0xFFFF, i = v & 0xFFFF
+            guard i < n else { return }
+            guard claim.compareExchange(expected: v, desired: v + 1, ordering: .acquiringAndReleasing).exchanged else {
+                continue
+            }
+            job!.run(partition: i)
+            done.add(1, ordering: .releasing)
+        }
     }
 
     deinit {
@@ -186,8 +220,7 @@ final class WorkerContext: @unchecked Sendable {
             }
             seen = c.generation.load(ordering: .acquiring)
             if c.stop.load(ordering: .acquiring) { return }
-            c.job?.run(partition: partition)
-            c.pending.subtract(1, ordering: .releasing)
+            c.claimAndRun(generation: seen)
         }
     }
 }

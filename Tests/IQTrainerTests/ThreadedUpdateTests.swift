@@ -41,15 +41,37 @@ struct ThreadedUpdateTests {
         #expect(a.v == b.v)
     }
 
-    /// One thread through the pool-aware code is the plain single-threaded update: the same
-    /// bits as the updater built without a thread count.
-    @Test func oneThreadIsTheDefaultUpdate() throws {
+    /// One thread is the plain single-threaded update, written out here step by step with the
+    /// losses and `Optimiser` (docs/algorithm.md §4.2): the same bits.
+    @Test func oneThreadIsTheReferenceUpdate() throws {
         let (layout, hyper, s1, b) = try Self.setup(batch: 32)
         let (_, _, s2, _) = try Self.setup(batch: 32)
-        let plain = IQUpdater<Float>(layout: layout, hyper: hyper)
         let one = IQUpdater<Float>(layout: layout, hyper: hyper, threads: 1)
-        for _ in 0..<2 { _ = plain.update(s1, batch: b); _ = one.update(s2, batch: b) }
+        let loss = IQLoss<Float>(layout: layout, hyper: hyper)
+        for _ in 0..<2 {
+            _ = one.update(s1, batch: b)
+            let th = s2.theta.p, g = s2.grad.p
+            loss.prepareTargets(theta: th, target: s2.target.p, batch: b, rng: &s2.rng)
+            s2.grad.zero()
+            loss.modelLoss(theta: th, grad: g, batch: b, rng: &s2.rng)
+            Optimiser.clipGlobalNorm(g, ranges: [0..<layout.total], maxNorm: hyper.gradClip)
+            s2.modelSteps += 1
+            for (r, lr) in [(layout.encoderRange, hyper.lr * hyper.encoderLrScale), (layout.dynamicsRange, hyper.lr),
+                            (layout.qRange, hyper.lr)] {
+                Optimiser.adam(theta: th, grad: g, m: s2.adamM.p, v: s2.adamV.p, range: r, lr: lr,
+                               step: s2.modelSteps, eps: hyper.modelAdamEps)
+            }
+            (g + layout.policyOffset).update(repeating: 0, count: layout.policyRange.count)
+            loss.policyLoss(theta: th, grad: g, rng: &s2.rng)
+            Optimiser.clipGlobalNorm(g, ranges: [layout.policyRange], maxNorm: hyper.gradClip)
+            s2.policySteps += 1
+            Optimiser.adam(theta: th, grad: g, m: s2.adamM.p, v: s2.adamV.p, range: layout.policyRange, lr: hyper.lr,
+                           step: s2.policySteps, eps: hyper.policyAdamEps)
+            Optimiser.polyak(target: s2.target.p, online: th + layout.qOffset, count: layout.qCount, tau: hyper.tau)
+        }
         #expect(Self.bits(s1.theta) == Self.bits(s2.theta))
+        #expect(Self.bits(s1.target) == Self.bits(s2.target))
+        #expect(Self.bits(s1.adamV) == Self.bits(s2.adamV))
     }
 
     /// The gradients of one update's losses with 2 threads against 1 thread: every element

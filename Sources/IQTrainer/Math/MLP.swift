@@ -91,6 +91,9 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
 
     /// Row-split execution; nil or a pool without workers: everything on the calling thread.
     private(set) var pool: WorkerPool?
+    /// Row blocks a split pass is cut into: twice the threads, so that when the OS leaves one
+    /// thread unscheduled (a loaded machine) the others claim its blocks instead of waiting.
+    private(set) var splitCount = 1
     /// Parameter gradients of partitions 1..<partitions (partition 0 adds into the caller's).
     private var partGrads: [Tensor<T>] = []
     /// The pending split pass (set before `pool.run(self)`).
@@ -139,8 +142,8 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
     /// Splits every later pass over `pool`'s partitions (allocates the private gradients now).
     public func useThreads(_ pool: WorkerPool?) {
         self.pool = pool
-        let extra = max(0, (pool?.partitions ?? 1) - 1)
-        partGrads = (0..<extra).map { _ in Tensor<T>(spec.paramCount) }
+        splitCount = (pool?.partitions ?? 1) > 1 ? 2 * pool!.partitions : 1
+        partGrads = (0..<(splitCount - 1)).map { _ in Tensor<T>(spec.paramCount) }
     }
 
     public var output: UnsafeMutablePointer<T> { out[out.count - 1].p }
@@ -151,8 +154,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
     /// Partitions a pass of `rows` rows is split into (1: not split). Small passes stay whole.
     @inline(__always)
     func partitions(rows: Int) -> Int {
-        guard let pool, pool.partitions > 1, rows >= 32 * pool.partitions else { return 1 }
-        return pool.partitions
+        splitCount > 1 && rows >= 32 * splitCount ? splitCount : 1
     }
 
     /// Rows [start, start + count) of partition p of P: fixed by (rows, P) alone; block
@@ -193,7 +195,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
             job.params = params
             job.rows = rows
             job.needsBackward = needsBackward
-            pool!.run(self)
+            pool!.run(self, partitions: parts)
         }
         return out[out.count - 1].p
     }
@@ -260,7 +262,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
         job.dOut = dOut
         job.rows = rows
         job.wantInputGrad = wantInputGrad
-        pool!.run(self)
+        pool!.run(self, partitions: parts)
         // Fixed-order reduction: partition 0 already added into `grads`, then 1, 2, ...
         if let grads {
             for p in 1..<parts {
@@ -352,7 +354,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
         job.dst = dst
         job.ld = ld
         job.accumulate = accumulate
-        pool!.run(self)
+        pool!.run(self, partitions: parts)
     }
 
     func inputGradRows(params: UnsafePointer<T>, rowStart: Int, rows: Int, columns: Range<Int>,
@@ -367,8 +369,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
 extension MLPCache: PartitionedJob {
     /// One partition of the pending pass (`job`).
     public func run(partition p: Int) {
-        let parts = pool!.partitions
-        let (r0, n) = Self.block(rows: job.rows, partition: p, of: parts)
+        let (r0, n) = Self.block(rows: job.rows, partition: p, of: splitCount)
         guard n > 0 else { return }
         switch job.kind {
         case .forward:

@@ -100,7 +100,14 @@ final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable 
     private var step = 0, eps = 0.0
     private var tau: Double? = nil
 
-    init(pool: WorkerPool?) { self.pool = pool }
+    /// Slices per range: twice the threads (see `MLPCache.splitCount`); element-wise, so any
+    /// count gives the same bits.
+    let parts: Int
+
+    init(pool: WorkerPool?) {
+        self.pool = pool
+        parts = pool.map { $0.partitions > 1 ? 2 * $0.partitions : 1 } ?? 1
+    }
 
     /// `ranges`: (parameter range, learning rate), at most three (no array is kept).
     func adam(_ s: TrainState<T>, ranges r: [(Range<Int>, Double)], step: Int, eps: Double, polyakTau: Double?) {
@@ -110,7 +117,7 @@ final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable 
         self.step = step
         self.eps = eps
         tau = polyakTau
-        if let pool { pool.run(self) } else { run(partition: 0) }
+        if let pool { pool.run(self, partitions: parts) } else { run(partition: 0) }
         state = nil
     }
 
@@ -125,7 +132,6 @@ final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable 
 
     func run(partition p: Int) {
         guard let s = state else { return }
-        let parts = pool?.partitions ?? 1
         let th = s.theta.p, g = s.grad.p
         for (r, lr) in [(ranges.0, lrs.0), (ranges.1, lrs.1), (ranges.2, lrs.2)] where !r.isEmpty {
             Optimiser.adam(theta: th, grad: g, m: s.adamM.p, v: s.adamV.p, range: Self.slice(r, p, parts),
