@@ -39,7 +39,9 @@ let package = Package(
         /// Kernels on caller-owned buffers: GEMM, LayerNorm, Mish, SimNorm, RNG, top-k.
         .target(name: "IQKernels", dependencies: ["COpenBLAS"], swiftSettings: numeric),
         /// Model configuration, the safetensors weights file, forward passes.
-        .target(name: "IQModel", dependencies: ["IQKernels", .product(name: "Crypto", package: "swift-crypto")],
+        /// Strict JSON (grammar, duplicate keys, byte offsets) in front of Foundation's Codable.
+        .target(name: "IQJSON"),
+        .target(name: "IQModel", dependencies: ["IQKernels", "IQJSON", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: numeric),
         /// MPPI with the policy prior: workspace, deadline, worker threads.
         .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels"], swiftSettings: numeric),
@@ -96,6 +98,7 @@ let package = Package(
 
         // MARK: Tests, one target per module.
         .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "CAllocCounter"]),
+        .testTarget(name: "IQJSONTests", dependencies: ["IQJSON"]),
         .testTarget(name: "IQModelTests", dependencies: ["IQModel", "CAllocCounter"]),
         .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "CAllocCounter"]),
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),

@@ -1,3 +1,5 @@
+import IQJSON
+
 /// Shape and constants of one IQ-MPC world model (docs/algorithm.md §1).
 ///
 /// Stored in the weights file's `__metadata__["config"]` as a JSON object with the
@@ -22,6 +24,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case encoderHidden = "encoder_hidden", mlpDim = "mlp_dim", numQ = "num_q"
         case simnormGroup = "simnorm_group", logStdMin = "log_std_min", logStdMax = "log_std_max"
         case discount, entropyCoef = "entropy_coef"
+    }
+
+    /// Strict: a field this build does not know is an error, not silently dropped.
+    public init(from decoder: any Decoder) throws {
+        try StrictJSON.rejectUnknownKeys(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(obsDim: try c.decode(Int.self, forKey: .obsDim), actDim: try c.decode(Int.self, forKey: .actDim),
+                  latentDim: try c.decode(Int.self, forKey: .latentDim),
+                  encoderHidden: try c.decode([Int].self, forKey: .encoderHidden), mlpDim: try c.decode(Int.self, forKey: .mlpDim),
+                  numQ: try c.decode(Int.self, forKey: .numQ), simnormGroup: try c.decode(Int.self, forKey: .simnormGroup),
+                  logStdMin: try c.decode(Double.self, forKey: .logStdMin), logStdMax: try c.decode(Double.self, forKey: .logStdMax),
+                  discount: try c.decode(Double.self, forKey: .discount), entropyCoef: try c.decode(Double.self, forKey: .entropyCoef))
     }
 
     public init(obsDim: Int, actDim: Int, latentDim: Int, encoderHidden: [Int], mlpDim: Int,

@@ -1,4 +1,5 @@
 import Foundation
+import IQJSON
 
 /// The safetensors container (https://huggingface.co/docs/safetensors): an 8-byte
 /// little-endian header length N, N bytes of JSON header, then the raw tensor bytes.
@@ -46,46 +47,32 @@ enum SafeTensors {
             throw WeightsError.format("header length \(n) runs past the end of the \(bytes.count)-byte file (truncated?)")
         }
         let headerEnd = 8 + Int(n)
-        let json = try JSONParser.parse(Array(bytes[8..<headerEnd]))
-        guard case .object(let top) = json else { throw WeightsError.format("header is not a JSON object") }
-        let dataSize = bytes.count - headerEnd
-
-        var metadata: [String: String] = [:]
-        if let m = top["__metadata__"] {
-            guard case .object(let md) = m else { throw WeightsError.format("__metadata__ is not an object") }
-            for (k, v) in md {
-                guard let s = v.stringValue else { throw WeightsError.format("__metadata__[\"\(k)\"] is not a string") }
-                metadata[k] = s
-            }
+        let header: Header
+        do { header = try StrictJSON.decode(Header.self, from: Array(bytes[8..<headerEnd])) } catch {
+            throw WeightsError.format("header: \(error)")
         }
+        let dataSize = bytes.count - headerEnd
 
         var spans: [(begin: Int, end: Int, name: String)] = []
         var tensors: [String: (shape: [Int], values: [Float])] = [:]
-        for (name, entry) in top where name != "__metadata__" {
+        for (name, e) in header.tensors {
             func bad(_ p: String) -> WeightsError { .tensor(name: name, problem: p) }
-            guard case .object(let e) = entry else { throw bad("header entry is not an object") }
-            guard let dtype = e["dtype"]?.stringValue else { throw bad("missing dtype") }
-            guard dtype == "F32" else { throw bad("dtype \(dtype) is not supported (only F32)") }
-            guard case .array(let sh)? = e["shape"] else { throw bad("missing shape") }
-            guard sh.count <= 8 else { throw bad("shape has \(sh.count) dimensions") }
-            var shape: [Int] = []
+            guard e.dtype == "F32" else { throw bad("dtype \(e.dtype) is not supported (only F32)") }
+            guard e.shape.count <= 8 else { throw bad("shape has \(e.shape.count) dimensions") }
             var count = 1
-            for d in sh {
-                guard let v = d.intValue, v >= 0, v <= 1 << 30 else { throw bad("shape entry is not a small non-negative integer") }
-                shape.append(v)
+            for v in e.shape {
+                guard v >= 0, v <= 1 << 30 else { throw bad("shape entry \(v) is not a small non-negative integer") }
                 let (p, o) = count.multipliedReportingOverflow(by: v)
-                guard !o, p <= 1 << 30 else { throw bad("shape \(shape) has too many elements") }
+                guard !o, p <= 1 << 30 else { throw bad("shape \(e.shape) has too many elements") }
                 count = p
             }
-            guard case .array(let off)? = e["data_offsets"], off.count == 2,
-                  let begin = off[0].intValue, let end = off[1].intValue else {
-                throw bad("data_offsets must be two integers")
-            }
+            guard e.dataOffsets.count == 2 else { throw bad("data_offsets must be two integers") }
+            let begin = e.dataOffsets[0], end = e.dataOffsets[1]
             guard begin >= 0, begin <= end, end <= dataSize else {
                 throw bad("data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section (truncated?)")
             }
             guard end - begin == count * 4 else {
-                throw bad("data_offsets span \(end - begin) bytes but shape \(shape) needs \(count * 4)")
+                throw bad("data_offsets span \(end - begin) bytes but shape \(e.shape) needs \(count * 4)")
             }
             spans.append((begin, end, name))
             var values = [Float](repeating: 0, count: count)
@@ -97,29 +84,27 @@ enum SafeTensors {
             #if _endian(big)
             for k in values.indices { values[k] = Float(bitPattern: UInt32(littleEndian: values[k].bitPattern)) }
             #endif
-            tensors[name] = (shape, values)
+            tensors[name] = (e.shape, values)
         }
         spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         for k in spans.indices.dropFirst() where spans[k].begin < spans[k - 1].end {
             throw WeightsError.tensor(name: spans[k].name, problem: "data overlaps tensor \"\(spans[k - 1].name)\"")
         }
-        return Contents(metadata: metadata, tensors: tensors)
+        return Contents(metadata: header.metadata, tensors: tensors)
     }
 
     /// Serialises tensors in the given order, header padded with spaces to 8 bytes so the
     /// data section is aligned for memory-mapping readers.
     static func encode(metadata: [String: String], tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) -> [UInt8] {
-        var header = "{\"__metadata__\":{"
-        header += metadata.keys.sorted().map { JSONWriter.quote($0) + ":" + JSONWriter.quote(metadata[$0]!) }.joined(separator: ",")
-        header += "}"
+        var entries: [String: Header.Entry] = [:]
         var offset = 0
         for t in tensors {
             let bytes = t.values.count * 4
-            header += "," + JSONWriter.quote(t.name) + ":{\"dtype\":\"F32\",\"shape\":["
-                + t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            entries[t.name] = Header.Entry(dtype: "F32", shape: t.shape, dataOffsets: [offset, offset + bytes])
             offset += bytes
         }
-        header += "}"
+        // Only strings, integers and known keys: encoding cannot fail.
+        let header = try! StrictJSON.encode(Header(metadata: metadata, tensors: entries))
         var h = Array(header.utf8)
         while h.count % 8 != 0 { h.append(0x20) }
         var out: [UInt8] = []
@@ -134,5 +119,58 @@ enum SafeTensors {
             }
         }
         return out
+    }
+
+    /// The JSON header: `__metadata__` (string → string, open to any keys a writer adds) and
+    /// one entry per tensor. Written with sorted keys, so equal contents give equal bytes.
+    struct Header: Codable {
+        var metadata: [String: String]
+        var tensors: [String: Entry]
+
+        struct Entry: Codable {
+            var dtype: String
+            var shape: [Int]
+            var dataOffsets: [Int]
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case dtype, shape, dataOffsets = "data_offsets"
+            }
+
+            init(dtype: String, shape: [Int], dataOffsets: [Int]) {
+                self.dtype = dtype; self.shape = shape; self.dataOffsets = dataOffsets
+            }
+
+            init(from decoder: any Decoder) throws {
+                try StrictJSON.rejectUnknownKeys(decoder, CodingKeys.self)
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                dtype = try c.decode(String.self, forKey: .dtype)
+                shape = try c.decode([Int].self, forKey: .shape)
+                dataOffsets = try c.decode([Int].self, forKey: .dataOffsets)
+            }
+        }
+
+        static let metadataKey = "__metadata__"
+
+        init(metadata: [String: String], tensors: [String: Entry]) {
+            self.metadata = metadata; self.tensors = tensors
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: StrictJSON.AnyKey.self)
+            metadata = [:]; tensors = [:]
+            for k in c.allKeys {
+                if k.stringValue == Self.metadataKey {
+                    metadata = try c.decode([String: String].self, forKey: k)
+                } else {
+                    tensors[k.stringValue] = try c.decode(Entry.self, forKey: k)
+                }
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: StrictJSON.AnyKey.self)
+            try c.encode(metadata, forKey: .init(Self.metadataKey))
+            for (name, e) in tensors { try c.encode(e, forKey: .init(name)) }
+        }
     }
 }

@@ -1,48 +1,19 @@
 import Foundation
+import IQJSON
 
 extension ModelConfig {
-    /// The config as stored in `__metadata__["config"]`: fixed key order, shortest
-    /// round-tripping numbers, so equal configs give equal bytes (and equal content hashes).
+    /// The config as stored in `__metadata__["config"]`: compact JSON with sorted keys, so
+    /// equal configs give equal bytes (and equal content hashes).
     public var canonicalJSON: String {
-        func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)" }
-        return "{\"obs_dim\":\(obsDim),\"act_dim\":\(actDim),\"latent_dim\":\(latentDim),"
-            + "\"encoder_hidden\":[\(encoderHidden.map(String.init).joined(separator: ","))],"
-            + "\"mlp_dim\":\(mlpDim),\"num_q\":\(numQ),\"simnorm_group\":\(simnormGroup),"
-            + "\"log_std_min\":\(num(logStdMin)),\"log_std_max\":\(num(logStdMax)),"
-            + "\"discount\":\(num(discount)),\"entropy_coef\":\(num(entropyCoef))}"
+        // Integers and finite doubles only (validate() guarantees finiteness): cannot fail.
+        try! StrictJSON.encode(self)
     }
 
-    /// Parses the metadata config; errors name the missing or malformed field.
+    /// Parses the metadata config; errors name the missing, unknown or malformed field.
     public init(metadataJSON: String) throws {
-        let v: JSONValue
-        do { v = try JSONParser.parse(Array(metadataJSON.utf8)) } catch {
-            throw WeightsError.config("config is not valid JSON (\(error))")
+        do { self = try StrictJSON.decode(ModelConfig.self, from: metadataJSON) } catch {
+            throw WeightsError.config("config: \(error)")
         }
-        guard case .object(let o) = v else { throw WeightsError.config("config is not a JSON object") }
-        for k in o.keys where CodingKeys(rawValue: k) == nil {
-            throw WeightsError.config("unknown config field \"\(k)\"")
-        }
-        func int(_ k: CodingKeys) throws -> Int {
-            guard let x = o[k.rawValue] else { throw WeightsError.config("config field \(k.rawValue) missing") }
-            guard let i = x.intValue else { throw WeightsError.config("config field \(k.rawValue) is not an integer") }
-            return i
-        }
-        func dbl(_ k: CodingKeys) throws -> Double {
-            guard let x = o[k.rawValue] else { throw WeightsError.config("config field \(k.rawValue) missing") }
-            guard let d = x.doubleValue else { throw WeightsError.config("config field \(k.rawValue) is not a number") }
-            return d
-        }
-        guard case .array(let enc)? = o[CodingKeys.encoderHidden.rawValue] else {
-            throw WeightsError.config("config field encoder_hidden missing or not an array")
-        }
-        let hidden = try enc.map { e -> Int in
-            guard let i = e.intValue else { throw WeightsError.config("config field encoder_hidden has a non-integer") }
-            return i
-        }
-        self.init(obsDim: try int(.obsDim), actDim: try int(.actDim), latentDim: try int(.latentDim),
-                  encoderHidden: hidden, mlpDim: try int(.mlpDim), numQ: try int(.numQ),
-                  simnormGroup: try int(.simnormGroup), logStdMin: try dbl(.logStdMin),
-                  logStdMax: try dbl(.logStdMax), discount: try dbl(.discount), entropyCoef: try dbl(.entropyCoef))
         try validate()
     }
 }
