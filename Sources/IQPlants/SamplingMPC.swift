@@ -23,7 +23,7 @@ public struct SamplingMPCConfig: Sendable, Equatable {
     /// Sized so that recording 10 episodes of 500 steps takes a few minutes on one core.
     public static func `default`(for task: TaskID) -> SamplingMPCConfig {
         switch task {
-        case .cheetahRun: return SamplingMPCConfig(samples: 128, horizon: 15, knots: 4, noise: 0.5, temperature: 0.1)
+        case .cheetahRun: return SamplingMPCConfig(samples: 128, horizon: 25, knots: 4, noise: 0.8, temperature: 0.05)
         case .walkerWalk: return SamplingMPCConfig(samples: 128, horizon: 25, knots: 4, noise: 0.5, temperature: 0.1)
         case .reacher: return SamplingMPCConfig(samples: 32, horizon: 20, knots: 3, noise: 0.4, temperature: 0.1)
         case .pendulumSwingup, .cartpoleSwingup:
