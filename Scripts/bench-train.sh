@@ -200,3 +200,9 @@ done
   echo "## IQ-MPC vs behaviour cloning (preset $PRESET, ground-truth reward, $EVAL_EPISODES episodes each)"
   printf "%s" "$TABLE"
 } | tee "$SUMMARY"
+
+# A results page per task (learning curves, runtime latency, recovered reward), linked from
+# $OUT/index.html.
+if [ -n "$TASKS" ]; then
+  "$BIN/iqmpc-train" report --bench-dir "$OUT" | tail -1 || echo "report pages: not written (see above)"
+fi

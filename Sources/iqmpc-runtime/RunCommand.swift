@@ -29,6 +29,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Answer with the policy prior's mean action and never plan (baseline; behaviour-cloning weights).")
     var policyPriorOnly = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(help: "Override real_time.priority: SCHED_FIFO priority 1...99 (0: normal scheduling); applied when permitted.")
+    var priority: Int?
+    @Option(help: "Override real_time.lock_memory (true or false); applied when permitted.") var lockMemory: Bool?
 
     func run() throws {
         var logger = Logger(label: "iqmpc-runtime")
@@ -44,6 +47,11 @@ struct RunCommand: ParsableCommand {
         if let e = observationEndpoint { cal.link.observationEndpoint = e }
         if let e = actionEndpoint { cal.link.actionEndpoint = e }
         if let e = telemetryEndpoint { cal.link.telemetryEndpoint = e == "none" ? nil : e }
+        if let p = priority {
+            guard (0...99).contains(p) else { throw ValidationError("--priority must be in 0...99, got \(p)") }
+            cal.realTime.priority = p
+        }
+        if let l = lockMemory { cal.realTime.lockMemory = l }
 
         let setup = try ControllerSetup.load(weightsPath: weights, calibration: cal,
                                              allowCalibrationMismatch: allowCalibrationMismatch)
@@ -62,5 +70,15 @@ struct RunCommand: ParsableCommand {
         StopSignal.installProcessHandlers()
         loop.run(until: .process)
         print(loop.summary())
+        print(Self.realTimeLine(cal.realTime, rt))
+    }
+
+    /// One line saying which real-time settings were asked for and which took effect.
+    static func realTimeLine(_ asked: Calibration.RealTime, _ r: RealTimeSetup.Report) -> String {
+        let fifo = asked.priority <= 0 ? "SCHED_FIFO not requested"
+            : r.priorityApplied ? "SCHED_FIFO priority \(asked.priority) applied" : "SCHED_FIFO priority \(asked.priority) not permitted"
+        let lock = !asked.lockMemory ? "memory locking not requested"
+            : r.memoryLocked ? "memory locked" : "memory locking not permitted"
+        return "real-time: \(fifo); \(lock)"
     }
 }

@@ -33,3 +33,21 @@ import Testing
     _ = try XMLDocument(xmlString: flat)
     #expect(flat.contains("<circle"))
 }
+
+/// Axis ticks are round numbers (0, 25, 50 ... not 73.21, -15.82) that cover the data.
+@Test func axisTicksAreRound() throws {
+    let svg = SVGChart.lines(title: "t", xLabel: "x", yLabel: "y",
+                             series: [.init(name: "c", points: [(0, -15.82), (4000, 73.21)], color: "#000")])
+    let labels = svg.components(separatedBy: "font-size=\"11\">").dropFirst().compactMap { $0.split(separator: "<").first.map(String.init) }
+    let numbers = labels.compactMap(Double.init)
+    #expect(numbers.count >= 6, "\(labels)")
+    #expect(!labels.contains { $0.contains("73.21") || $0.contains("15.82") }, "\(labels)")
+    #expect(numbers.contains(0) && numbers.contains(4000))
+    for v in numbers {
+        // Every label is a multiple of 1, 2, 2.5 or 5 times a power of ten.
+        let m = abs(v) / pow(10, (log10(max(abs(v), 1e-12))).rounded(.down))
+        #expect(v == 0 || [1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 7.5, 8, 9].contains { abs($0 - m) < 1e-9 }, "\(v)")
+    }
+    // The data range is covered.
+    #expect(numbers.min()! <= -15.82 && numbers.max()! >= 73.21)
+}

@@ -121,4 +121,37 @@ struct TrainingLoopTests {
         WeightsBridge.load(fresh, into: t0.p)
         #expect((0..<t0.count).contains { t0.p[$0] != a.state.theta.p[$0] })
     }
+
+    /// With a second task instance, evaluations fall at exactly every `evalEvery` steps
+    /// (mid-episode too), never before the first update, plus the final one.
+    @Test func evaluationsStartAfterTheFirstUpdateAtTheirInterval() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cal = try Self.calibration()
+        let d = try Self.demos(cal, dir: dir)
+        var o = Self.options(dir: dir, steps: 130)
+        o.evalEvery = 25
+        o.evalEpisodes = 1
+        let env = try WireEnvironment.inProcess(task: .pendulumSwingup)
+        let evalEnv = try WireEnvironment.inProcess(task: .pendulumSwingup)
+        defer { env.close(); evalEnv.close() }
+        let run = try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                  expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog",
+                                  demosFingerprint: d.fingerprint, evaluationEnv: evalEnv)
+        _ = try run.run()
+        let evals = try DemoReportLines.load(dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
+        let steps = evals.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        // Seed phase 60 steps: the first update comes with step 61; then every 25 steps; 130 is the final one.
+        #expect(steps == [61, 75, 100, 125, 130], "\(steps)")
+        #expect(evals.allSatisfy { ($0["updates"] as? Double ?? 0) > 0 })
+    }
+}
+
+/// Metrics lines as dictionaries (the report's reader).
+enum DemoReportLines {
+    static func load(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
 }

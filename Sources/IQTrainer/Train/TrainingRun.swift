@@ -184,9 +184,11 @@ public final class TrainingRun: @unchecked Sendable {
                     }
                 }
                 position.envStep += 1
-                if evalEnv != nil, position.envStep >= position.nextEval, position.envStep < options.steps {
-                    if position.updates > 0 { lastEval = try evaluate() }
-                    position.nextEval += options.evalEvery
+                // Due evaluations wait for the first update (the initial weights tell nothing), then
+                // fall every `evalEvery` steps; the one at `steps` is the final evaluation below.
+                if evalEnv != nil, position.updates > 0, position.envStep >= position.nextEval, position.envStep < options.steps {
+                    lastEval = try evaluate()
+                    while position.nextEval <= position.envStep { position.nextEval += options.evalEvery }
                     checkpointDue = true
                 }
                 if terminal { break }
