@@ -65,7 +65,7 @@ let package = Package(
 
         /// Reading what the critic learned: rewards decoded from Q on logged transitions, their
         /// recovery against the true reward, logged episodes, summary statistics.
-        .target(name: "IQAnalysis", dependencies: ["IQModel", "IQLink", "IQCalibration"]),
+        .target(name: "IQAnalysis", dependencies: ["IQModel", "IQLink", "IQCalibration", "IQJSON"]),
         /// The demo's self-contained HTML report (inline SVG charts).
         .target(name: "IQReport", dependencies: ["IQAnalysis", "IQModel", "IQLink", "IQCalibration"]),
 
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
-        .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQCalibration", "IQLink", "IQModel"]),
+        .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQJSON", "IQCalibration", "IQLink", "IQModel"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -22,22 +22,15 @@ public struct DemoReport {
     public var expert: [Episode]
     public var evaluations: [Evaluation]
     /// Trainer metrics, one JSON object per line.
-    public var metrics: [[String: Any]]
+    public var metrics: [MetricsRecord]
     public var calibration: Calibration
     public var model: WorldModel
     public var notes: [String] = []
 
-    public init(task: String, expert: [Episode], evaluations: [Evaluation], metrics: [[String: Any]],
+    public init(task: String, expert: [Episode], evaluations: [Evaluation], metrics: [MetricsRecord],
                 calibration: Calibration, model: WorldModel) {
         self.task = task; self.expert = expert; self.evaluations = evaluations
         self.metrics = metrics; self.calibration = calibration; self.model = model
-    }
-
-    public static func loadJSONLines(path: String) throws -> [[String: Any]] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        return text.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        }
     }
 
     // MARK: - Derived figures
@@ -199,22 +192,22 @@ public struct DemoReport {
         var sections: [String] = []
 
         // 1. Learning curves: every evaluation-return series the trainer logged, against env steps.
-        let curveKeys = Set(metrics.flatMap { $0.keys }).filter { $0.hasPrefix("eval_return") }.sorted()
+        let curveKeys = Set(metrics.flatMap { $0.values.keys }).filter { $0.hasPrefix("eval_return") }.sorted()
         var series: [SVGChart.Series] = []
         for (i, key) in curveKeys.enumerated() {
             let pts = metrics.compactMap { m -> (x: Double, y: Double)? in
-                guard let y = number(m[key]), let x = number(m["env_step"] ?? m["step"]) else { return nil }
+                guard let y = m.values[key], let x = m.values["env_step"] ?? m.values["step"] else { return nil }
                 return (x, y)
             }
             if !pts.isEmpty { series.append(.init(name: key, points: pts, color: colors[i % colors.count])) }
         }
         // One panel per loss: their scales differ by orders of magnitude.
-        let lossKeys = Set(metrics.flatMap { $0.keys })
+        let lossKeys = Set(metrics.flatMap { $0.values.keys })
             .filter { $0.hasPrefix("loss") || $0.hasSuffix("_loss") || $0 == "consistency" }.sorted()
         var lossPanels: [String] = []
         for (i, key) in lossKeys.enumerated() {
             let pts = metrics.compactMap { m -> (x: Double, y: Double)? in
-                guard let y = number(m[key]), let x = number(m["updates"] ?? m["update"] ?? m["env_step"] ?? m["step"]) else { return nil }
+                guard let y = m.values[key], let x = m.values["updates"] ?? m.values["update"] ?? m.values["env_step"] ?? m.values["step"] else { return nil }
                 return (x, y)
             }
             if !pts.isEmpty {
@@ -311,12 +304,6 @@ public struct DemoReport {
 
     func section(_ title: String, _ text: String, _ svg: String) -> String {
         "<section><h2>\(SVGChart.escape(title))</h2><p>\(SVGChart.escape(text))</p>\(svg)</section>"
-    }
-
-    func number(_ v: Any?) -> Double? {
-        if let d = v as? Double, d.isFinite { return d }
-        if let i = v as? Int { return Double(i) }
-        return nil
     }
 }
 

@@ -43,7 +43,7 @@ struct ReportCommand: ParsableCommand {
                                      runtimeSummary: (try? String(contentsOfFile: "\(dir)/runtime-\(key).txt", encoding: .utf8)) ?? ""))
         }
         let metricsPath = "\(dir)/metrics.jsonl"
-        let metrics = FileManager.default.fileExists(atPath: metricsPath) ? try DemoReport.loadJSONLines(path: metricsPath) : []
+        let metrics = FileManager.default.fileExists(atPath: metricsPath) ? try MetricsRecord.load(path: metricsPath) : []
         let report = DemoReport(task: task, expert: expert, evaluations: evaluations, metrics: metrics,
                                 calibration: cal, model: model)
         let path = out ?? "\(dir)/report.html"
@@ -91,7 +91,7 @@ struct ReportCommand: ParsableCommand {
                 evaluations.append(.init(label: label, episodes: try EpisodeLog.load(path: "\(d)/\(base).iqlog").episodes,
                                          runtimeSummary: (try? String(contentsOfFile: "\(d)/\(base)", encoding: .utf8)) ?? ""))
             }
-            let metrics = fm.fileExists(atPath: "\(d)/metrics.jsonl") ? try DemoReport.loadJSONLines(path: "\(d)/metrics.jsonl") : []
+            let metrics = fm.fileExists(atPath: "\(d)/metrics.jsonl") ? try MetricsRecord.load(path: "\(d)/metrics.jsonl") : []
             let title = "\(task), \(demos) demonstrations"
             let report = DemoReport(task: title, expert: expert, evaluations: evaluations, metrics: metrics,
                                     calibration: cal, model: model)

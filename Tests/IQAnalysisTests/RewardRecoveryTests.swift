@@ -3,6 +3,7 @@ import IQCalibration
 import IQLink
 import IQModel
 @testable import IQAnalysis
+import IQJSON
 import Testing
 
 /// Reward recovery aggregates per source and per episode exactly as its definition says:
@@ -53,5 +54,26 @@ import Testing
         #expect(r.stepCorrelation == Stats.pearson(allD, allT))
         #expect(abs(r.sources[0].meanTrueReturn - trueReturns.prefix(3).reduce(0, +) / 3) < 1e-9)
         #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns[3...4].reduce(0, +) / 2) < 1e-9)
+    }
+}
+
+/// The metrics line format the trainer writes and the report reads.
+@Suite struct MetricsRecordTests {
+    @Test func roundTripsAndWritesNonFiniteAsNull() throws {
+        let r = MetricsRecord(kind: "eval", values: ["env_step": 1000, "eval_return_plan": 312.5, "reward_correlation": .nan])
+        #expect(r.line == #"{"env_step":1000,"eval_return_plan":312.5,"kind":"eval","reward_correlation":null}"#)
+        let back = try StrictJSON.decode(MetricsRecord.self, from: r.line)
+        #expect(back == MetricsRecord(kind: "eval", values: ["env_step": 1000, "eval_return_plan": 312.5]))
+    }
+
+    @Test func loadNamesABadLineButToleratesATruncatedLastOne() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UInt64.random(in: 0...UInt64.max)).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let good = MetricsRecord(kind: "update", values: ["updates": 50, "model_loss": 1.25]).line
+        try (good + "\n" + good + "\n" + #"{"kind":"upd"#).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try MetricsRecord.load(path: path).count == 2)
+        try (good + "\n" + #"{"kind":"update","kind":"eval"}"# + "\n" + good + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: StrictJSON.Failure.self) { try MetricsRecord.load(path: path) }
+        do { _ = try MetricsRecord.load(path: path) } catch { #expect("\(error)".contains("line 2") && "\(error)".contains("duplicate")) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IQAnalysis
 
 /// Appends one JSON object per line to the metrics file (flushed per line so a crashed or
 /// interrupted run keeps everything up to its last line).
@@ -18,14 +19,9 @@ public final class MetricsLog: @unchecked Sendable {
         handle = h
     }
 
-    public func write(_ fields: [String: Double], kind: String, extra: [String: String] = [:]) {
+    public func write(_ fields: [String: Double], kind: String) {
         guard let handle else { return }
-        var parts = ["\"kind\":\"\(kind)\""]
-        for (k, v) in extra.sorted(by: { $0.key < $1.key }) { parts.append("\"\(k)\":\"\(v)\"") }
-        for (k, v) in fields.sorted(by: { $0.key < $1.key }) {
-            parts.append("\"\(k)\":" + (v.isFinite ? "\(v)" : "null"))
-        }
-        handle.write(("{" + parts.joined(separator: ",") + "}\n").data(using: .utf8)!)
+        handle.write(Data((MetricsRecord(kind: kind, values: fields).line + "\n").utf8))
     }
 
     deinit { try? handle?.close() }
