@@ -84,11 +84,11 @@ let package = Package(
 
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(name: "iqmpc-runtime", dependencies: [
-            "IQRuntime", "IQBench", "CAllocCounter",
+            "IQRuntime", "IQBench", "IQJSON", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-train", dependencies: [
-            "IQTrainer", "IQTrainerBench", "IQReport", "IQAnalysis", "CAllocCounter",
+            "IQTrainer", "IQTrainerBench", "IQReport", "IQAnalysis", "IQJSON", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-sim", dependencies: [

@@ -6,6 +6,14 @@ import IQModel
 /// in the same run (so a busy shared machine slows both alike). Not a hot path; used by
 /// `iqmpc-runtime bench-forward`.
 public enum ForwardBenchmark {
+    public struct Report: Sendable, Encodable {
+        public var preset: String
+        public var rows: Int, parameters: Int
+        public var gflopPerPass: Double, forwardGflops: Double, sgemmGflops: Double, ratio: Double
+        public var forwardMs: Double, sgemmMs: Double, iterations: Int, singleRowPolicyUs: Double
+        public var blasForwardMs: Double, packedSpeedup: Double
+    }
+
     public struct Result: Sendable {
         public var preset: String
         public var rows: Int
@@ -26,13 +34,12 @@ public enum ForwardBenchmark {
         public var sgemmGflops: Double { flops / sgemmSeconds / 1e9 }
         public var ratio: Double { sgemmSeconds / forwardSeconds }
 
-        public var json: String {
-            func f(_ x: Double) -> String { String(format: "%.3f", x) }
-            return "{\"preset\":\"\(preset)\",\"rows\":\(rows),\"parameters\":\(parameters),\"gflop_per_pass\":\(f(flops / 1e9)),"
-                + "\"forward_gflops\":\(f(forwardGflops)),\"sgemm_gflops\":\(f(sgemmGflops)),\"ratio\":\(f(ratio)),"
-                + "\"forward_ms\":\(f(forwardSeconds * 1e3)),\"sgemm_ms\":\(f(sgemmSeconds * 1e3)),\"iterations\":\(iterations),"
-                + "\"single_row_policy_us\":\(f(singleRowPolicySeconds * 1e6)),"
-                + "\"blas_forward_ms\":\(f(blasForwardSeconds * 1e3)),\"packed_speedup\":\(f(blasForwardSeconds / forwardSeconds))}"
+        /// What `--json` prints (keys in snake_case): the measurements and the rates derived from them.
+        public var report: Report {
+            Report(preset: preset, rows: rows, parameters: parameters, gflopPerPass: flops / 1e9, forwardGflops: forwardGflops,
+                   sgemmGflops: sgemmGflops, ratio: ratio, forwardMs: forwardSeconds * 1e3, sgemmMs: sgemmSeconds * 1e3,
+                   iterations: iterations, singleRowPolicyUs: singleRowPolicySeconds * 1e6,
+                   blasForwardMs: blasForwardSeconds * 1e3, packedSpeedup: blasForwardSeconds / forwardSeconds)
         }
     }
 

@@ -9,7 +9,8 @@ import IQPlanner
 /// makes (same shapes and row counts, the model's own weights), timed in the same run, so a
 /// busy machine slows both alike; `efficiency` = gflops / (sgemm_gflops · partitions).
 public enum PlannerBenchmark {
-    public struct Result: Sendable {
+    /// `--json` keys are the property names in snake_case.
+    public struct Result: Sendable, Encodable {
         public var steps: Int
         public var threads: Int
         public var iterations: Int
@@ -21,16 +22,6 @@ public enum PlannerBenchmark {
         public var allocationsPerStep: Double
         public var policyPriorUs: Double
         public var rowAlignment: Int
-
-        public var json: String {
-            func f(_ x: Double) -> String { String(format: "%.3f", x) }
-            return "{\"steps\":\(steps),\"threads\":\(threads),\"iterations\":\(iterations),"
-                + "\"p50_us\":\(f(p50Us)),\"p99_us\":\(f(p99Us)),\"p999_us\":\(f(p999Us)),\"max_us\":\(f(maxUs)),"
-                + "\"mean_us\":\(f(meanUs)),\"gflop_per_plan\":\(f(gflopPerPlan)),\"gflops\":\(f(gflops)),"
-                + "\"sgemm_gflops\":\(f(sgemmGflops)),\"efficiency\":\(f(efficiency)),"
-                + "\"allocations_per_step\":\(f(allocationsPerStep)),\"policy_prior_us\":\(f(policyPriorUs)),"
-                + "\"row_alignment\":\(rowAlignment)}"
-        }
     }
 
     /// Plans `steps` consecutive steps on a fixed pseudo-random observation walk.

@@ -46,6 +46,18 @@ public enum StrictJSON {
         }
     }
 
+    /// A command's `--json` output: `encode` with camelCase property names written in
+    /// snake_case and non-finite numbers as the strings "nan", "inf", "-inf" (JSON has none).
+    public static func output<T: Encodable>(_ value: T) throws(Failure) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return String(decoding: try e.encode(value), as: UTF8.self) } catch {
+            throw Failure("cannot encode \(T.self) as JSON: \(error)")
+        }
+    }
+
     /// Throws unless every key of the object being decoded is one of `keys`: for types whose
     /// input must not carry fields this build would silently ignore.
     public static func rejectUnknownKeys<K: CodingKey & CaseIterable>(_ decoder: any Decoder, _ keys: K.Type) throws {
@@ -54,6 +66,17 @@ public enum StrictJSON {
         if let bad = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [AnyKey(bad)],
                                                     debugDescription: "unknown field \"\(bad)\""))
+        }
+    }
+
+    /// A measured figure that may be undefined (a correlation of a constant series): written
+    /// as null when not finite, where readers expect a number or nothing.
+    public struct Figure: Encodable, Equatable {
+        public let value: Double
+        public init(_ value: Double) { self.value = value }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            if value.isFinite { try c.encode(value) } else { try c.encodeNil() }
         }
     }
 

@@ -1,9 +1,10 @@
 import Foundation
+import IQJSON
 
 /// One deterministic single-observation evaluation, for the `eval` and `inspect` commands
 /// and for tests. Allocates (not a hot path); the numbers come from the same forward passes
 /// the planner uses.
-public struct ModelEvaluation: Equatable, Sendable {
+public struct ModelEvaluation: Equatable, Sendable, Encodable {
     public var latent: [Float]
     public var policyMean: [Float]
     public var policyLogStd: [Float]
@@ -13,11 +14,10 @@ public struct ModelEvaluation: Equatable, Sendable {
     public var q: [Float]
 
     /// One JSON object, keys as in the CLI contract. Floats are printed with shortest
-    /// round-trip precision; non-finite values (possible only from hostile inputs) as null.
+    /// round-trip precision; non-finite values (possible only from hostile inputs) as "nan"/"inf".
     public var json: String {
-        func arr(_ v: [Float]) -> String { "[" + v.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]" }
-        return "{\"latent\":\(arr(latent)),\"policy_mean\":\(arr(policyMean)),"
-            + "\"policy_log_std\":\(arr(policyLogStd)),\"action\":\(arr(action)),\"q\":\(arr(q))}"
+        // Arrays of Float only: cannot fail.
+        try! StrictJSON.output(self)
     }
 }
 

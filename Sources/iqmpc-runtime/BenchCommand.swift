@@ -2,6 +2,7 @@ import ArgumentParser
 import CAllocCounter
 import Foundation
 import IQBench
+import IQJSON
 import IQModel
 import IQPlanner
 
@@ -43,15 +44,21 @@ struct BenchCommand: ParsableCommand {
         let c = model.config
         let ab = compareKernels ? try PlannerBenchmark.compareKernels(model: model, config: config, steps: steps) : nil
         if json {
-            // Splice the model shape in front of the benchmark's own fields.
-            let shape = "{\"obs_dim\":\(c.obsDim),\"act_dim\":\(c.actDim),\"latent_dim\":\(c.latentDim),\"mlp_dim\":\(c.mlpDim),"
-                + "\"samples\":\(samples),\"horizon\":\(horizon),\"kernels\":\"\(model.kernels.rawValue)\","
-            var tail = String(r.json.dropFirst())
-            if let ab {
-                tail = String(tail.dropLast()) + String(format: ",\"ab_packed_p50_us\":%.3f,\"ab_blas_p50_us\":%.3f,\"ab_speedup\":%.3f,\"ab_identical_actions\":%@}",
-                                                         ab.packedP50Us, ab.blasP50Us, ab.speedup, ab.identicalActions ? "true" : "false")
+            // One flat object: the model's shape, the benchmark's own fields, the kernel A/B if run.
+            struct Shape: Encodable { var obsDim, actDim, latentDim, mlpDim, samples, horizon: Int; var kernels: String }
+            struct AB: Encodable { var abPackedP50Us, abBlasP50Us, abSpeedup: Double; var abIdenticalActions: Bool }
+            struct Output: Encodable {
+                var shape: Shape, result: PlannerBenchmark.Result, ab: AB?
+                func encode(to encoder: any Encoder) throws {
+                    try shape.encode(to: encoder); try result.encode(to: encoder); try ab?.encode(to: encoder)
+                }
             }
-            print(shape + tail)
+            print(try StrictJSON.output(Output(
+                shape: Shape(obsDim: c.obsDim, actDim: c.actDim, latentDim: c.latentDim, mlpDim: c.mlpDim, samples: samples,
+                             horizon: horizon, kernels: model.kernels.rawValue),
+                result: r,
+                ab: ab.map { AB(abPackedP50Us: $0.packedP50Us, abBlasP50Us: $0.blasP50Us, abSpeedup: $0.speedup,
+                                abIdenticalActions: $0.identicalActions) })))
         } else {
             print(String(format: "obs %d act %d latent %d mlp %d | N %d H %d I %d T %d | p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us | %.1f GFLOP/s vs sgemm %.1f (eff %.2f) | alloc/step %.2f | prior %.1f us",
                          c.obsDim, c.actDim, c.latentDim, c.mlpDim, samples, horizon, r.iterations, r.threads,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import IQBench
+import IQJSON
 import IQModel
 
 /// `iqmpc-runtime bench-forward`: world-model forward GFLOP/s per preset beside the same-run
@@ -21,7 +22,7 @@ struct BenchForwardCommand: ParsableCommand {
         for p in preset.map({ [$0] }) ?? ModelConfig.presetNames {
             let r = try ForwardBenchmark.run(preset: p, obsDim: obsDim, actDim: actDim, rows: rows, trials: trials)
             if json {
-                print(r.json)
+                print(try StrictJSON.output(r.report))
             } else {
                 print("\(p): \(r.parameters) params, batch \(rows): forward \(String(format: "%.1f", r.forwardGflops)) GFLOP/s, "
                       + "sgemm same shapes \(String(format: "%.1f", r.sgemmGflops)) GFLOP/s, ratio \(String(format: "%.2f", r.ratio)); "

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IQJSON
 import IQModel
 
 /// `iqmpc-runtime inspect --weights W`: what a weights file contains, after full validation.
@@ -13,10 +14,12 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let (model, metadata) = try WorldModel.load(path: weights)
         if json {
-            let extra = metadata.keys.sorted().filter { !WorldModel.reservedMetadataKeys.contains($0) }
-            let md = extra.map { "\"\($0)\":\"\(metadata[$0]!.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
-            print("{\"config\":\(model.config.canonicalJSON),\"parameters\":\(model.parameterCount),"
-                  + "\"content_hash\":\"\(model.contentHash)\",\"metadata\":{\(md.joined(separator: ","))}}")
+            struct Output: Encodable {
+                var config: ModelConfig, parameters: Int, contentHash: String, metadata: [String: String]
+                enum CodingKeys: String, CodingKey { case config, parameters, contentHash = "content_hash", metadata }
+            }
+            print(try StrictJSON.encode(Output(config: model.config, parameters: model.parameterCount, contentHash: model.contentHash,
+                                               metadata: metadata.filter { !WorldModel.reservedMetadataKeys.contains($0.key) })))
         } else {
             print(model.summary, terminator: "")
             for k in metadata.keys.sorted() where !WorldModel.reservedMetadataKeys.contains(k) {

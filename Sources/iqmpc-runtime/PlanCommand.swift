@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IQJSON
 import IQModel
 import IQPlanner
 
@@ -66,12 +67,11 @@ struct PlanCommand: ParsableCommand {
         // %.9g round-trips Float exactly, so equal text means equal bits.
         func num(_ x: Float) -> String { String(format: "%.9g", Double(x)) }
         if json {
-            let rows = actions.map { "[" + $0.map(num).joined(separator: ",") + "]" }.joined(separator: ",")
-            let its = outcomes.map { String($0.iterations) }.joined(separator: ",")
-            let src = outcomes.map { "\"\($0.source.rawValue)\"" }.joined(separator: ",")
             // No thread count in the output: runs with different --threads must print the same text.
-            print("{\"seed\":\(seed),\"steps\":\(steps),\"samples\":\(config.samples),"
-                  + "\"iterations\":[\(its)],\"sources\":[\(src)],\"actions\":[\(rows)]}")
+            struct Output: Encodable { var seed: UInt64, steps: Int, samples: Int, iterations: [Int], sources: [String], actions: [[Float]] }
+            print(try StrictJSON.output(Output(seed: seed, steps: steps, samples: config.samples,
+                                               iterations: outcomes.map(\.iterations), sources: outcomes.map(\.source.rawValue),
+                                               actions: actions)))
         } else {
             for (k, a) in actions.enumerated() {
                 print("step \(k): " + a.map(num).joined(separator: " ") + "  (\(outcomes[k].source.rawValue), \(outcomes[k].iterations) it, \(outcomes[k].elapsedNs / 1000) us)")

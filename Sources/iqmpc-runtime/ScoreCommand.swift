@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IQJSON
 import IQModel
 import IQPlanner
 
@@ -35,12 +36,14 @@ struct ScoreCommand: ParsableCommand {
         }
         // %.9g round-trips Float exactly.
         func num(_ x: Float) -> String { x.isFinite ? String(format: "%.9g", Double(x)) : (x > 0 ? "\"inf\"" : (x < 0 ? "\"-inf\"" : "\"nan\"")) }
-        func list(_ v: [Float]) -> String { "[" + v.map(num).joined(separator: ",") + "]" }
         if json {
-            print("{\"value\":\(num(s.value)),\"rewards\":\(list(s.rewards)),\"log_pi\":\(list(s.logPi)),"
-                  + "\"terminal\":\(num(s.terminal)),\"q\":\(list(s.q)),\"next_v\":\(list(s.nextV)),"
-                  + "\"terminal_q\":\(num(s.terminalQ)),\"terminal_action\":\(list(s.terminalAction)),"
-                  + "\"gamma\":\(num(s.gamma)),\"alpha\":\(num(s.alpha)),\"heads\":[\(i),\(j)]}")
+            struct Output: Encodable {
+                var value: Float, rewards: [Float], logPi: [Float], terminal: Float, q: [Float], nextV: [Float]
+                var terminalQ: Float, terminalAction: [Float], gamma: Float, alpha: Float, heads: [Int]
+            }
+            print(try StrictJSON.output(Output(value: s.value, rewards: s.rewards, logPi: s.logPi, terminal: s.terminal, q: s.q,
+                                               nextV: s.nextV, terminalQ: s.terminalQ, terminalAction: s.terminalAction,
+                                               gamma: s.gamma, alpha: s.alpha, heads: [i, j])))
         } else {
             print("value \(num(s.value))  (gamma \(num(s.gamma)), alpha \(num(s.alpha)), heads \(i),\(j))")
             for t in 0..<s.rewards.count {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IQAnalysis
 import IQCalibration
+import IQJSON
 import IQModel
 
 /// `iqmpc-train reward-recovery`: how well the reward decoded from a trained critic agrees with
@@ -39,11 +40,20 @@ struct RewardRecoveryCommand: ParsableCommand {
             }
             try csv.write(toFile: series, atomically: true, encoding: .utf8)
         }
-        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "null" }
-        let srcs = r.sources.map {
-            "{\"name\":\"\($0.name)\",\"episodes\":\($0.episodes),\"mean_true_return\":\(f($0.meanTrueReturn)),\"mean_decoded_return\":\(f($0.meanDecodedReturn))}"
-        }.joined(separator: ",")
-        let object = "{\"step_correlation\":\(f(r.stepCorrelation)),\"within_episode_correlation\":\(f(r.withinEpisodeCorrelation)),\"within_episode_count\":\(r.withinEpisodeCount),\"constant_reward_episodes\":\(r.constantRewardEpisodes),\"source_only_correlation\":\(f(r.sourceOnlyCorrelation)),\"episode_correlation\":\(f(r.episodeCorrelation)),\"transitions\":\(r.transitions),\"sources\":[\(srcs)]}"
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "undefined" }
+        typealias F = StrictJSON.Figure
+        struct Source: Encodable { var name: String, episodes: Int, meanTrueReturn: F, meanDecodedReturn: F }
+        struct Output: Encodable {
+            var stepCorrelation: F, withinEpisodeCorrelation: F, withinEpisodeCount: Int, constantRewardEpisodes: Int
+            var sourceOnlyCorrelation: F, episodeCorrelation: F, transitions: Int, sources: [Source]
+        }
+        let object = try StrictJSON.output(Output(
+            stepCorrelation: F(r.stepCorrelation), withinEpisodeCorrelation: F(r.withinEpisodeCorrelation),
+            withinEpisodeCount: r.withinEpisodeCount, constantRewardEpisodes: r.constantRewardEpisodes,
+            sourceOnlyCorrelation: F(r.sourceOnlyCorrelation), episodeCorrelation: F(r.episodeCorrelation),
+            transitions: r.transitions,
+            sources: r.sources.map { Source(name: $0.name, episodes: $0.episodes, meanTrueReturn: F($0.meanTrueReturn),
+                                            meanDecodedReturn: F($0.meanDecodedReturn)) }))
         if let jsonOut { try (object + "\n").write(toFile: jsonOut, atomically: true, encoding: .utf8) }
         if json {
             print(object)
