@@ -8,6 +8,7 @@
 #   TASKS="cheetah-run walker-walk reacher" Scripts/bench-train.sh   # one row per task and demo count
 #   DEMOS="10" TASKS=walker-walk ...                        # only the 10-demonstration row
 #   REUSE_DEMOS=1 ...                                       # keep $OUT/<task>/demos.iqlog if it holds enough episodes
+#   BIN=.build/debug ...                                    # no release build: binaries from there
 #   TASKS=cartpole-swingup OUT=out/bench-cp Scripts/bench-train.sh
 #   STEPS=20000 BATCH=128 TASKS=pendulum-swingup Scripts/bench-train.sh   # override a default
 #   THROUGHPUT=0 ...                                        # skip the updates/s measurement
@@ -68,10 +69,14 @@ export OPENBLAS_NUM_THREADS=1
 PIN=()
 if [ -n "${CPU:-}" ]; then PIN=(taskset -c "$CPU"); fi
 
-swift build -c release --product iqmpc-train >/dev/null
-swift build -c release --product iqmpc-sim >/dev/null
-swift build -c release --product iqmpc-runtime >/dev/null
-BIN=$(swift build -c release --show-bin-path)
+# BIN=dir: use the iqmpc-train/-sim/-runtime already built there (e.g. .build/debug for a
+# quick check of the script; figures come from the release build).
+if [ -z "${BIN:-}" ]; then
+  swift build -c release --product iqmpc-train >/dev/null
+  swift build -c release --product iqmpc-sim >/dev/null
+  swift build -c release --product iqmpc-runtime >/dev/null
+  BIN=$(swift build -c release --show-bin-path)
+fi
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary-$(echo $TASKS | tr ' ' '+').md"
 
