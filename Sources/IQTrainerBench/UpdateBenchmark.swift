@@ -66,7 +66,7 @@ public enum UpdateBenchmark {
         var r = TrainRNG(seed: 2)
         for i in 0..<b.obs.count { b.obs.p[i] = Float(r.normal()) }
         for i in 0..<b.act.count { b.act.p[i] = Float(r.uniform() * 2 - 1) }
-        for _ in 0..<warmup { _ = updater.update(state, batch: b) }
+        for _ in 0..<warmup { _ = updater.updateFloat(state, batch: b) }
         // The sgemm reference is measured half before and half after the timed updates, so a
         // change in the other core's load during the run shifts both sides alike.
         let sgShape = (m: horizon * 2 * batch, n: config.mlpDim, k: config.mlpDim)
@@ -79,7 +79,7 @@ public enum UpdateBenchmark {
         defer { GemmMeter.timing = false }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let c0 = threadCPUSeconds()
-        for _ in 0..<updates { _ = updater.update(state, batch: b) }
+        for _ in 0..<updates { _ = updater.updateFloat(state, batch: b) }
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         let dc = threadCPUSeconds() - c0
         GemmMeter.timing = false
@@ -135,7 +135,7 @@ public enum UpdateBenchmark {
 
         func run(_ n: Int, timed: Bool = false) {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<n { _ = updater.update(state, batch: batch) }
+            for _ in 0..<n { _ = updater.updateFloat(state, batch: batch) }
             if timed {
                 seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
                 timedUpdates += n

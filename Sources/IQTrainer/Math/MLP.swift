@@ -367,8 +367,18 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
 }
 
 extension MLPCache: PartitionedJob {
-    /// One partition of the pending pass (`job`).
+    /// One partition of the pending pass (`job`). Called through the protocol, whose witness
+    /// is the unspecialised generic code (value-witness calls per element): the Float case
+    /// goes straight to the Float-specialised body.
     public func run(partition p: Int) {
+        if T.self == Float.self {
+            unsafeDowncast(self, to: MLPCache<Float>.self).runPartition(p)
+        } else {
+            runPartition(p)
+        }
+    }
+
+    func runPartition(_ p: Int) {
         let (r0, n) = Self.block(rows: job.rows, partition: p, of: splitCount)
         guard n > 0 else { return }
         switch job.kind {

@@ -88,6 +88,15 @@ public final class IQUpdater<T: TrainScalar>: @unchecked Sendable {
     }
 }
 
+extension IQUpdater where T == Float {
+    /// `update` for callers in other modules (the benchmark): a generic method called across
+    /// a module boundary runs unspecialised (value-witness calls per element); this entry
+    /// point is compiled for Float here.
+    public func updateFloat(_ s: TrainState<Float>, batch: Batch<Float>) -> UpdateStats {
+        update(s, batch: batch)
+    }
+}
+
 /// Adam over up to three parameter ranges, then optionally the Polyak step of the target Q,
 /// each range split over the pool's partitions (element-wise, so the same bits as one pass).
 final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable {
@@ -130,7 +139,16 @@ final class ParameterSteps<T: TrainScalar>: PartitionedJob, @unchecked Sendable 
         return cut(p)..<cut(p + 1)
     }
 
+    /// Called through the protocol (generic witness): the Float case runs the specialised body.
     func run(partition p: Int) {
+        if T.self == Float.self {
+            unsafeDowncast(self, to: ParameterSteps<Float>.self).runSlice(p)
+        } else {
+            runSlice(p)
+        }
+    }
+
+    func runSlice(_ p: Int) {
         guard let s = state else { return }
         let th = s.theta.p, g = s.grad.p
         for (r, lr) in [(ranges.0, lrs.0), (ranges.1, lrs.1), (ranges.2, lrs.2)] where !r.isEmpty {
