@@ -5,6 +5,7 @@
 #   3. train IQ-MPC and a behaviour-      planning, policy prior alone, behaviour cloning
 #      cloning baseline                5. summary on the terminal + out/demo/report.html
 # Usage: Scripts/demo.sh [--quick]    (--quick: small budgets, ~3 minutes after the build; CI runs it)
+#   IQMPC_DEMO_SEED=N (training seed), IQMPC_DEMO_OUT=dir, IQMPC_DEMO_PORT=p, IQMPC_DEMO_STEPS=n
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,8 @@ else
   EVAL_EVERY=500
 fi
 export OPENBLAS_NUM_THREADS=1
+# Training seed (IQ-MPC and BC); the demonstrations and evaluation episodes stay fixed.
+SEED=${IQMPC_DEMO_SEED:-1}
 # Training splits its update and its planner over both cores when there are two (results are
 # reproducible for a given seed and thread count).
 THREADS=$(( $(nproc) >= 2 ? 2 : 1 ))
@@ -68,12 +71,12 @@ step "record $DEMOS expert demonstrations ($TASK)"
 step "train IQ-MPC ($TRAIN_STEPS environment steps, tiny preset)"
 "$BIN/iqmpc-train" run --demos "$OUT/demos.iqlog" --task $TASK --calibration "$CAL" --preset tiny \
   --steps $TRAIN_STEPS --seed-steps $SEED_STEPS --batch $BATCH --plan-samples $PLAN_SAMPLES \
-  --plan-iterations $PLAN_ITERS --eval-every $EVAL_EVERY --eval-episodes 1 --seed 1 --threads $THREADS \
+  --plan-iterations $PLAN_ITERS --eval-every $EVAL_EVERY --eval-episodes 1 --seed $SEED --threads $THREADS \
   --out "$OUT/weights.safetensors" --metrics "$OUT/metrics.jsonl"
 
 step "train behaviour cloning ($BC_UPDATES updates, same demonstrations)"
 "$BIN/iqmpc-train" bc --demos "$OUT/demos.iqlog" --calibration "$CAL" --preset tiny \
-  --updates $BC_UPDATES --batch $BATCH --seed 1 --out "$OUT/bc.safetensors"
+  --updates $BC_UPDATES --batch $BATCH --seed $SEED --out "$OUT/bc.safetensors"
 
 # One evaluation: the simulator in real time at the calibration's period, the runtime as a
 # separate process, both over loopback TCP. The simulator records every frame and answer.
