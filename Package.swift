@@ -84,15 +84,15 @@ let package = Package(
 
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(name: "iqmpc-runtime", dependencies: [
-            "IQRuntime", "IQBench", "IQJSON", "CAllocCounter",
+            "IQRuntime", "IQBench", "IQJSON", "IQLink", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-train", dependencies: [
-            "IQTrainer", "IQTrainerBench", "IQReport", "IQAnalysis", "IQJSON", "CAllocCounter",
+            "IQTrainer", "IQTrainerBench", "IQReport", "IQAnalysis", "IQJSON", "IQLink", "IQCalibration", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "iqmpc-sim", dependencies: [
-            "IQPlants", "IQLink", "CAllocCounter",
+            "IQPlants", "IQLink", "IQCalibration", "CAllocCounter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

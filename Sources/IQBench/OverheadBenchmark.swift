@@ -33,9 +33,10 @@ public enum OverheadBenchmark {
         let rtEndpoint = try rtReq.bind("tcp://127.0.0.1:*")
 
         // The controller, pointed at the plant's lockstep endpoint.
-        var cal = cal0
-        cal.link = Calibration.Link(mode: .lockstep, observationEndpoint: rtEndpoint,
-                                    actionEndpoint: cal0.link.actionEndpoint, telemetryEndpoint: nil)
+        let cal = try cal0.overriding { o in
+            o.link = Calibration.Link(mode: .lockstep, observationEndpoint: rtEndpoint,
+                                      actionEndpoint: cal0.link.actionEndpoint, telemetryEndpoint: nil)
+        }
         let s = try ControllerSetup(model: setup.model, metadata: setup.modelMetadata, calibration: cal,
                                     allowCalibrationMismatch: true)
         var options = ControlLoop.Options()

@@ -91,10 +91,48 @@ public struct Calibration: Sendable, Equatable {
         public var actionEndpoint: String
         /// Telemetry PUB socket bound by the runtime; nil = no telemetry socket.
         public var telemetryEndpoint: String?
+        public var security: Security
         public init(mode: LinkMode, observationEndpoint: String, actionEndpoint: String,
-                    telemetryEndpoint: String?) {
+                    telemetryEndpoint: String?, security: Security = Security()) {
             self.mode = mode; self.observationEndpoint = observationEndpoint
             self.actionEndpoint = actionEndpoint; self.telemetryEndpoint = telemetryEndpoint
+            self.security = security
+        }
+
+        /// The endpoints this mode uses, with their calibration field names.
+        public var usedEndpoints: [(field: String, endpoint: String, bound: Bool)] {
+            var out = [("link.observation_endpoint", observationEndpoint, false)]
+            if mode == .freeRunning { out.append(("link.action_endpoint", actionEndpoint, false)) }
+            if let t = telemetryEndpoint { out.append(("link.telemetry_endpoint", t, true)) }
+            return out.map { (field: $0.0, endpoint: $0.1, bound: $0.2) }
+        }
+    }
+
+    /// `link.security`: CURVE (libzmq's authenticated encryption) on every socket of the
+    /// link. The runtime is a CURVE client of the plant (which binds) and the CURVE server of
+    /// its telemetry socket (which it binds). Paths are resolved against the calibration
+    /// file's directory at load.
+    public struct Security: Sendable, Equatable {
+        public struct Curve: Sendable, Equatable {
+            /// This computer's secret key, Z85 (`iqmpc-runtime keygen`); its public key is derived.
+            public var secretKeyFile: String
+            /// The plant's public key, Z85: the runtime connects only to a plant holding its secret.
+            public var plantPublicKeyFile: String
+            /// Public keys (Z85, one per line) allowed to subscribe to telemetry; required
+            /// when a telemetry endpoint is set.
+            public var authorisedKeysFile: String?
+            public init(secretKeyFile: String, plantPublicKeyFile: String, authorisedKeysFile: String? = nil) {
+                self.secretKeyFile = secretKeyFile; self.plantPublicKeyFile = plantPublicKeyFile
+                self.authorisedKeysFile = authorisedKeysFile
+            }
+        }
+        /// nil: no encryption or authentication (allowed on loopback, ipc:// and inproc://).
+        public var curve: Curve?
+        /// Permits a non-loopback tcp:// endpoint without CURVE (warned at start-up and
+        /// flagged in every telemetry sample).
+        public var allowInsecure: Bool
+        public init(curve: Curve? = nil, allowInsecure: Bool = false) {
+            self.curve = curve; self.allowInsecure = allowInsecure
         }
     }
 
@@ -126,13 +164,14 @@ public struct Calibration: Sendable, Equatable {
         }
     }
 
-    public var robotId: String
-    public var observations: [ObservationChannel]
-    public var actions: [ActionChannel]
-    public var timing: Timing
-    public var link: Link
-    public var realTime: RealTime
-    public var planner: PlannerSettings
+    // Immutable once validated: a change goes through `overriding(_:)`, which validates the copy.
+    public let robotId: String
+    public let observations: [ObservationChannel]
+    public let actions: [ActionChannel]
+    public let timing: Timing
+    public let link: Link
+    public let realTime: RealTime
+    public let planner: PlannerSettings
 
     public var obsDim: Int { observations.count }
     public var actDim: Int { actions.count }
@@ -145,6 +184,35 @@ public struct Calibration: Sendable, Equatable {
         self.robotId = robotId; self.observations = observations; self.actions = actions
         self.timing = timing; self.link = link; self.realTime = realTime; self.planner = planner
         try validate()
+    }
+
+    /// The deployment settings a command line, a benchmark or a test may change on top of
+    /// a loaded file. The mapping (channels, robot id) is not among them: it is fixed by the
+    /// weights the file was trained with.
+    public struct Overrides: Sendable {
+        public var timing: Timing
+        public var link: Link
+        public var realTime: RealTime
+        public var planner: PlannerSettings
+    }
+
+    /// A validated copy with `edit` applied: overrides obey the same rules as the file.
+    public func overriding(_ edit: (inout Overrides) -> Void) throws(CalibrationError) -> Calibration {
+        var o = Overrides(timing: timing, link: link, realTime: realTime, planner: planner)
+        edit(&o)
+        let c = Calibration(unchecked: robotId, observations, actions, o.timing, o.link, o.realTime, o.planner)
+        try c.validate()
+        return c
+    }
+
+    /// A validated copy with other channels (a different mapping: weights trained with this
+    /// file will refuse it unless told otherwise).
+    public func replacingChannels(observations: [ObservationChannel]? = nil,
+                                  actions: [ActionChannel]? = nil) throws(CalibrationError) -> Calibration {
+        let c = Calibration(unchecked: robotId, observations ?? self.observations, actions ?? self.actions,
+                            timing, link, realTime, planner)
+        try c.validate()
+        return c
     }
 
     /// The safe action, physical units.

@@ -5,23 +5,54 @@ import Yams
 /// error carries the dotted field path and line, and unknown keys (typos such as
 /// `rate_limt`) are refused instead of silently taking a default.
 extension Calibration {
+    /// Largest calibration file read (a real one is a few KiB).
+    public static let maxFileBytes = 1 << 20
+    /// Deepest nesting accepted (a real file nests 4 levels). The YAML composer recurses
+    /// once per level and overflows the stack a few thousand levels down, so depth is
+    /// bounded on the text before the parser sees it.
+    public static let maxNestingDepth = 64
+
     public static func load(path: String) throws(CalibrationError) -> Calibration {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        let data: Data
+        do {
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            if size > maxFileBytes {
+                throw CalibrationError(file: path, field: "(file)", message: "is \(size) bytes, more than the \(maxFileBytes) a calibration may have")
+            }
+            let h = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? h.close() }
+            data = try h.read(upToCount: maxFileBytes + 1) ?? Data()
+        } catch let e as CalibrationError {
+            throw e
+        } catch {
             throw CalibrationError(file: path, field: "(file)", message: "cannot read: \(error.localizedDescription)")
+        }
+        if data.count > maxFileBytes {
+            throw CalibrationError(file: path, field: "(file)", message: "is more than the \(maxFileBytes) bytes a calibration may have")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CalibrationError(file: path, field: "(file)", message: "is not UTF-8 text")
         }
         return try parse(yaml: text, source: path)
     }
 
     public static func parse(yaml text: String, source: String? = nil) throws(CalibrationError) -> Calibration {
+        if text.utf8.count > maxFileBytes {
+            throw CalibrationError(file: source, field: "(file)", message: "is more than the \(maxFileBytes) bytes a calibration may have")
+        }
+        if let (line, depth) = YAMLDepth.firstLineDeeper(than: maxNestingDepth, in: text) {
+            throw CalibrationError(file: source, line: line, field: "(file)",
+                                   message: "nests \(depth) or more levels deep; at most \(maxNestingDepth) are accepted")
+        }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw CalibrationError(file: source, field: "(file)", message: "not valid YAML: \(error)")
         }
         guard let root else { throw CalibrationError(file: source, field: "(file)", message: "is empty") }
         var lines: [String: Int] = [:]
+        let directory = source.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
         do {
-            let cal = try build(root, lines: &lines)
+            let cal = try build(root, lines: &lines, directory: directory)
             try cal.validate()
             return cal
         } catch var e {
@@ -36,7 +67,7 @@ extension Calibration {
         return String(field[..<dot])
     }
 
-    private static func build(_ root: Node, lines: inout [String: Int]) throws(CalibrationError) -> Calibration {
+    private static func build(_ root: Node, lines: inout [String: Int], directory: String?) throws(CalibrationError) -> Calibration {
         let top = try YAMLFields(root, path: "", lines: &lines)
         let version = try top.int("format_version", lines: &lines)
         if version != formatVersion {
@@ -89,11 +120,33 @@ extension Calibration {
 
         let l = try top.fields("link", lines: &lines)
         let telemetry = try l.optionalString("telemetry_endpoint", default: "tcp://127.0.0.1:5703", lines: &lines)
+        var security = Security()
+        if l.has("security") {
+            let sec = try l.fields("security", lines: &lines)
+            func path(_ f: YAMLFields, _ key: String, required: Bool) throws(CalibrationError) -> String? {
+                guard let p = try f.optionalString(key, default: nil, lines: &lines) else {
+                    if required { throw CalibrationError(line: f.mapping.mark?.line, field: f.sub(key), message: "is required") }
+                    return nil
+                }
+                if p.hasPrefix("/") || directory == nil { return p }
+                return URL(fileURLWithPath: directory!).appendingPathComponent(p).path
+            }
+            if sec.has("curve") {
+                let c = try sec.fields("curve", lines: &lines)
+                security.curve = Security.Curve(
+                    secretKeyFile: try path(c, "secret_key", required: true)!,
+                    plantPublicKeyFile: try path(c, "plant_public_key", required: true)!,
+                    authorisedKeysFile: try path(c, "authorised_keys", required: false))
+                try c.finish()
+            }
+            security.allowInsecure = try sec.bool("allow_insecure", default: false, lines: &lines)
+            try sec.finish()
+        }
         let link = Link(
             mode: try l.choice("mode", default: nil as LinkMode?, lines: &lines),
             observationEndpoint: try l.string("observation_endpoint", default: "tcp://127.0.0.1:5701", lines: &lines),
             actionEndpoint: try l.string("action_endpoint", default: "tcp://127.0.0.1:5702", lines: &lines),
-            telemetryEndpoint: telemetry)
+            telemetryEndpoint: telemetry, security: security)
         try l.finish()
 
         var realTime = RealTime()
@@ -294,5 +347,54 @@ struct YAMLFields {
         for (name, kv) in keys where !consumed.names.contains(name) {
             throw CalibrationError(line: kv.key.mark?.line, field: sub(name), message: "unknown key (see Calibration/README.md)")
         }
+    }
+}
+
+/// A conservative bound on a YAML text's nesting depth, computed without parsing: open
+/// block indentation levels, plus compact `- ` entries and `key:` openers on a line, plus
+/// unclosed flow brackets outside quotes. It may over-count (never under-count), which
+/// only matters for files hundreds of times deeper than a calibration.
+enum YAMLDepth {
+    static func firstLineDeeper(than limit: Int, in text: String) -> (line: Int, depth: Int)? {
+        var indents: [Int] = []
+        var flow = 0
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = rawLine.utf8
+            var col = 0
+            for b in line { if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") { col += 1 } else { break } }
+            let body = line.dropFirst(col)
+            if body.isEmpty || body.first == UInt8(ascii: "#") { continue }
+            if flow == 0 {
+                while let top = indents.last, top >= col { indents.removeLast() }
+                indents.append(col)
+            }
+            var compact = 0
+            var quote: UInt8? = nil
+            var maxFlow = flow
+            let bytes = Array(body)
+            for (i, b) in bytes.enumerated() {
+                let next = i + 1 < bytes.count ? bytes[i + 1] : UInt8(ascii: " ")
+                let previous = i > 0 ? bytes[i - 1] : UInt8(ascii: " ")
+                if let q = quote {
+                    if b == q { quote = nil }
+                } else if b == UInt8(ascii: "#") && previous == UInt8(ascii: " ") {
+                    break
+                } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") {
+                    quote = b
+                } else if b == UInt8(ascii: "[") || b == UInt8(ascii: "{") {
+                    flow += 1; maxFlow = max(maxFlow, flow)
+                } else if b == UInt8(ascii: "]") || b == UInt8(ascii: "}") {
+                    flow = max(0, flow - 1)
+                } else if (b == UInt8(ascii: "-") || b == UInt8(ascii: "?") || b == UInt8(ascii: ":"))
+                            && (next == UInt8(ascii: " ") || next == UInt8(ascii: "\t")) {
+                    compact += 1   // a block indicator: may open one more level
+                }
+            }
+            let depth = indents.count + compact + maxFlow
+            if depth > limit { return (lineNumber, depth) }
+        }
+        return nil
     }
 }

@@ -72,9 +72,7 @@ extension Calibration {
         if t.maxFrameAgeNs == 0 {
             throw CalibrationError(field: "timing.max_frame_age_ms", message: "must be > 0")
         }
-        try Self.checkEndpoint(link.observationEndpoint, "link.observation_endpoint")
-        try Self.checkEndpoint(link.actionEndpoint, "link.action_endpoint")
-        if let e = link.telemetryEndpoint { try Self.checkEndpoint(e, "link.telemetry_endpoint") }
+        try validateLink()
         if !(0...99).contains(realTime.priority) {
             throw CalibrationError(field: "realtime.priority",
                 message: "SCHED_FIFO priority must be 1...99 (0 = normal scheduling), got \(realTime.priority)")
@@ -115,10 +113,4 @@ extension Calibration {
         }
     }
 
-    static func checkEndpoint(_ s: String, _ field: String) throws(CalibrationError) {
-        let schemes = ["tcp://", "ipc://", "inproc://"]
-        guard let scheme = schemes.first(where: { s.hasPrefix($0) }), s.count > scheme.count else {
-            throw CalibrationError(field: field, message: "must be a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name), got \"\(s)\"")
-        }
-    }
 }

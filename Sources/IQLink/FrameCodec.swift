@@ -34,6 +34,10 @@ public final class FrameCodec: @unchecked Sendable {
     private let arenaBytes: Int
     private var envelope: UnsafeMutablePointer<Iqmpc__V1__Envelope>?
     private let packBuffer: UnsafeMutableRawBufferPointer
+    /// The bytes of the last decode (the caller's buffer): the control-body accessors,
+    /// called right after `decode`, re-check them for NUL bytes inside strings.
+    private var lastBytes: UnsafeRawPointer?
+    private var lastCount = 0
 
     public init(arenaBytes: Int = FrameCodec.defaultArenaBytes) {
         self.arenaBytes = arenaBytes
@@ -63,6 +67,8 @@ public final class FrameCodec: @unchecked Sendable {
 
     public func decode(_ bytes: UnsafeRawPointer?, count: Int) throws(LinkError) -> Frame {
         envelope = nil
+        lastBytes = bytes
+        lastCount = count
         if count > LinkBounds.maxControlBytes {
             throw .oversized(byteCount: count, limit: LinkBounds.maxControlBytes)
         }
@@ -118,7 +124,17 @@ public final class FrameCodec: @unchecked Sendable {
               let h = env.pointee.hello else {
             throw .unexpectedBody(expected: .hello, got: currentKind)
         }
+        if stringsHaveNul {
+            throw .invalidSpec("a string in the Hello (robot_id, a channel name or unit, software) contains a NUL byte")
+        }
         return try HelloMessage(c: h)
+    }
+
+    /// True when a string field of the last decoded envelope contains a NUL byte, which
+    /// protobuf-c's C strings would silently cut ("pendulum-swingup\0evil").
+    private var stringsHaveNul: Bool {
+        guard let b = lastBytes else { return false }
+        return iqmpc_envelope_strings_have_nul(b.assumingMemoryBound(to: UInt8.self), lastCount) == 1
     }
 
     /// The last decoded envelope's HelloAck (allocates).
@@ -127,6 +143,7 @@ public final class FrameCodec: @unchecked Sendable {
               let h = env.pointee.hello_ack else {
             throw .unexpectedBody(expected: .helloAck, got: currentKind)
         }
+        if stringsHaveNul { throw .malformed(byteCount: lastCount) }
         return HelloAckMessage(c: h)
     }
 
@@ -136,6 +153,7 @@ public final class FrameCodec: @unchecked Sendable {
               let s = env.pointee.shutdown else {
             throw .unexpectedBody(expected: .shutdown, got: currentKind)
         }
+        if stringsHaveNul { throw .malformed(byteCount: lastCount) }
         return cString(s.pointee.reason)
     }
 
@@ -210,3 +228,4 @@ public final class FrameCodec: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: out[0..<n])
     }
 }
+

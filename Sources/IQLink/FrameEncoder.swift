@@ -136,6 +136,7 @@ public enum FrameEncoder {
         m.send_ns = t.sendNs
         m.iterations = t.iterations
         m.source = t.source.wire
+        m.link_insecure = t.linkInsecure ? 1 : 0
         return try withUnsafeMutablePointer(to: &c) { cp in
             m.counters = cp
             return withUnsafeMutablePointer(to: &m) { p in
@@ -226,6 +227,9 @@ extension LinkCounters {
         c.watchdog = watchdog
         c.skipped_frames = skippedFrames
         c.out_of_range = outOfRange
+        c.from_future = fromFuture
+        c.resyncs = resyncs
+        c.auth_refusals = authRefusals
     }
 
     init(c: Iqmpc__V1__Counters) {
@@ -245,6 +249,9 @@ extension LinkCounters {
         watchdog = c.watchdog
         skippedFrames = c.skipped_frames
         outOfRange = c.out_of_range
+        fromFuture = c.from_future
+        resyncs = c.resyncs
+        authRefusals = c.auth_refusals
     }
 }
 
@@ -262,5 +269,6 @@ extension TelemetrySample {
         iterations = m.iterations
         source = ActionSource(wire: m.source)
         if let c = m.counters { counters = LinkCounters(c: c.pointee) }
+        linkInsecure = m.link_insecure != 0
     }
 }

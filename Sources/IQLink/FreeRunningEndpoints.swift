@@ -24,14 +24,20 @@ public final class FreeRunningPlantEndpoint: @unchecked Sendable {
     public var hello: HelloMessage
     private let receiver: FrameReceiver
 
+    /// `curve`: both sockets are CURVE servers; only the listed controller keys may read
+    /// observations or deliver actions (a rogue PUSH without an authorised key gets no session).
     public init(bindObservations obsEndpoint: String, bindActions actEndpoint: String, spec: PlantSpec,
-                role: Role = .robot, software: String, context: ZmqContext = .shared) throws(LinkError) {
+                role: Role = .robot, software: String, context: ZmqContext = .shared,
+                curve: CurveServerKeys? = nil,
+                onRefusal: @escaping @Sendable (ZapRefusal) -> Void = { _ in }) throws(LinkError) {
         try spec.validate()
         observationSocket = try ZmqSocket(.push, context: context, sendSlots: FreeRunningQueues.sendSlots)
+        if let k = curve { try observationSocket.makeCurveServer(k, onRefusal: onRefusal) }
         try observationSocket.set(.sendHighWaterMark, FreeRunningQueues.highWaterMark)
         try observationSocket.set(.immediate, 1)
         observationEndpoint = try observationSocket.bind(obsEndpoint)
         actionSocket = try ZmqSocket(.pull, context: context, sendSlots: 2)
+        if let k = curve { try actionSocket.makeCurveServer(k, onRefusal: onRefusal) }
         try actionSocket.set(.receiveHighWaterMark, FreeRunningQueues.highWaterMark)
         actionEndpoint = try actionSocket.bind(actEndpoint)
         codec = FrameCodec()
@@ -116,12 +122,14 @@ public final class FreeRunningControllerEndpoint: @unchecked Sendable {
     private let sendCodec = FrameCodec(arenaBytes: 4096)
 
     public init(connectObservations obsEndpoint: String, connectActions actEndpoint: String,
-                context: ZmqContext = .shared) throws(LinkError) {
+                context: ZmqContext = .shared, curve: CurveClientKeys? = nil) throws(LinkError) {
         observationSocket = try ZmqSocket(.pull, context: context, sendSlots: 2)
+        if let k = curve { try observationSocket.makeCurveClient(k) }
         // CONFLATE must be set before connecting.
         try observationSocket.set(.conflate, 1)
         try observationSocket.connect(obsEndpoint)
         actionSocket = try ZmqSocket(.push, context: context, sendSlots: FreeRunningQueues.sendSlots)
+        if let k = curve { try actionSocket.makeCurveClient(k) }
         try actionSocket.set(.sendHighWaterMark, FreeRunningQueues.highWaterMark)
         try actionSocket.set(.immediate, 1)
         try actionSocket.connect(actEndpoint)

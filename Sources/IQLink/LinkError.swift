@@ -36,6 +36,8 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case record(offset: Int64, problem: String)
     /// An I/O call on a file failed.
     case io(path: String, errno: Int32)
+    /// CURVE keys or the ZAP handler (start-up only).
+    case security(String)
 
     /// Names of bounded repeated fields, so errors can say which one overflowed.
     public enum Field: String, Sendable {
@@ -79,6 +81,7 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidSpec(why): return "invalid RobotSpec: \(why)"
         case let .handshakeRefused(code, message): return "handshake refused (\(code)): \(message)"
         case let .record(offset, problem): return "record at byte offset \(offset): \(problem)"
+        case let .security(why): return "link security: \(why)"
         case let .io(path, err): return "\(path): \(String(cString: strerror(err))) (errno \(err))"
         }
     }

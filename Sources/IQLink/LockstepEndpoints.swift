@@ -25,10 +25,13 @@ public final class LockstepPlantEndpoint: @unchecked Sendable {
     public var hello: HelloMessage
     private let receiver: FrameReceiver
 
+    /// `curve`: the simulator is the CURVE server; only the listed controller keys get a session.
     public init(bind endpoint: String, spec: PlantSpec, role: Role = .simulator, software: String,
-                context: ZmqContext = .shared) throws(LinkError) {
+                context: ZmqContext = .shared, curve: CurveServerKeys? = nil,
+                onRefusal: @escaping @Sendable (ZapRefusal) -> Void = { _ in }) throws(LinkError) {
         try spec.validate()
         socket = try ZmqSocket(.req, context: context, sendSlots: LockstepQueues.sendSlots)
+        if let k = curve { try socket.makeCurveServer(k, onRefusal: onRefusal) }
         try socket.set(.sendHighWaterMark, LockstepQueues.highWaterMark)
         try socket.set(.requestRelaxed, 1)
         try socket.set(.requestCorrelate, 1)
@@ -118,8 +121,10 @@ public final class LockstepControllerEndpoint: @unchecked Sendable {
     /// True between a received request and its reply.
     public private(set) var awaitingReply = false
 
-    public init(connect endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
+    /// `curve`: connect only to the simulator holding the secret of `serverPublicKey`.
+    public init(connect endpoint: String, context: ZmqContext = .shared, curve: CurveClientKeys? = nil) throws(LinkError) {
         socket = try ZmqSocket(.rep, context: context, sendSlots: LockstepQueues.sendSlots)
+        if let k = curve { try socket.makeCurveClient(k) }
         try socket.set(.receiveHighWaterMark, LockstepQueues.highWaterMark)
         try socket.connect(endpoint)
         self.endpoint = endpoint

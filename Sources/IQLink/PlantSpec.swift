@@ -65,8 +65,12 @@ public struct PlantSpec: Equatable, Sendable, CustomStringConvertible {
                 if c.unit.utf8.count > LinkBounds.maxNameBytes {
                     problems.append("\(at).unit is \(c.unit.utf8.count) bytes (max \(LinkBounds.maxNameBytes))")
                 }
-                if !c.low.isFinite || !c.high.isFinite { problems.append("\(at) bounds are not finite (\(c.low), \(c.high))") }
-                else if c.low > c.high { problems.append("\(at).low \(c.low) > high \(c.high)") }
+                // Observation bounds may be infinite ("unbounded", the calibration's default);
+                // actuator limits may not. NaN never (Proto/iqmpc.proto, Channel).
+                if c.low.isNaN || c.high.isNaN { problems.append("\(at) bounds are NaN (\(c.low), \(c.high))") }
+                else if label == "actions" && (!c.low.isFinite || !c.high.isFinite) {
+                    problems.append("\(at) actuator limits are not finite (\(c.low), \(c.high))")
+                } else if c.low > c.high { problems.append("\(at).low \(c.low) > high \(c.high)") }
             }
         }
         return problems

@@ -57,7 +57,7 @@ public enum ActionSource: Int32, Sendable, CaseIterable {
 /// `iqmpc.v1.FaultCode`.
 public enum FaultCode: Int32, Sendable, CaseIterable {
     case none = 0, malformed, oversized, wrongDimension, nonFinite, stale, outOfOrder, duplicate,
-         watchdog, shutdown, noHandshake, outOfRange
+         watchdog, shutdown, noHandshake, outOfRange, fromFuture
 }
 
 /// `iqmpc.v1.ErrorCode`.
@@ -100,6 +100,9 @@ public struct LinkCounters: Equatable, Sendable {
     public var watchdog: UInt64 = 0
     public var skippedFrames: UInt64 = 0
     public var outOfRange: UInt64 = 0
+    public var fromFuture: UInt64 = 0
+    public var resyncs: UInt64 = 0
+    public var authRefusals: UInt64 = 0
     public init() {}
 }
 
@@ -115,6 +118,8 @@ public struct TelemetrySample: Equatable, Sendable {
     public var iterations: UInt32 = 0
     public var source: ActionSource = .unspecified
     public var counters = LinkCounters()
+    /// The link crosses the network without CURVE (`allow_insecure`).
+    public var linkInsecure = false
     public init() {}
 }
 

@@ -25,6 +25,10 @@ public final class RecordReader {
     private let arenaMemory: UnsafeMutableRawPointer
     private let arena: UnsafeMutablePointer<IqmpcArena>
     private static let arenaBytes = 4 << 20
+    /// Length of the record read last (its bytes are in `record`).
+    private var lastLength = 0
+    /// Byte offset where the record returned last starts (for callers' own error messages).
+    public private(set) var lastRecordOffset: Int64 = 0
     /// Byte offset of the next record's length prefix.
     public private(set) var offset: Int64 = 0
 
@@ -43,6 +47,9 @@ public final class RecordReader {
         }
         guard r.pointee.body_case == IQMPC__V1__RECORD__BODY_HEADER, let h = r.pointee.header else {
             throw .record(offset: start, problem: "first record is not a RecordHeader")
+        }
+        if iqmpc_record_strings_have_nul(record.baseAddress!.assumingMemoryBound(to: UInt8.self), lastLength) == 1 {
+            throw .record(offset: start, problem: "header: a string (robot_id, a channel name or unit, an annotation) contains a NUL byte")
         }
         let parsed: RecordHeaderInfo
         do throws(LinkError) {
@@ -72,13 +79,13 @@ public final class RecordReader {
             guard let s = r.pointee.step, let o = s.pointee.observation else {
                 throw .record(offset: start, problem: "step has no observation")
             }
-            if o.pointee.n_values > LinkBounds.maxObsDim {
-                throw .record(offset: start, problem: "observation has \(o.pointee.n_values) values, more than MAX_OBS_DIM \(LinkBounds.maxObsDim)")
+            if o.pointee.n_values != header.spec.obsDim {
+                throw .record(offset: start, problem: "step observation (seq \(o.pointee.seq)) has \(o.pointee.n_values) values, the header's spec says obs_dim \(header.spec.obsDim)")
             }
             var action: ActionRecord?
             if let a = s.pointee.action {
-                if a.pointee.n_values > LinkBounds.maxActDim {
-                    throw .record(offset: start, problem: "action has \(a.pointee.n_values) values, more than MAX_ACT_DIM \(LinkBounds.maxActDim)")
+                if a.pointee.n_values != header.spec.actDim {
+                    throw .record(offset: start, problem: "step action (observation seq \(o.pointee.seq)) has \(a.pointee.n_values) values, the header's spec says act_dim \(header.spec.actDim)")
                 }
                 action = ActionRecord(ActionView(a))
             }
@@ -102,6 +109,7 @@ public final class RecordReader {
     /// Reads one delimited record into the arena; nil at a clean end of file.
     private func readRecord() throws(LinkError) -> (Int64, UnsafeMutablePointer<Iqmpc__V1__Record>)? {
         let start = offset
+        lastRecordOffset = start
         var length: UInt64 = 0
         var shift: UInt64 = 0
         var prefixBytes = 0
@@ -126,6 +134,7 @@ public final class RecordReader {
         if got < n {
             throw .record(offset: start, problem: "record declares \(n) bytes but the file ends after \(got)")
         }
+        lastLength = n
         iqmpc_arena_reset(arena)
         let refusedBefore = arena.pointee.exhausted
         guard let r = iqmpc__v1__record__unpack(&arena.pointee.allocator, n,

@@ -8,10 +8,13 @@ public final class TelemetryPublisher: @unchecked Sendable {
     public let endpoint: String
     private let codec = FrameCodec(arenaBytes: 4096)
 
-    public init(bind endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
+    /// `curve`: only subscribers holding an authorised key get a session.
+    public init(bind endpoint: String, context: ZmqContext = .shared, curve: CurveServerKeys? = nil,
+                onRefusal: @escaping @Sendable (ZapRefusal) -> Void = { _ in }) throws(LinkError) {
         // Each subscriber pipe may hold up to SNDHWM references to one ring slot; the ring
         // is larger than that so a slot is never rewritten while queued.
         socket = try ZmqSocket(.pub, context: context, sendSlots: Int(Self.highWaterMark) * 2 + 16, slotBytes: 512)
+        if let k = curve { try socket.makeCurveServer(k, onRefusal: onRefusal) }
         try socket.set(.sendHighWaterMark, Self.highWaterMark)
         // A plain PUB "succeeds" when a subscriber's queue is full (the message is dropped
         // but the queued, older ones stay), which would let the send ring wrap under them.
@@ -35,8 +38,9 @@ public final class TelemetrySubscriber: @unchecked Sendable {
     public let socket: ZmqSocket
     private let receiver = FrameReceiver(codec: FrameCodec(arenaBytes: 1 << 16))
 
-    public init(connect endpoint: String, context: ZmqContext = .shared) throws(LinkError) {
+    public init(connect endpoint: String, context: ZmqContext = .shared, curve: CurveClientKeys? = nil) throws(LinkError) {
         socket = try ZmqSocket(.sub, context: context, sendSlots: 2)
+        if let k = curve { try socket.makeCurveClient(k) }
         // Over inproc the publisher's queue to us is its SNDHWM plus our RCVHWM, and every
         // queued message references the publisher's send ring: keep ours small.
         try socket.set(.receiveHighWaterMark, 16)

@@ -1,4 +1,5 @@
 import CZeroMQ
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,32 @@ public final class ZmqContext: @unchecked Sendable {
     }
 
     /// Terminates after every socket of this context was closed (sockets use linger 0).
-    deinit { zmq_ctx_term(handle) }
+    deinit {
+        zapLock.lock()
+        let zap = zap
+        zapLock.unlock()
+        zap?.stop()
+        zmq_ctx_term(handle)
+    }
+
+    private let zapLock = NSLock()
+    private var zap: ZapAuthenticator?
+
+    /// The context's ZAP handler, started by the first CURVE server socket (it must exist
+    /// before that socket binds, or libzmq would admit every client key).
+    public func authenticator() throws(LinkError) -> ZapAuthenticator {
+        zapLock.lock(); defer { zapLock.unlock() }
+        if let z = zap { return z }
+        let z = try ZapAuthenticator(context: handle)
+        zap = z
+        return z
+    }
+
+    /// The ZAP handler if one was started (refusal counts for telemetry and tests).
+    public var runningAuthenticator: ZapAuthenticator? {
+        zapLock.lock(); defer { zapLock.unlock() }
+        return zap
+    }
 }
 
 /// One ZeroMQ socket, with the allocation-free send and receive the control loop needs.
@@ -133,6 +159,54 @@ public final class ZmqSocket: @unchecked Sendable {
         var size = MemoryLayout<Int32>.size
         if zmq_getsockopt(h, option.raw, &v, &size) != 0 { throw .zmq(operation: .getOption, errno: zmq_errno()) }
         return v
+    }
+
+    // MARK: CURVE (set before bind/connect)
+
+    /// The ZAP domain this socket authenticates under (CURVE servers only).
+    public private(set) var zapDomain: String?
+
+    /// Makes this socket a CURVE client that talks only to the server holding the secret
+    /// key of `keys.serverPublicKey`, and encrypts every frame.
+    public func makeCurveClient(_ keys: CurveClientKeys) throws(LinkError) {
+        guard CurveKeys.available else { throw .security("this libzmq was built without CURVE (zmq_has(\"curve\") is false)") }
+        try setString(ZMQ_CURVE_SERVERKEY, keys.serverPublicKey)
+        try setString(ZMQ_CURVE_PUBLICKEY, keys.own.publicKey)
+        try setString(ZMQ_CURVE_SECRETKEY, keys.own.secretKey)
+    }
+
+    /// Makes this socket a CURVE server whose clients must hold one of
+    /// `keys.authorisedKeys`; the context's ZAP handler decides, counts and reports refusals.
+    public func makeCurveServer(_ keys: CurveServerKeys,
+                                onRefusal: @escaping @Sendable (ZapRefusal) -> Void = { _ in }) throws(LinkError) {
+        guard CurveKeys.available else { throw .security("this libzmq was built without CURVE (zmq_has(\"curve\") is false)") }
+        let zap = try context.authenticator()
+        let (domain, counter) = zap.register(authorisedKeys: keys.authorisedKeys, onRefusal: onRefusal)
+        try set(ZMQ_CURVE_SERVER, 1)
+        try setString(ZMQ_CURVE_SECRETKEY, keys.own.secretKey)
+        try setString(ZMQ_ZAP_DOMAIN, domain)
+        zapDomain = domain
+        refusals = counter
+    }
+
+    private var refusals: RefusalCounter?
+
+    /// Handshakes this (server) socket's ZAP handler refused (lock-free: telemetry reads it).
+    public var refusedClients: UInt64 { refusals?.count ?? 0 }
+
+    private func set(_ raw: Int32, _ value: Int32) throws(LinkError) {
+        let h = try live(.setOption)
+        var v = value
+        if zmq_setsockopt(h, raw, &v, MemoryLayout<Int32>.size) != 0 { throw .zmq(operation: .setOption, errno: zmq_errno()) }
+    }
+
+    /// A string option; CURVE keys go in as Z85 text plus its NUL (41 bytes).
+    private func setString(_ raw: Int32, _ value: String) throws(LinkError) {
+        let h = try live(.setOption)
+        let bytes = Array(value.utf8CString)
+        let isKey = raw == ZMQ_CURVE_SERVERKEY || raw == ZMQ_CURVE_PUBLICKEY || raw == ZMQ_CURVE_SECRETKEY
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(h, raw, $0.baseAddress, isKey ? bytes.count : bytes.count - 1) }
+        if rc != 0 { throw .zmq(operation: .setOption, errno: zmq_errno()) }
     }
 
     /// SUB sockets: receive everything.

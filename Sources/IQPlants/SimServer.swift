@@ -35,6 +35,12 @@ public struct SimServerConfig: Sendable {
     public var software = "iqmpc-sim 0.1"
     /// Real time only: record every frame sent and the action answering it (evaluation).
     public var recordPath: String?
+    /// CURVE: the simulator is the server; only the listed controller keys get a session.
+    public var curve: CurveServerKeys?
+    /// Called (on the ZAP handler's thread) once per refused client key.
+    public var onRefusal: @Sendable (ZapRefusal) -> Void = { r in
+        FileHandle.standardError.write(Data("iqmpc-sim: \(r)\n".utf8))
+    }
 
     public init(task: TaskID) { self.task = task }
 }
@@ -98,13 +104,15 @@ public final class SimServer: @unchecked Sendable {
         switch config.mode {
         case .lockstep:
             let e = try LockstepPlantEndpoint(bind: config.observationEndpoint, spec: spec, role: .simulator,
-                                              software: config.software, context: context)
+                                              software: config.software, context: context,
+                                              curve: config.curve, onRefusal: config.onRefusal)
             lockstep = e; freeRunning = nil
             observationEndpoint = e.endpoint; actionEndpoint = nil
         case .realtime:
             let e = try FreeRunningPlantEndpoint(bindObservations: config.observationEndpoint,
                                                  bindActions: config.actionEndpoint, spec: spec, role: .simulator,
-                                                 software: config.software, context: context)
+                                                 software: config.software, context: context,
+                                                 curve: config.curve, onRefusal: config.onRefusal)
             lockstep = nil; freeRunning = e
             observationEndpoint = e.observationEndpoint; actionEndpoint = e.actionEndpoint
         }
@@ -119,6 +127,11 @@ public final class SimServer: @unchecked Sendable {
     deinit {
         lockstep?.close(); freeRunning?.close()
         for p in [obs, sent, previous, command, applied, zeros] { p.deallocate() }
+    }
+
+    /// Client handshakes refused by CURVE authentication (unknown keys), all sockets.
+    public var refusedClients: UInt64 {
+        (lockstep?.socket.refusedClients ?? 0) + (freeRunning.map { $0.observationSocket.refusedClients + $0.actionSocket.refusedClients } ?? 0)
     }
 
     /// Asks `run()` to return at its next check (within one exchange timeout or period).
@@ -276,6 +289,11 @@ public final class SimServer: @unchecked Sendable {
             case .error(let err)? where err.fatal:
                 report.endReason = "controller sent a fatal error: \(err.message)"
                 return
+            case .error(let err)? where err.fault == .noHandshake:
+                // The controller lost the session (it restarted): say Hello again, and
+                // the controller answers the next frame.
+                report.actionsRefused += 1
+                guard try handshakeLockstep(e) else { report.endReason = "stopped"; return }
             default:
                 report.actionsRefused += 1
             }

@@ -1664,7 +1664,7 @@ const ProtobufCMessageDescriptor iqmpc__v1__error__descriptor =
   (ProtobufCMessageInit) iqmpc__v1__error__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor iqmpc__v1__telemetry__field_descriptors[10] =
+static const ProtobufCFieldDescriptor iqmpc__v1__telemetry__field_descriptors[11] =
 {
   {
     "step",
@@ -1786,12 +1786,25 @@ static const ProtobufCFieldDescriptor iqmpc__v1__telemetry__field_descriptors[10
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "link_insecure",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Iqmpc__V1__Telemetry, link_insecure),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned iqmpc__v1__telemetry__field_indices_by_name[] = {
   9,   /* field[9] = counters */
   3,   /* field[3] = decode_ns */
   5,   /* field[5] = encode_ns */
   7,   /* field[7] = iterations */
+  10,   /* field[10] = link_insecure */
   1,   /* field[1] = observation_seq */
   4,   /* field[4] = plan_ns */
   2,   /* field[2] = receive_ns */
@@ -1802,7 +1815,7 @@ static const unsigned iqmpc__v1__telemetry__field_indices_by_name[] = {
 static const ProtobufCIntRange iqmpc__v1__telemetry__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor iqmpc__v1__telemetry__descriptor =
 {
@@ -1812,14 +1825,14 @@ const ProtobufCMessageDescriptor iqmpc__v1__telemetry__descriptor =
   "Iqmpc__V1__Telemetry",
   "iqmpc.v1",
   sizeof(Iqmpc__V1__Telemetry),
-  10,
+  11,
   iqmpc__v1__telemetry__field_descriptors,
   iqmpc__v1__telemetry__field_indices_by_name,
   1,  iqmpc__v1__telemetry__number_ranges,
   (ProtobufCMessageInit) iqmpc__v1__telemetry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor iqmpc__v1__counters__field_descriptors[15] =
+static const ProtobufCFieldDescriptor iqmpc__v1__counters__field_descriptors[18] =
 {
   {
     "frames_received",
@@ -2001,18 +2014,57 @@ static const ProtobufCFieldDescriptor iqmpc__v1__counters__field_descriptors[15]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "from_future",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Iqmpc__V1__Counters, from_future),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resyncs",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Iqmpc__V1__Counters, resyncs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "auth_refusals",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Iqmpc__V1__Counters, auth_refusals),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned iqmpc__v1__counters__field_indices_by_name[] = {
   1,   /* field[1] = actions_sent */
+  17,   /* field[17] = auth_refusals */
   2,   /* field[2] = deadline_misses */
   11,   /* field[11] = duplicate */
   0,   /* field[0] = frames_received */
+  15,   /* field[15] = from_future */
   5,   /* field[5] = malformed */
   8,   /* field[8] = non_finite */
   10,   /* field[10] = out_of_order */
   14,   /* field[14] = out_of_range */
   6,   /* field[6] = oversized */
   3,   /* field[3] = policy_prior_fallbacks */
+  16,   /* field[16] = resyncs */
   4,   /* field[4] = safe_actions */
   13,   /* field[13] = skipped_frames */
   9,   /* field[9] = stale */
@@ -2022,7 +2074,7 @@ static const unsigned iqmpc__v1__counters__field_indices_by_name[] = {
 static const ProtobufCIntRange iqmpc__v1__counters__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor iqmpc__v1__counters__descriptor =
 {
@@ -2032,7 +2084,7 @@ const ProtobufCMessageDescriptor iqmpc__v1__counters__descriptor =
   "Iqmpc__V1__Counters",
   "iqmpc.v1",
   sizeof(Iqmpc__V1__Counters),
-  15,
+  18,
   iqmpc__v1__counters__field_descriptors,
   iqmpc__v1__counters__field_indices_by_name,
   1,  iqmpc__v1__counters__number_ranges,
@@ -2562,7 +2614,7 @@ const ProtobufCEnumDescriptor iqmpc__v1__action_source__descriptor =
   iqmpc__v1__action_source__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue iqmpc__v1__fault_code__enum_values_by_number[12] =
+static const ProtobufCEnumValue iqmpc__v1__fault_code__enum_values_by_number[13] =
 {
   { "FAULT_NONE", "IQMPC__V1__FAULT_CODE__FAULT_NONE", 0 },
   { "FAULT_MALFORMED", "IQMPC__V1__FAULT_CODE__FAULT_MALFORMED", 1 },
@@ -2576,13 +2628,15 @@ static const ProtobufCEnumValue iqmpc__v1__fault_code__enum_values_by_number[12]
   { "FAULT_SHUTDOWN", "IQMPC__V1__FAULT_CODE__FAULT_SHUTDOWN", 9 },
   { "FAULT_NO_HANDSHAKE", "IQMPC__V1__FAULT_CODE__FAULT_NO_HANDSHAKE", 10 },
   { "FAULT_OUT_OF_RANGE", "IQMPC__V1__FAULT_CODE__FAULT_OUT_OF_RANGE", 11 },
+  { "FAULT_FROM_FUTURE", "IQMPC__V1__FAULT_CODE__FAULT_FROM_FUTURE", 12 },
 };
 static const ProtobufCIntRange iqmpc__v1__fault_code__value_ranges[] = {
-{0, 0},{0, 12}
+{0, 0},{0, 13}
 };
-static const ProtobufCEnumValueIndex iqmpc__v1__fault_code__enum_values_by_name[12] =
+static const ProtobufCEnumValueIndex iqmpc__v1__fault_code__enum_values_by_name[13] =
 {
   { "FAULT_DUPLICATE", 7 },
+  { "FAULT_FROM_FUTURE", 12 },
   { "FAULT_MALFORMED", 1 },
   { "FAULT_NONE", 0 },
   { "FAULT_NON_FINITE", 4 },
@@ -2602,9 +2656,9 @@ const ProtobufCEnumDescriptor iqmpc__v1__fault_code__descriptor =
   "FaultCode",
   "Iqmpc__V1__FaultCode",
   "iqmpc.v1",
-  12,
+  13,
   iqmpc__v1__fault_code__enum_values_by_number,
-  12,
+  13,
   iqmpc__v1__fault_code__enum_values_by_name,
   1,
   iqmpc__v1__fault_code__value_ranges,

@@ -45,6 +45,8 @@ public final class ControlLoop: @unchecked Sendable {
         /// first time a pipe cycles past it (a one-time warm-up in libzmq, seen at step ~254 in
         /// free-running mode), so counting starts after two such cycles.
         public var allocationCheckFromStep: UInt64 = 600
+        /// Warn once when no plant has handshaken this long after `run` started.
+        public var noPeerWarningNs: UInt64 = 5_000_000_000
         /// Keep each step's plan time (by answered-step index) for the overhead benchmark.
         public var recordPlanTimes = 0
         /// Answer every frame with the policy prior's mean action and never plan: the
@@ -64,6 +66,8 @@ public final class ControlLoop: @unchecked Sendable {
     public let planner: Planner
     public let supervisor: SafetySupervisor
     public let telemetry = StepTelemetry()
+    /// Flagged in every telemetry sample (calibration `allow_insecure` on a network endpoint).
+    let linkInsecure: Bool
     let logger: Logger
     let mode: Calibration.LinkMode
     let budgetNs: UInt64
@@ -91,6 +95,8 @@ public final class ControlLoop: @unchecked Sendable {
     var lastWatchdogNs: UInt64 = 0
     var watchdogFiring = false
     var plantShutDown = false
+    var runStartNs: UInt64 = 0
+    var noPeerWarned = false
     var allocationMark: UInt64 = 0
     var allocationMarkStep: UInt64?
     var lastAllocationCount: UInt64 = 0
@@ -132,15 +138,24 @@ public final class ControlLoop: @unchecked Sendable {
         var publisher: TelemetryPublisher?
         if connect {
             let link = calibration.link
+            let keys = try LinkKeys.load(link.security)
             switch mode {
             case .lockstep:
-                lockstep = try LockstepControllerEndpoint(connect: link.observationEndpoint, context: context)
+                lockstep = try LockstepControllerEndpoint(connect: link.observationEndpoint, context: context,
+                                                          curve: keys.plant)
             case .freeRunning:
                 freeRunning = try FreeRunningControllerEndpoint(connectObservations: link.observationEndpoint,
-                                                                connectActions: link.actionEndpoint, context: context)
+                                                                connectActions: link.actionEndpoint, context: context,
+                                                                curve: keys.plant)
             }
-            if let t = link.telemetryEndpoint { publisher = try TelemetryPublisher(bind: t, context: context) }
+            if let t = link.telemetryEndpoint {
+                // Logged from the ZAP handler's thread, never the control thread.
+                publisher = try TelemetryPublisher(bind: t, context: context, curve: keys.telemetry) { [logger] r in
+                    logger.warning("telemetry \(t): \(r)")
+                }
+            }
         }
+        linkInsecure = calibration.linkIsInsecure
         self.lockstep = lockstep
         self.freeRunning = freeRunning
         self.publisher = publisher
@@ -184,6 +199,7 @@ public final class ControlLoop: @unchecked Sendable {
             preconditionFailure("run(until:) needs a ControlLoop created with connect: true")
         }
         lastFrameNs = linkMonotonicNs()
+        runStartNs = lastFrameNs
         logger.info("serving \(calibration.robotId) in \(mode.rawValue) mode on \(calibration.link.observationEndpoint)")
         while !stop.isRequested && !plantShutDown && answered < (options.maxSteps ?? .max) {
             // 1. Receive into the fixed buffer (bounded wait: stop and watchdog are polled).
@@ -492,6 +508,8 @@ public final class ControlLoop: @unchecked Sendable {
             s.iterations = UInt32(stepIterations)
             s.source = stepSource
             s.counters = linkCounters
+            s.counters.authRefusals = p.socket.refusedClients
+            s.linkInsecure = linkInsecure
             _ = try? p.publish(s)
         }
         stepSource = .unspecified
@@ -500,6 +518,10 @@ public final class ControlLoop: @unchecked Sendable {
     /// When frames stop: free-running pushes the safe action every watchdog timeout; lockstep
     /// (where the controller cannot speak first) counts and logs.
     func watchdog(now: UInt64) {
+        if !sessionActive && !noPeerWarned && handshakesSeen == 0 && now - runStartNs >= options.noPeerWarningNs {
+            noPeerWarned = true
+            logger.warning("no plant has connected to \(calibration.link.observationEndpoint) after \(options.noPeerWarningNs / 1_000_000_000) s: is the plant running and bound there\(calibration.link.security.curve != nil ? ", and do both sides hold the right CURVE keys (the plant logs refused keys)" : "")?")
+        }
         let timeout = calibration.timing.watchdogTimeoutNs
         guard sessionActive, now - lastFrameNs >= timeout, now - lastWatchdogNs >= timeout else { return }
         lastWatchdogNs = now
@@ -546,6 +568,8 @@ public final class ControlLoop: @unchecked Sendable {
         if plantShutDown { return "the plant shut the session down" }
         return "\(answered) steps answered (--steps)"
     }
+
+    var handshakesSeen: UInt64 { supervisor.counters.handshakes + supervisor.counters.refusedHandshakes }
 
     /// The wire's cumulative counters.
     public var linkCounters: LinkCounters { supervisor.counters.link }

@@ -31,6 +31,7 @@ public struct RuntimeCounters: Sendable, Equatable {
         case .watchdog: link.watchdog &+= 1
         case .noHandshake: noHandshake &+= 1
         case .outOfRange: link.outOfRange &+= 1
+        case .fromFuture: link.fromFuture &+= 1
         }
     }
 
@@ -38,6 +39,6 @@ public struct RuntimeCounters: Sendable, Equatable {
     public var frameFaults: UInt64 {
         let l = link
         return l.malformed + l.oversized + l.wrongDimension + l.nonFinite + l.stale + l.outOfOrder + l.duplicate
-            + l.outOfRange + noHandshake
+            + l.outOfRange + l.fromFuture + noHandshake
     }
 }

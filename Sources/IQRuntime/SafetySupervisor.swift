@@ -5,7 +5,10 @@ import IQLink
 /// outside the calibration's limits reaches the robot.
 ///
 /// Frames: `admit` refuses (in this order) duplicate and out-of-order `seq`, wrong length,
-/// NaN/Inf, values outside the accepted range, and stale frames, counting each fault.
+/// NaN/Inf, values outside the accepted range, stale frames and frames from the future,
+/// counting each fault. Only an admitted frame moves the sequence on, and a run of
+/// `resyncAfter` refused out-of-order frames lets the next valid one re-base it
+/// (Proto/README.md "Ordering"), so no single frame can lock a session out.
 /// Actions: `limit` clamps into the hard limits and then into `previous ± rate_limit·period`;
 /// `writeSafeAction` emits the calibration's safe action and restarts the rate limiter there.
 ///
@@ -24,12 +27,28 @@ public final class SafetySupervisor: @unchecked Sendable {
     private let actLow, actHigh, maxStep, safe, previous: UnsafeMutablePointer<Float>
     private var hasLastSeq = false
     private var lastSeq: UInt64 = 0
+    /// Consecutive frames refused for their `seq` since the last admitted one.
+    private var orderingRun = 0
+    /// Newest `seq` that passed the ordering check (admitted or refused for its content):
+    /// gaps after it are frames that never arrived (`skipped_frames`).
+    private var lastArrivedSeq: UInt64 = 0
+
+    /// After this many consecutive frames refused as out of order or duplicate, the next
+    /// frame that passes every other check is admitted whatever its `seq` and becomes the
+    /// new base (`Counters.resyncs`): a plant that restarted its counter without a new
+    /// Hello, or one poisoned frame with a huge `seq`, costs a few safe actions, not the session.
+    public static let resyncAfter = 3
+    /// A forward jump of more frames than this is refused as out of order (it would make
+    /// `skipped_frames` meaningless); at 1 kHz it is 17 minutes of lost frames.
+    public static let maxSeqJump: UInt64 = 1 << 20
 
     public init(calibration c: Calibration) {
         obsDim = c.obsDim
         actDim = c.actDim
         maxFrameAgeNs = c.timing.maxFrameAgeNs
-        ageFromReceive = c.timing.frameClock == .receive
+        // Lockstep: the plant waits for every answer, so a frame cannot age in a queue, and
+        // a simulator may stamp simulated time (or 0): its clock is never compared with ours.
+        ageFromReceive = c.timing.frameClock == .receive || c.link.mode == .lockstep
         func buffer(_ values: [Float]) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, values.count))
             p.initialize(from: values, count: values.count)
@@ -51,6 +70,7 @@ public final class SafetySupervisor: @unchecked Sendable {
     /// A new session (handshake): sequence numbers start over and the plant is assumed at rest.
     public func startSession() {
         hasLastSeq = false
+        orderingRun = 0
         previous.update(from: safe, count: actDim)
     }
 
@@ -68,16 +88,37 @@ public final class SafetySupervisor: @unchecked Sendable {
     public func admit(seq: UInt64, timestampNs: UInt64, values: UnsafePointer<Float>?, count: Int,
                       receivedNs: UInt64, nowNs: UInt64) -> FaultCode {
         counters.link.framesReceived &+= 1
+        var resync = false
         if hasLastSeq {
-            if seq == lastSeq { counters.count(.duplicate); return .duplicate }
-            if seq < lastSeq { counters.count(.outOfOrder); return .outOfOrder }
-            counters.link.skippedFrames &+= seq - lastSeq - 1
+            let ordering: FaultCode = seq == lastSeq ? .duplicate
+                : (seq < lastSeq || seq - lastSeq > Self.maxSeqJump) ? .outOfOrder : .none
+            if ordering != .none {
+                if orderingRun < Self.resyncAfter {
+                    orderingRun += 1
+                    counters.count(ordering)
+                    return ordering
+                }
+                resync = true
+            }
         }
+        if !resync { orderingRun = 0 }     // a frame in order ends any run
+        if resync || !hasLastSeq {
+            lastArrivedSeq = seq
+        } else if seq > lastArrivedSeq {
+            counters.link.skippedFrames &+= seq - lastArrivedSeq - 1
+            lastArrivedSeq = seq
+        }
+        let fault = check(timestampNs: timestampNs, values: values, count: count, receivedNs: receivedNs, nowNs: nowNs)
+        if fault != .none {
+            counters.count(fault)        // refused: the sequence base stays where it was
+            if !hasLastSeq { lastArrivedSeq = 0 }
+            return fault
+        }
+        if resync { counters.link.resyncs &+= 1 }
         hasLastSeq = true
         lastSeq = seq
-        let fault = check(timestampNs: timestampNs, values: values, count: count, receivedNs: receivedNs, nowNs: nowNs)
-        counters.count(fault)
-        return fault
+        orderingRun = 0
+        return .none
     }
 
     private func check(timestampNs: UInt64, values: UnsafePointer<Float>?, count: Int,
@@ -88,6 +129,9 @@ public final class SafetySupervisor: @unchecked Sendable {
         for i in 0..<obsDim where values[i] < obsLow[i] || values[i] > obsHigh[i] { return .outOfRange }
         let since = ageFromReceive ? receivedNs : timestampNs
         if nowNs > since && nowNs - since > maxFrameAgeNs { return .stale }
+        // Same-host clock: a stamp ahead of our clock by more than the age tolerance is a
+        // lie (or another clock), and would otherwise pass as perfectly fresh.
+        if since > nowNs && since - nowNs > maxFrameAgeNs { return .fromFuture }
         return .none
     }
 

@@ -29,10 +29,9 @@ struct CheckBudgetCommand: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "iqmpc-runtime")
         logger.logLevel = .warning
-        var cal = try Calibration.load(path: calibration)
-        if let b = budgetMs {
-            guard b.isFinite, b > 0 else { throw ValidationError("--budget-ms must be > 0") }
-            cal.timing.planningBudgetNs = UInt64((b * 1e6).rounded())
+        if let b = budgetMs, !(b.isFinite && b > 0) { throw ValidationError("--budget-ms must be > 0") }
+        let cal = try Calibration.load(path: calibration).overriding { o in
+            if let b = budgetMs { o.timing.planningBudgetNs = UInt64((b * 1e6).rounded()) }
         }
         let setup = try ControllerSetup.load(weightsPath: weights, calibration: cal,
                                              allowCalibrationMismatch: allowCalibrationMismatch)

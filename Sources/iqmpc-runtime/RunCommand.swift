@@ -37,21 +37,25 @@ struct RunCommand: ParsableCommand {
         var logger = Logger(label: "iqmpc-runtime")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
-        var cal = try Calibration.load(path: calibration)
+        var parsedMode: Calibration.LinkMode?
         if let m = mode {
             guard let parsed = Calibration.LinkMode(rawValue: m) else {
                 throw ValidationError("--mode must be lockstep or free-running, got \(m)")
             }
-            cal.link.mode = parsed
+            parsedMode = parsed
         }
-        if let e = observationEndpoint { cal.link.observationEndpoint = e }
-        if let e = actionEndpoint { cal.link.actionEndpoint = e }
-        if let e = telemetryEndpoint { cal.link.telemetryEndpoint = e == "none" ? nil : e }
-        if let p = priority {
-            guard (0...99).contains(p) else { throw ValidationError("--priority must be in 0...99, got \(p)") }
-            cal.realTime.priority = p
+        if let p = priority, !(0...99).contains(p) {
+            throw ValidationError("--priority must be in 0...99, got \(p)")
         }
-        if let l = lockMemory { cal.realTime.lockMemory = l }
+        let cal = try Calibration.load(path: calibration).overriding { o in
+            if let m = parsedMode { o.link.mode = m }
+            if let e = observationEndpoint { o.link.observationEndpoint = e }
+            if let e = actionEndpoint { o.link.actionEndpoint = e }
+            if let e = telemetryEndpoint { o.link.telemetryEndpoint = e == "none" ? nil : e }
+            if let p = priority { o.realTime.priority = p }
+            if let l = lockMemory { o.realTime.lockMemory = l }
+        }
+        for w in cal.securityWarnings { logger.warning("\(w)") }
 
         let setup = try ControllerSetup.load(weightsPath: weights, calibration: cal,
                                              allowCalibrationMismatch: allowCalibrationMismatch)

@@ -19,6 +19,8 @@ struct RuntimeCLI: ParsableCommand {
             RunCommand.self,
             CheckBudgetCommand.self,
             VersionCommand.self,
+            KeygenCommand.self,
+            BenchLinkCommand.self,
         ]
     )
 }

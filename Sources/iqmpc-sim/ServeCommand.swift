@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import IQCalibration
+import IQLink
 import IQPlants
 
 /// `iqmpc-sim serve`: one simulated robot on the wire protocol, with optional faults.
@@ -35,6 +37,13 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Real-time mode: record every frame sent and the action answering it to this .iqlog (evaluation).")
     var record: String?
 
+    @Option(name: .customLong("curve-secret"), help: "CURVE: this simulator's secret key file (Z85, iqmpc-runtime keygen); needs --curve-authorised.")
+    var curveSecret: String?
+    @Option(name: .customLong("curve-authorised"), help: "CURVE: file of controller public keys (Z85, one per line) allowed to connect.")
+    var curveAuthorised: String?
+    @Flag(name: .customLong("allow-insecure"), help: "Bind a non-loopback endpoint without CURVE (anyone who reaches it drives the simulator).")
+    var allowInsecure = false
+
     func run() throws {
         var c = SimServerConfig(task: try TaskID(parsing: task))
         guard let m = SimMode(rawValue: mode) else { throw ValidationError("unknown --mode '\(mode)' (lockstep, realtime)") }
@@ -48,6 +57,26 @@ struct ServeCommand: ParsableCommand {
         c.replyTimeoutMs = replyTimeoutMs
         if record != nil && m != .realtime { throw ValidationError("--record needs --mode realtime") }
         c.recordPath = record
+        if (curveSecret == nil) != (curveAuthorised == nil) {
+            throw ValidationError("--curve-secret and --curve-authorised go together")
+        }
+        if let sec = curveSecret, let auth = curveAuthorised {
+            c.curve = CurveServerKeys(own: try CurveKeys.loadSecret(path: sec),
+                                      authorisedKeys: try CurveKeys.loadAuthorised(path: auth))
+        }
+        for (name, e) in [("--endpoint", endpoint)] + (m == .realtime ? [("--action-endpoint", actionEndpoint)] : []) {
+            let parsed: LinkEndpoint
+            do { parsed = try LinkEndpoint(e, bound: true) } catch { throw ValidationError("\(name) \"\(e)\" \(error.message)") }
+            if c.curve == nil && !parsed.isLocal {
+                guard allowInsecure else {
+                    throw ValidationError("\(name) \(e) is reachable from the network: give --curve-secret and --curve-authorised, or --allow-insecure")
+                }
+                FileHandle.standardError.write(Data("iqmpc-sim: warning: \(e) is reachable from the network without CURVE: anyone who reaches it can drive this simulator\n".utf8))
+            }
+            if parsed.isWildcardHost {
+                FileHandle.standardError.write(Data("iqmpc-sim: warning: \(e) binds every network interface\n".utf8))
+            }
+        }
         var f = FaultConfig()
         f.observationNoise = obsNoise; f.actionDelaySteps = actionDelay
         f.dropProbability = drop; f.duplicateProbability = duplicate; f.reorderProbability = reorder
@@ -59,6 +88,7 @@ struct ServeCommand: ParsableCommand {
         let spec = server.plant.info.plantSpec
         FileHandle.standardError.write(Data("iqmpc-sim: serving \(spec) in \(m.rawValue) mode on \(server.observationEndpoint)\(server.actionEndpoint.map { " + " + $0 } ?? "")\n".utf8))
         let report = try server.run()
+        if c.curve != nil { print("CURVE: refused client handshakes \(server.refusedClients)") }
         let returns = report.episodeReturns
         let mean = returns.isEmpty ? 0 : returns.reduce(0, +) / Double(returns.count)
         print("ended: \(report.endReason)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IQCalibration
+import IQLink
 import IQPlants
 import IQTrainer
 
@@ -61,10 +62,16 @@ struct RunCommand: ParsableCommand {
             environment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
             evalEnvironment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
         } else {
-            environment = try WireEnvironment(connect: env!)
+            // CURVE from the calibration's link.security (the simulator is the server).
+            let keys = try cal.link.security.curve.map { c in
+                CurveClientKeys(own: try CurveKeys.loadSecret(path: c.secretKeyFile),
+                                serverPublicKey: try CurveKeys.loadPublic(path: c.plantPublicKeyFile))
+            }
+            environment = try WireEnvironment(connect: env!, curve: keys)
             evalEnvironment = nil
         }
         defer { environment.close(); evalEnvironment?.close() }
+        try environment.check(against: cal)
         let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
         var o = RunOptions()
         o.preset = preset; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps

@@ -67,13 +67,18 @@ import Testing
         #expect(try trained.checkMapping(against: meta, allowMismatch: false).isEmpty)
 
         // Tuning limits or timing on the robot keeps the mapping.
-        var tuned = trained
-        tuned.actions[0].low = -0.5
-        tuned.timing.planningBudgetNs = 5_000_000
+        var acts = trained.actions
+        acts[0].low = -0.5
+        var timing = trained.timing
+        timing.planningBudgetNs = 5_000_000
+        let tuned = try Calibration(robotId: trained.robotId, observations: trained.observations, actions: acts,
+                                    timing: timing, link: trained.link, realTime: trained.realTime, planner: trained.planner)
         #expect(tuned.mappingHash == trained.mappingHash)
 
-        var changed = trained
-        changed.observations[2].scale = 8
+        var obs = trained.observations
+        obs[2].scale = 8
+        let changed = try Calibration(robotId: trained.robotId, observations: obs, actions: trained.actions,
+                                      timing: trained.timing, link: trained.link, realTime: trained.realTime, planner: trained.planner)
         #expect(changed.mappingHash != trained.mappingHash)
         do {
             _ = try changed.checkMapping(against: meta, allowMismatch: false)

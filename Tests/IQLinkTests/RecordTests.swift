@@ -122,7 +122,7 @@ import Testing
     @Test func readerStreamsLargeFilesWithBoundedMemory() throws {
         // ~6 MB of steps; the reader holds one record at a time.
         let path = tempDir().appendingPathComponent("big.iqlog").path
-        let w = try RecordWriter(path: path, header: header())
+        let w = try RecordWriter(path: path, header: RecordHeaderInfo(spec: sampleSpec(obs: 256), source: "iqmpc test"))
         let values = [Float](repeating: 0.5, count: 256)
         for i in 0..<5000 {
             try w.write(observation: ObservationRecord(seq: UInt64(i + 1), timestampNs: 0, values: values), action: nil)
@@ -133,5 +133,42 @@ import Testing
         while let s = try r.next() { count += 1; if s.observation.seq != UInt64(count) { Issue.record("order"); break } }
         #expect(count == 5000)
         #expect(r.offset == w.bytesWritten)
+    }
+
+    @Test func wrongLengthStepsAreRefusedWithTheirOffset() throws {
+        let dir = tempDir()
+        for (name, obs, act) in [("short-obs", 3, 2), ("long-act", 4, 3)] {
+            let path = dir.appendingPathComponent("\(name).iqlog").path
+            let w = try RecordWriter(path: path, header: header())      // obs_dim 4, act_dim 2
+            try w.write(Self.sampleSteps(1)[0])
+            let offset = w.bytesWritten
+            try w.write(Self.sampleSteps(2, obs: obs, act: act)[0])
+            try w.close()
+            let r = try RecordReader(path: path)
+            _ = try r.next()
+            #expect {
+                _ = try r.next()
+            } throws: { e in
+                guard case .record(let off, let problem) = e as? LinkError else { return false }
+                return off == Int64(offset) && problem.contains(obs != 4 ? "obs_dim 4" : "act_dim 2")
+            }
+        }
+    }
+
+    @Test func headerStringWithANulByteIsRefused() throws {
+        let path = tempDir().appendingPathComponent("nul.iqlog").path
+        var spec = sampleSpec()
+        spec.robotId = "pendulum-swingup@evil"
+        try Self.write(path, header: RecordHeaderInfo(spec: spec, source: "iqmpc test"), steps: Self.sampleSteps(2))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try #require(bytes.range(of: Data("@evil".utf8)))
+        bytes[at.lowerBound] = 0
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try RecordReader(path: path)
+        } throws: { e in
+            guard case .record(0, let problem) = e as? LinkError else { return false }
+            return problem.contains("NUL")
+        }
     }
 }

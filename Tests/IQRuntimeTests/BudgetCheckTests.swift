@@ -44,8 +44,7 @@ import Testing
         #expect(r.report.contains("recorded observations"), "\(r.report)")
         #expect(r.allocations == 0)
         // A log of another robot is refused, naming the dimensions.
-        var wide = cal
-        wide.observations.append(.init(name: "extra", unit: "1", offset: 0, scale: 1))
+        let wide = try cal.replacingChannels(observations: cal.observations + [.init(name: "extra", unit: "1", offset: 0, scale: 1)])
         #expect(throws: ControllerSetup.SetupError.self) {
             _ = try BudgetCheck.run(setup: try testSetup(wide), steps: 10, recorded: recorded, logger: quietLogger())
         }
@@ -53,8 +52,9 @@ import Testing
 
     @Test func weightsTrainedWithAnotherMappingAreRefused() throws {
         let cal = try testCalibration()
-        var other = cal
-        other.observations[2].scale = 5
+        var otherObs = cal.observations
+        otherObs[2].scale = 5
+        let other = try cal.replacingChannels(observations: otherObs)
         let setup = try testSetup(other)   // the weights record scale 5
         #expect(throws: CalibrationError.self) {
             _ = try ControllerSetup(model: setup.model, metadata: setup.modelMetadata, calibration: cal,
@@ -64,8 +64,7 @@ import Testing
                                          allowCalibrationMismatch: true)
         #expect(warned.warnings.count == 1 && warned.warnings[0].contains("pole.angular_velocity"))
         // Wrong dimensions are refused before any mapping comparison.
-        var wide = cal
-        wide.observations.append(.init(name: "extra", unit: "1", offset: 0, scale: 1))
+        let wide = try cal.replacingChannels(observations: cal.observations + [.init(name: "extra", unit: "1", offset: 0, scale: 1)])
         #expect(throws: ControllerSetup.SetupError.self) {
             _ = try ControllerSetup(model: setup.model, metadata: setup.modelMetadata, calibration: wide,
                                     allowCalibrationMismatch: true)

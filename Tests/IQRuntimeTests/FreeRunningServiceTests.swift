@@ -9,8 +9,7 @@ import Testing
         var cal = try testCalibration(mode: "free-running", watchdogMs: 250)
         let peer = try PythonPeer(scenario: "free-bad", config: peerConfig(cal, ["silence_ms": 1100]))
         let endpoints = try peer.readLine().split(separator: " ").map(String.init)
-        cal.link.observationEndpoint = endpoints[0]
-        cal.link.actionEndpoint = endpoints[1]
+        cal = try cal.overriding { $0.link.observationEndpoint = endpoints[0]; $0.link.actionEndpoint = endpoints[1] }
         let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
         let runner = LoopRunner(loop)
         let summary = try peer.summary()
@@ -21,7 +20,7 @@ import Testing
         #expect(pre["kind"] as? String == "error" && pre["fault"] as? Int == 10, "FAULT_NO_HANDSHAKE: \(pre)")
 
         let results = summary["results"] as? [[String: Any]] ?? []
-        #expect(results.count == 12)
+        #expect(results.count == 13)
         for r in results {
             let name = r["case"] as? String ?? "?"
             let replies = r["replies"] as? [[String: Any]] ?? []
@@ -54,5 +53,6 @@ import Testing
         let c = loop.supervisor.counters
         #expect(c.link.watchdog >= 3 && c.noHandshake >= 1 && c.link.outOfOrder == 1 && c.link.duplicate == 1, "\(c)")
         #expect(c.link.malformed == 2 && c.link.oversized == 2 && c.link.nonFinite == 2 && c.link.stale == 1 && c.link.outOfRange == 1, "\(c)")
+        #expect(c.link.fromFuture == 1, "\(c)")
     }
 }

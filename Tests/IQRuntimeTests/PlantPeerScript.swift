@@ -117,7 +117,9 @@ if scenario == "lockstep-normal":
     done({"frames": n, "shutdown_reply": shutdown_reply, "unanswered": unanswered, "mismatched": mismatched,
           "out_of_limits": out_of_limits, "sources": sources, "mismatch_details": details})
 
-def bad_cases():
+PLANNED = -1   # not a fault: answered normally
+
+def bad_cases(mode):
     """(name, build(next_seq, last_good_seq) -> bytes, expected fault; None: an Error reply).
     Each bad frame is followed by a good one, which must be answered normally."""
     big = pb.Envelope()
@@ -135,7 +137,13 @@ def bad_cases():
         ("nan", lambda n, g: obs(n, values=[1.0, 0.0, float("nan")]), pb.FAULT_NON_FINITE),
         ("inf", lambda n, g: obs(n, values=[1.0, float("inf"), 0.0]), pb.FAULT_NON_FINITE),
         ("out_of_range", lambda n, g: obs(n, values=[1.0, 0.0, 1000.0]), pb.FAULT_OUT_OF_RANGE),
+    ] + ([
         ("stale", lambda n, g: obs(n, ts=now() - 5_000_000_000), pb.FAULT_STALE),
+        ("from_future", lambda n, g: obs(n, ts=now() + 5_000_000_000), pb.FAULT_FROM_FUTURE),
+    ] if mode == "free" else [
+        # Lockstep never compares the simulator's clock: simulated time or 0 is fine.
+        ("simulated_clock", lambda n, g: obs(n, ts=0), PLANNED),
+    ]) + [
         ("out_of_order", lambda n, g: obs(g - 50), pb.FAULT_OUT_OF_ORDER),
         ("duplicate", lambda n, g: obs(g), pb.FAULT_DUPLICATE),
         ("unexpected_reset", lambda n, g: reset.SerializeToString(), None),
@@ -149,7 +157,7 @@ if scenario == "lockstep-bad":
     results = []
     seq = 100
     request(s, obs(seq, start=True))
-    for name, build, expected in bad_cases():
+    for name, build, expected in bad_cases("lockstep"):
         r = request(s, build(seq + 1, seq))
         seq += 2
         good = request(s, obs(seq))
@@ -190,7 +198,7 @@ if scenario == "free-bad":
     results = []
     seq = 100
     push.send(obs(seq, start=True)); recv_all(200)
-    for name, build, expected in bad_cases():
+    for name, build, expected in bad_cases("free"):
         push.send(build(seq + 1, seq))
         r = recv_all(100)
         seq += 2

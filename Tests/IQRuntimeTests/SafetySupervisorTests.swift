@@ -5,7 +5,8 @@ import IQLink
 import Testing
 
 @Suite struct SafetySupervisorTests {
-    let cal = try! testCalibration(maxAgeMs: 20)
+    // Free-running: frame ages are checked against the plant's same-host clock.
+    let cal = try! testCalibration(mode: "free-running", maxAgeMs: 20)
 
     func admit(_ s: SafetySupervisor, seq: UInt64, _ values: [Float], age: UInt64 = 0, now: UInt64 = 1_000_000_000) -> FaultCode {
         values.withUnsafeBufferPointer { v in
@@ -37,8 +38,7 @@ import Testing
     }
 
     @Test func receiveClockMeasuresAgeFromArrival() throws {
-        var c = cal
-        c.timing.frameClock = .receive
+        let c = try cal.overriding { $0.timing.frameClock = .receive }
         let s = SafetySupervisor(calibration: c)
         // A sender clock from another host is meaningless: only receive-to-now counts.
         #expect(s.admit(seq: 1, timestampNs: 3, values: [Float](repeating: 0, count: 3), count: 3,
@@ -63,8 +63,9 @@ import Testing
         #expect(a == [0] && s.counters.link.safeActions == 1)
 
         // A tighter rate limit shows the limiter itself: 10/s × 20 ms = 0.2 per step.
-        var slow = cal
-        slow.actions[0].rateLimit = 10
+        var slowActions = cal.actions
+        slowActions[0].rateLimit = 10
+        let slow = try! cal.replacingChannels(actions: slowActions)
         let r = SafetySupervisor(calibration: slow)
         var b: [Float] = [1]
         var seen: [Float] = []
@@ -129,5 +130,64 @@ import Testing
         #expect(iq_alloc_count() == before)
         #expect(t.steps == 10_000 && t.policyPriorSteps == 3334)
         #expect(t.summary(counters: RuntimeCounters(), mode: "lockstep").contains("policy prior 3334"))
+    }
+
+}
+
+/// Sequence numbers and clocks an independent peer found wanting: one poisoned frame no
+/// longer locks a session out, future stamps are refused, lockstep ignores the plant's clock.
+@Suite struct SequenceAndClockTests {
+    let cal = try! testCalibration(mode: "free-running", maxAgeMs: 20)
+
+    func admit(_ s: SafetySupervisor, seq: UInt64, _ values: [Float]) -> FaultCode {
+        values.withUnsafeBufferPointer { v in
+            s.admit(seq: seq, timestampNs: 1_000_000_000, values: v.baseAddress, count: v.count,
+                    receivedNs: 1_000_000_000, nowNs: 1_000_000_000)
+        }
+    }
+
+    @Test func onlyAdmittedFramesMoveTheSequenceAndARunOfOutOfOrderFramesResynchronises() {
+        let s = SafetySupervisor(calibration: cal)
+        #expect(admit(s, seq: 10, [1, 0, 0]) == .none)
+        // A refused frame with a poisonous seq does not move the sequence on.
+        #expect(admit(s, seq: .max, [1, .nan, 0]) == .outOfOrder)      // too far ahead
+        #expect(admit(s, seq: 11, [1, .nan, 0]) == .nonFinite)
+        #expect(admit(s, seq: 12, [1, 0, 0]) == .none)
+        #expect(s.counters.link.skippedFrames == 0)
+        // A plant that restarted its counter without Hello: RESYNC_AFTER refusals, then the
+        // next valid frame is the new base, and skipped_frames does not jump.
+        for k in 0..<SafetySupervisor.resyncAfter {
+            #expect(admit(s, seq: UInt64(1 + k), [1, 0, 0]) == .outOfOrder)
+        }
+        #expect(admit(s, seq: 4, [1, 0, 0]) == .none)
+        #expect(admit(s, seq: 5, [1, 0, 0]) == .none)
+        #expect(s.counters.link.resyncs == 1)
+        #expect(s.counters.link.skippedFrames == 0)
+        // The first frame of a session may carry any seq; even 2^64-1 only costs a resync.
+        s.startSession()
+        #expect(admit(s, seq: .max, [1, 0, 0]) == .none)
+        for k in 0..<SafetySupervisor.resyncAfter { #expect(admit(s, seq: UInt64(1 + k), [1, 0, 0]) != .none) }
+        #expect(admit(s, seq: 4, [1, 0, 0]) == .none)
+        #expect(admit(s, seq: 6, [1, 0, 0]) == .none)
+        #expect(s.counters.link.resyncs == 2 && s.counters.link.skippedFrames == 1)
+    }
+
+    @Test func framesFromTheFutureAreRefusedBeyondTheTolerance() {
+        let s = SafetySupervisor(calibration: cal)        // max age 20 ms = the tolerance
+        let now: UInt64 = 1_000_000_000
+        let three = [Float](repeating: 0, count: 3)
+        #expect(s.admit(seq: 1, timestampNs: now + 19_000_000, values: three, count: 3, receivedNs: now, nowNs: now) == .none)
+        #expect(s.admit(seq: 2, timestampNs: now + 21_000_000, values: three, count: 3, receivedNs: now, nowNs: now) == .fromFuture)
+        #expect(s.admit(seq: 3, timestampNs: .max, values: three, count: 3, receivedNs: now, nowNs: now) == .fromFuture)
+        #expect(s.counters.link.fromFuture == 2)
+    }
+
+    @Test func lockstepDoesNotCompareTheSimulatorsClock() throws {
+        // A simulator stamping simulated time (or 0) must not be answered with safe actions.
+        let s = SafetySupervisor(calibration: try testCalibration(mode: "lockstep", maxAgeMs: 20))
+        let three = [Float](repeating: 0, count: 3)
+        #expect(s.admit(seq: 1, timestampNs: 0, values: three, count: 3, receivedNs: 5_000_000_000, nowNs: 5_000_000_000) == .none)
+        #expect(s.admit(seq: 2, timestampNs: .max, values: three, count: 3, receivedNs: 5_000_000_000, nowNs: 5_000_000_000) == .none)
+        #expect(s.counters.link.stale == 0 && s.counters.link.fromFuture == 0)
     }
 }

@@ -184,7 +184,12 @@ typedef enum _Iqmpc__V1__FaultCode {
   /*
    * A value was outside the calibration's accepted observation range.
    */
-  IQMPC__V1__FAULT_CODE__FAULT_OUT_OF_RANGE = 11
+  IQMPC__V1__FAULT_CODE__FAULT_OUT_OF_RANGE = 11,
+  /*
+   * timestamp_ns lies further in the receiver's future than the tolerance (free-running,
+   * same-host clock; the tolerance is the calibration's maximum frame age).
+   */
+  IQMPC__V1__FAULT_CODE__FAULT_FROM_FUTURE = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(IQMPC__V1__FAULT_CODE)
 } Iqmpc__V1__FaultCode;
 typedef enum _Iqmpc__V1__ErrorCode {
@@ -220,6 +225,7 @@ typedef enum _Iqmpc__V1__ErrorCode {
 
 /*
  * One named channel of an observation or action vector.
+ * Strings are compared as whole byte strings: a NUL byte inside one is refused.
  */
 struct  Iqmpc__V1__Channel
 {
@@ -233,11 +239,14 @@ struct  Iqmpc__V1__Channel
    */
   char *unit;
   /*
-   * Physical lower bound; for actions the hard actuator limit.
+   * Physical lower bound; for actions the hard actuator limit. Observation channels may
+   * use -infinity ("unbounded", as the calibration's default); action limits must be
+   * finite. NaN is refused everywhere; low <= high.
    */
   float low;
   /*
-   * Physical upper bound; for actions the hard actuator limit.
+   * Physical upper bound; for actions the hard actuator limit. Observation channels may
+   * use +infinity; action limits must be finite.
    */
   float high;
 };
@@ -364,6 +373,9 @@ struct  Iqmpc__V1__Observation
   uint64_t seq;
   /*
    * Sender's monotonic clock (CLOCK_MONOTONIC) when the frame was sampled, in nanoseconds.
+   * Free-running: checked for age (FAULT_STALE) and for lying in the future (FAULT_FROM_FUTURE);
+   * Proto/README.md "Staleness". Lockstep: informational only (a simulator may stamp
+   * simulated time or 0); the controller does not compare it with its clock.
    */
   uint64_t timestamp_ns;
   /*
@@ -382,6 +394,9 @@ struct  Iqmpc__V1__Observation
   /*
    * Ground-truth reward for evaluation only, valid when reward_present is true.
    * Simulators may attach it; training and planning never read it.
+   * Timing: the reward of the step INTO this frame, i.e. earned by applying the action that
+   * answered the previous frame (r_t of the transition that ended in this observation).
+   * The first frame of an episode has none (reward_present = false).
    * (A flag instead of proto3 `optional`, which protoc-c 1.4 does not support.)
    */
   float reward;
@@ -592,10 +607,14 @@ struct  Iqmpc__V1__Telemetry
    * Cumulative counters since start.
    */
   Iqmpc__V1__Counters *counters;
+  /*
+   * True when the link crosses the network without CURVE (calibration allow_insecure).
+   */
+  protobuf_c_boolean link_insecure;
 };
 #define IQMPC__V1__TELEMETRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&iqmpc__v1__telemetry__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, IQMPC__V1__ACTION_SOURCE__ACTION_SOURCE_UNSPECIFIED, NULL }
+    , 0, 0, 0, 0, 0, 0, 0, 0, IQMPC__V1__ACTION_SOURCE__ACTION_SOURCE_UNSPECIFIED, NULL, 0 }
 
 
 /*
@@ -617,12 +636,25 @@ struct  Iqmpc__V1__Counters
   uint64_t out_of_order;
   uint64_t duplicate;
   uint64_t watchdog;
+  /*
+   * Frames missing from gaps in seq between admitted frames (not across a resynchronisation).
+   */
   uint64_t skipped_frames;
   uint64_t out_of_range;
+  uint64_t from_future;
+  /*
+   * Sequence resynchronisations: after RESYNC_AFTER consecutive refused out-of-order,
+   * duplicate or far-jumping frames the controller takes the next valid one as the new base.
+   */
+  uint64_t resyncs;
+  /*
+   * CURVE clients refused by this endpoint's ZAP handler (unknown public key).
+   */
+  uint64_t auth_refusals;
 };
 #define IQMPC__V1__COUNTERS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&iqmpc__v1__counters__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 typedef enum {

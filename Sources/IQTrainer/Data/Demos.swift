@@ -40,6 +40,16 @@ public struct Demonstrations: Sendable {
             do { step = try reader.next() } catch { throw TrainError.badInput("demonstrations \(path): \(error)") }
             guard let step else { break }
             let o = step.observation
+            // Checked here, at load, so a bad file fails with its place named, not late in
+            // training as a misleading weights error.
+            let at = "demonstrations \(path): record at byte offset \(reader.lastRecordOffset) (observation seq \(o.seq))"
+            if let i = o.values.firstIndex(where: { !$0.isFinite }) {
+                throw TrainError.badInput("\(at): observation value [\(i)] is \(o.values[i]) (demonstrations must be finite)")
+            }
+            if let r = o.reward, !r.isFinite { throw TrainError.badInput("\(at): reward is \(r)") }
+            if let a = step.action, let i = a.values.firstIndex(where: { !$0.isFinite }) {
+                throw TrainError.badInput("\(at): action value [\(i)] is \(a.values[i]) (demonstrations must be finite)")
+            }
             guard o.values.count == spec.obsDim else {
                 throw TrainError.badInput("demonstrations \(path): observation seq \(o.seq) has \(o.values.count) values, expected \(spec.obsDim)")
             }

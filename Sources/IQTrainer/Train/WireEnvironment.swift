@@ -1,4 +1,5 @@
 import Foundation
+import IQCalibration
 import IQLink
 import IQPlants
 
@@ -20,10 +21,20 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
     var lastObsSeq: UInt64 = 0
     var server: SimServer?
     var serverThread: Thread?
+    /// The last answer sent, re-sent when the simulator re-handshakes and repeats the frame
+    /// it was answering (Proto/README.md: a simulator re-sends Hello after a late answer).
+    enum LastReply { case none, action, reset(UInt64) }
+    var lastReply = LastReply.none
+    var lastAction: [Float]
+    var answeredSeq: UInt64 = 0
+    var rehandshaken = false
+    /// Hellos re-acknowledged after the first (a slow trainer makes a simulator re-send it).
+    public private(set) var rehandshakes = 0
 
-    /// Connects to a lockstep simulator at `address` and completes the handshake.
-    public init(connect address: String, timeoutMs: Int32 = 60_000) throws {
-        do { endpoint = try LockstepControllerEndpoint(connect: address) } catch {
+    /// Connects to a lockstep simulator at `address` and completes the handshake. `curve`:
+    /// talk only to the simulator holding that server key (the calibration's `link.security`).
+    public init(connect address: String, timeoutMs: Int32 = 60_000, curve: CurveClientKeys? = nil) throws {
+        do { endpoint = try LockstepControllerEndpoint(connect: address, curve: curve) } catch {
             throw TrainError.environment("cannot connect to \(address): \(error)")
         }
         self.timeoutMs = timeoutMs
@@ -41,6 +52,7 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         spec = hello.spec
         obsDim = spec.obsDim
         actDim = spec.actDim
+        lastAction = [Float](repeating: 0, count: spec.actDim)
         episodeLength = Int(spec.episodeLength)
         guard episodeLength > 0 else { throw TrainError.environment("simulator at \(address) announces no episode length") }
     }
@@ -64,6 +76,65 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         return env
     }
 
+    /// Refuses a simulator whose spec is not the one the calibration (and so the model and
+    /// the demonstrations) describe: robot id, channel names and units, and period, not
+    /// just the dimensions, so that a wrong plant fails here rather than at deployment.
+    public func check(against calibration: Calibration) throws {
+        var problems: [String] = []
+        if spec.robotId != calibration.robotId { problems.append("robot_id: simulator \"\(spec.robotId)\", calibration \"\(calibration.robotId)\"") }
+        if spec.obsDim != calibration.obsDim { problems.append("obs_dim: simulator \(spec.obsDim), calibration \(calibration.obsDim)") }
+        if spec.actDim != calibration.actDim { problems.append("act_dim: simulator \(spec.actDim), calibration \(calibration.actDim)") }
+        if spec.controlPeriodNs != calibration.timing.controlPeriodNs {
+            problems.append("control_period_ns: simulator \(spec.controlPeriodNs), calibration \(calibration.timing.controlPeriodNs)")
+        }
+        for (i, (p, c)) in zip(spec.observations, calibration.observations).enumerated() where p.name != c.name || p.unit != c.unit {
+            problems.append("observations[\(i)]: simulator \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
+        }
+        for (i, (p, c)) in zip(spec.actions, calibration.actions).enumerated() where p.name != c.name || p.unit != c.unit {
+            problems.append("actions[\(i)]: simulator \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
+        }
+        if !problems.isEmpty {
+            throw TrainError.environment("the simulator's spec does not match the calibration: " + problems.joined(separator: "; "))
+        }
+    }
+
+    /// A re-sent Hello: the same plant must be behind it; it is acknowledged again and the
+    /// frame the simulator repeats next gets the answer it missed.
+    func reacknowledge() throws {
+        let hello: HelloMessage
+        do { hello = try endpoint.receivedHello() } catch { throw TrainError.environment("unreadable re-sent Hello: \(error)") }
+        guard hello.spec == spec else {
+            try? endpoint.replyHelloAck(.refuse(.specMismatch, message: "the simulator's spec changed within a training run",
+                                                role: .trainer, software: "iqmpc-train"))
+            throw TrainError.environment("the simulator re-sent Hello with a different spec: \(hello.spec), was \(spec)")
+        }
+        do { try endpoint.replyHelloAck(.accept(role: .trainer, software: "iqmpc-train")) } catch {
+            throw TrainError.environment("re-acknowledging Hello failed: \(error)")
+        }
+        rehandshakes += 1
+        rehandshaken = true
+    }
+
+    /// Re-sends the answer to frame `seq` when it is the one the simulator missed.
+    func repeatAnswer(to seq: UInt64) throws -> Bool {
+        guard rehandshaken, seq == answeredSeq else { return false }
+        rehandshaken = false
+        do {
+            switch lastReply {
+            case .none: return false
+            case .action:
+                actionSeq &+= 1
+                try lastAction.withUnsafeBufferPointer { a in
+                    try endpoint.replyAction(seq: actionSeq, observationSeq: seq, timestampNs: 0, values: a,
+                                             diagnostics: PlanDiagnostics())
+                }
+            case .reset(let s):
+                try endpoint.replyReset(seed: s)
+            }
+        } catch { throw TrainError.environment("re-sending the answer to frame \(seq) failed: \(error)") }
+        return true
+    }
+
     /// Next frame, which must be an observation; copies its values.
     func receiveObservation(into out: UnsafeMutableBufferPointer<Float>) throws -> (reward: Float?, terminal: Bool, start: Bool) {
         while true {
@@ -74,6 +145,8 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
             guard let frame else { throw TrainError.environment("simulator silent for \(timeoutMs) ms") }
             switch frame {
             case .observation(let o):
+                if try repeatAnswer(to: o.seq) { continue }
+                rehandshaken = false
                 guard o.values.count == obsDim else {
                     throw TrainError.environment("observation seq \(o.seq) has \(o.values.count) values, expected \(obsDim)")
                 }
@@ -83,6 +156,8 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
                 return (o.reward, o.terminal, o.episodeStart)
             case .heartbeat:
                 try? endpoint.replyHeartbeat(role: .trainer)
+            case .hello:
+                try reacknowledge()
             case .shutdown:
                 holding = false
                 throw TrainError.environment("simulator shut the session down")
@@ -94,7 +169,10 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
 
     public func reset(seed: UInt64, observation: UnsafeMutableBufferPointer<Float>) throws {
         if !holding { _ = try receiveObservation(into: observation) }
-        do { try endpoint.replyReset(seed: seed == 0 ? 1 : seed) } catch { throw TrainError.environment("reset failed: \(error)") }
+        let s = seed == 0 ? 1 : seed
+        do { try endpoint.replyReset(seed: s) } catch { throw TrainError.environment("reset failed: \(error)") }
+        lastReply = .reset(s)
+        answeredSeq = lastObsSeq
         holding = false
         let r = try receiveObservation(into: observation)
         guard r.start else { throw TrainError.environment("simulator did not start an episode after Reset") }
@@ -107,6 +185,9 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
             try endpoint.replyAction(seq: actionSeq, observationSeq: lastObsSeq, timestampNs: 0, values: action,
                                      diagnostics: PlanDiagnostics())
         } catch { throw TrainError.environment("sending action failed: \(error)") }
+        for i in 0..<min(actDim, action.count) { lastAction[i] = action[i] }
+        lastReply = .action
+        answeredSeq = lastObsSeq
         holding = false
         let r = try receiveObservation(into: observation)
         return (r.reward ?? .nan, r.terminal)
