@@ -50,8 +50,9 @@ public final class ZapAuthenticator: @unchecked Sendable {
     private var stopping = false
     private var totalRefusals: UInt64 = 0
     private var totalAdmissions: UInt64 = 0
-    private let finished = DispatchSemaphore(value: 0)
     private let socket: UnsafeMutableRawPointer
+    private var thread = pthread_t()
+    private var joined = false
 
     /// Binds the handler socket and starts its thread (the first CURVE server of a context).
     init(context: UnsafeMutableRawPointer) throws(LinkError) {
@@ -64,9 +65,19 @@ public final class ZapAuthenticator: @unchecked Sendable {
             throw .security("cannot bind the ZAP handler on \(Self.endpoint): \(zmqErrorString(e)) (another ZAP handler in this context?)")
         }
         socket = s
-        let thread = Thread { [self] in serve() }
-        thread.name = "iqmpc-zap"
-        thread.start()
+        // A plain pthread, joined in `stop`: it is gone entirely (nothing left to tear down
+        // later on another thread) once the context terminates.
+        let me = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<ZapAuthenticator>.fromOpaque(raw!).takeRetainedValue()
+            me.serve()
+            return nil
+        }, me)
+        if rc != 0 {
+            Unmanaged<ZapAuthenticator>.fromOpaque(me).release()
+            zmq_close(s)
+            throw .security("cannot start the ZAP handler thread (pthread_create: \(rc))")
+        }
     }
 
     /// Registers a server socket's authorised keys; returns the ZAP domain to set on it.
@@ -97,8 +108,12 @@ public final class ZapAuthenticator: @unchecked Sendable {
 
     /// Stops the thread and closes the socket (before the context terminates).
     func stop() {
-        lock.lock(); stopping = true; lock.unlock()
-        finished.wait()
+        lock.lock()
+        stopping = true
+        let wasJoined = joined
+        joined = true
+        lock.unlock()
+        if !wasJoined { pthread_join(thread, nil) }
     }
 
     private var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
@@ -106,7 +121,7 @@ public final class ZapAuthenticator: @unchecked Sendable {
     // MARK: the handler thread
 
     private func serve() {
-        defer { zmq_close(socket); finished.signal() }
+        defer { zmq_close(socket) }
         var frames = [[UInt8]](repeating: [], count: 8)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 512, alignment: 8)
         defer { buffer.deallocate() }
