@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IQJSON
 import IQLink
 
 /// `iqmpc-runtime bench-link`: what CURVE costs per frame. One process, two threads, real
@@ -30,12 +31,13 @@ struct BenchLinkCommand: ParsableCommand {
         }
         let p = Percentiles(plain), c = Percentiles(curve)
         if json {
-            let o: [String: Any] = ["frames": plain.count, "obs_dim": obsDim, "act_dim": actDim,
-                                    "plain_median_us": p.median, "plain_p99_us": p.p99,
-                                    "curve_median_us": c.median, "curve_p99_us": c.p99,
-                                    "curve_over_plain_median": c.median / p.median]
-            let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            struct Output: Encodable {
+                var frames, obsDim, actDim: Int
+                var plainMedianUs, plainP99Us, curveMedianUs, curveP99Us, curveOverPlainMedian: Double
+            }
+            print(try StrictJSON.output(Output(frames: plain.count, obsDim: obsDim, actDim: actDim,
+                                               plainMedianUs: p.median, plainP99Us: p.p99, curveMedianUs: c.median,
+                                               curveP99Us: c.p99, curveOverPlainMedian: c.median / p.median)))
         } else {
             print(String(format: "lockstep round trip, loopback TCP, obs %d / act %d floats, %d frames each:", obsDim, actDim, plain.count))
             print(String(format: "  plain: median %.1f us, p99 %.1f us", p.median, p.p99))
