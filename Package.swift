@@ -78,7 +78,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// The training-update benchmark (`iqmpc-train bench-update`).
-        .target(name: "IQTrainerBench", dependencies: ["IQTrainer", "IQModel", "COpenBLAS"]),
+        .target(name: "IQTrainerBench", dependencies: ["IQTrainer", "IQModel", "IQKernels", "COpenBLAS"]),
         /// Test peers and hooks: a scripted plant with fault injection, throw-hook suspension.
         .target(name: "IQTestSupport", dependencies: ["IQLink"]),
 
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CMuJoCo", "CAllocCounter"]),
-        .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "CAllocCounter"]),
+        .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "IQKernels", "CAllocCounter"]),
         .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQJSON", "IQCalibration", "IQLink", "IQModel"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),
     ],

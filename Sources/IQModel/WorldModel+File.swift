@@ -1,5 +1,6 @@
 import Foundation
 import IQJSON
+import IQKernels
 
 extension ModelConfig {
     /// The config as stored in `__metadata__["config"]`: compact JSON with sorted keys, so
@@ -83,7 +84,7 @@ extension WorldModel {
     public static func initialised(config: ModelConfig, seed: UInt64, nonzeroQ: Bool = false) -> WorldModel {
         do { try config.validate() } catch { fatalError("WorldModel.initialised: \(error)") }
         let layout = TensorLayout(config)
-        var g = InitGenerator(seed: seed)
+        var g = SeededRandom(seed: seed)
         let qLast = Set(layout.q.map { $0.last!.prefix + ".weight" })
         var t: [String: [Float]] = [:]
         for s in layout.tensors {
@@ -91,7 +92,7 @@ extension WorldModel {
                 t[s.name] = [Float](repeating: 1, count: s.count)
             } else if s.name.hasSuffix(".weight") {
                 var w = [Float](repeating: 0, count: s.count)
-                for i in 0..<s.count { w[i] = g.truncatedNormal(std: 0.02) }
+                for i in 0..<s.count { w[i] = Float(g.truncatedNormal(std: 0.02)) }
                 if qLast.contains(s.name) && !nonzeroQ { w = [Float](repeating: 0, count: s.count) }
                 t[s.name] = w
             } else {

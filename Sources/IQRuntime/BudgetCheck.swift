@@ -1,5 +1,6 @@
 import CAllocCounter
 import IQCalibration
+import IQKernels
 import IQLink
 import Logging
 
@@ -116,11 +117,8 @@ public enum BudgetCheck {
     /// Observations spread over each channel's typical range (offset ± scale), inside the
     /// accepted range, from a fixed-seed generator so runs are comparable.
     package static func synthetic(_ cal: Calibration, count: Int) -> [RecordedObservation] {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func uniform() -> Float {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(state >> 40) / Float(1 << 24) * 2 - 1
-        }
+        var g = SeededRandom(seed: 0x5EED)
+        func uniform() -> Float { Float(g.uniform() * 2 - 1) }
         return (0..<count).map { i in
             RecordedObservation(values: cal.observations.map { ch in
                 min(max(ch.offset + abs(ch.scale) * uniform(), ch.low), ch.high)

@@ -1,10 +1,11 @@
+import IQKernels
 /// IQTrainer: offline IQ-MPC training (docs/algorithm.md §3-§4) on the CPU.
 ///
 /// Layout and API:
 /// - Math/: `TrainScalar` (Float for training, Double for the finite-difference checks),
 ///   `Ops` (Linear, LayerNorm, Mish, SimNorm forward + hand-derived backward), `MLPCache`
 ///   (one network call site: activations kept for backward, dropout masks), `PolicyHead`
-///   (squashed Gaussian with the correct per-dimension log-density), `TrainRNG`.
+///   (squashed Gaussian with the correct per-dimension log-density), `SeededRandom`.
 /// - Model/: `NetShape` / `ParamLayout` (θ = [encoder | dynamics | π | Q_0…Q_{K−1}] in
 ///   IQModel's file order), `WeightsBridge` (θ ⇄ `WorldModel`, the deployable file).
 /// - Update/: `IQLoss` (stop-gradient targets, 20·L_cons + 0.1·L_iq with v0 and χ², L_π),

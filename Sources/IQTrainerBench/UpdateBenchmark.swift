@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import IQKernels
 import IQModel
 import IQTrainer
 
@@ -63,7 +64,7 @@ public enum UpdateBenchmark {
         let state = TrainState<Float>(layout: layout, seed: 1)
         let updater = IQUpdater<Float>(layout: layout, hyper: hyper)
         let b = Batch<Float>(horizon: horizon, batch: batch, obsDim: obsDim, actDim: actDim)
-        var r = TrainRNG(seed: 2)
+        var r = SeededRandom(seed: 2)
         for i in 0..<b.obs.count { b.obs.p[i] = Float(r.normal()) }
         for i in 0..<b.act.count { b.act.p[i] = Float(r.uniform() * 2 - 1) }
         for _ in 0..<warmup { _ = updater.updateFloat(state, batch: b) }

@@ -8,7 +8,7 @@ import Testing
 struct FusedKernelTests {
     /// Values spanning Mish's branches (x > 20, 15 < x <= 20, very negative) and LayerNorm rows.
     func values(_ n: Int, seed: UInt64) -> [Float] {
-        var r = TrainRNG(seed: seed)
+        var r = SeededRandom(seed: seed)
         let special: [Float] = [25, 19.5, 16, 15, 14.9, -30, -90, 0, 1e-3]
         return (0..<n).map { i in i % 11 < special.count && i % 3 == 0 ? special[i % 11] : Float(r.normal() * 3) }
     }
@@ -51,7 +51,7 @@ struct FusedKernelTests {
         FusedKernels.layerNormMishForward(x, rows: rows, n: n, gain: gain, bias: bias, xhat: &xhat, rstd: &rstd,
                                           preAct: &pre, deriv: &deriv, y: &y)
         FloatKernels.layerNormForward(x, rows: rows, n: n, gain: gain, bias: bias, xhat: &xhat2, rstd: &rstd, y: &ln)
-        var r = TrainRNG(seed: 9)
+        var r = SeededRandom(seed: 9)
         let mask = (0..<(rows * n)).map { _ in r.uniform() < 0.7 ? Float(1 / 0.7) : 0 }
         // Separate: Mish backward, LayerNorm backward, mask, bias column sums.
         let dT = Tensor<Float>(dyIn)
@@ -115,7 +115,7 @@ struct FusedKernelTests {
     func floatNetworkAgreesWithDoubleReference(outputs: Int) {
         let spec = MLPSpec(input: 13, hidden: [24, 16], output: outputs, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
         let rows = 9
-        var r = TrainRNG(seed: 21)
+        var r = SeededRandom(seed: 21)
         let params = (0..<spec.paramCount).map { _ in r.normal() * 0.4 }
         let x = (0..<(rows * spec.inDim)).map { _ in r.normal() }
         let dOut = (0..<(rows * spec.outDim)).map { _ in r.normal() }
@@ -123,7 +123,7 @@ struct FusedKernelTests {
         let cd = MLPCache<Double>(spec: spec, maxRows: rows), cf = MLPCache<Float>(spec: spec, maxRows: rows)
         for i in 0..<x.count { cd.input.p[i] = x[i] }
         let xf = Tensor<Float>(x.map { Float($0) })
-        var rd = TrainRNG(seed: 5), rf = TrainRNG(seed: 5)
+        var rd = SeededRandom(seed: 5), rf = SeededRandom(seed: 5)
         let od = cd.forward(params: pd.p, rows: rows, dropout: 0.2, rng: &rd)
         let of = cf.forward(params: pf.p, rows: rows, dropout: 0.2, rng: &rf, input: xf.p)
         #expect(rd == rf)
@@ -147,7 +147,7 @@ struct FusedKernelTests {
         }
         // Forward without the backward-only stores: same output bits.
         let first = Array(UnsafeBufferPointer(start: of, count: rows * spec.outDim))
-        var rf2 = TrainRNG(seed: 5)
+        var rf2 = SeededRandom(seed: 5)
         let again = cf.forward(params: pf.p, rows: rows, dropout: 0.2, rng: &rf2, input: xf.p, needsBackward: false)
         #expect(first.map(\.bitPattern) == (0..<first.count).map { again[$0].bitPattern })
     }
@@ -158,7 +158,7 @@ struct FusedKernelTests {
 @Test func gradientPenaltyFloatAgreesWithDouble() {
     let spec = MLPSpec(input: 10, hidden: [16, 16], output: 1, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
     let rows = 6
-    var r = TrainRNG(seed: 43)
+    var r = SeededRandom(seed: 43)
     let p = (0..<(2 * spec.paramCount)).map { _ in r.normal() * 0.5 }
     let x = (0..<(rows * spec.inDim)).map { _ in r.normal() }
     let gd = GradientPenalty<Double>(spec: spec, rows: rows), gf = GradientPenalty<Float>(spec: spec, rows: rows)
@@ -166,7 +166,7 @@ struct FusedKernelTests {
     let n = spec.paramCount
     let dd = Tensor<Double>(2 * n), df = Tensor<Float>(2 * n)
     for i in 0..<x.count { gd.input[i] = x[i]; gf.input[i] = Float(x[i]) }
-    var r1 = TrainRNG(seed: 3), r2 = TrainRNG(seed: 3)
+    var r1 = SeededRandom(seed: 3), r2 = SeededRandom(seed: 3)
     let vd = gd.penalty(params1: pd.p, params2: pd.p + n, grads1: dd.p, grads2: dd.p + n, dropout: 0.2, scale: 1, rng: &r1)
     let vf = gf.penalty(params1: pf.p, params2: pf.p + n, grads1: df.p, grads2: df.p + n, dropout: 0.2, scale: 1, rng: &r2)
     #expect(abs(Double(vf) - vd) < 1e-4 * max(1, abs(vd)))

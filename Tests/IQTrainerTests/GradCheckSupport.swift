@@ -1,3 +1,4 @@
+import IQKernels
 @testable import IQTrainer
 
 /// Central finite differences in Double against the analytic gradient.
@@ -30,7 +31,7 @@ func tinyShape() -> NetShape {
 /// the checks weak), Q's zeroed last layer made non-zero.
 func randomisedState(_ shape: NetShape, seed: UInt64) -> TrainState<Double> {
     let s = TrainState<Double>(layout: ParamLayout(shape), seed: seed)
-    var r = TrainRNG(seed: seed &+ 99)
+    var r = SeededRandom(seed: seed &+ 99)
     for i in 0..<s.layout.total { s.theta.p[i] = r.normal() * 0.6 }
     s.target.p.update(from: s.theta.p + s.layout.qOffset, count: s.layout.qCount)
     for i in 0..<s.layout.qCount { s.target.p[i] += r.normal() * 0.1 }
@@ -39,7 +40,7 @@ func randomisedState(_ shape: NetShape, seed: UInt64) -> TrainState<Double> {
 
 func randomBatch(_ shape: NetShape, hyper: Hyper, seed: UInt64) -> Batch<Double> {
     let b = Batch<Double>(horizon: hyper.horizon, batch: hyper.batch, obsDim: shape.obsDim, actDim: shape.actDim)
-    var r = TrainRNG(seed: seed)
+    var r = SeededRandom(seed: seed)
     for i in 0..<b.obs.count { b.obs.p[i] = r.normal() }
     for i in 0..<b.act.count { b.act.p[i] = r.uniform() * 1.8 - 0.9 }
     return b

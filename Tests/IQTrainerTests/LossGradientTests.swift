@@ -1,5 +1,6 @@
-import Testing
+import IQKernels
 @testable import IQTrainer
+import Testing
 
 /// The full losses of docs/algorithm.md §4.2 against central differences in Double, every parameter.
 struct LossGradientTests {
@@ -20,7 +21,7 @@ struct LossGradientTests {
         let s = randomisedState(shape, seed: 11)
         let batch = randomBatch(shape, hyper: hp, seed: 12)
         let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
-        var rng = TrainRNG(seed: 13)
+        var rng = SeededRandom(seed: 13)
         loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
         let r0 = rng
         s.grad.zero()
@@ -46,7 +47,7 @@ struct LossGradientTests {
         for i in s.layout.policyRange { s.theta.p[i] *= 0.5 }
         let batch = randomBatch(shape, hyper: hp, seed: 22)
         let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
-        var rng = TrainRNG(seed: 23)
+        var rng = SeededRandom(seed: 23)
         loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
         loss.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &rng)
         let r0 = rng
@@ -72,7 +73,7 @@ struct LossGradientTests {
     for i in s.layout.policyRange { s.theta.p[i] *= 0.5 }
     let rows = 5
     let bc = BCLoss<Double>(layout: s.layout, rows: rows)
-    var r = TrainRNG(seed: 32)
+    var r = SeededRandom(seed: 32)
     let obs = (0..<(rows * shape.obsDim)).map { _ in r.normal() }
     let act = (0..<(rows * shape.actDim)).map { _ in r.uniform() * 1.6 - 0.8 }
     s.grad.zero()
@@ -93,7 +94,7 @@ struct LossGradientTests {
     let spec = MLPSpec(input: 6, hidden: [7, 5], output: 1, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
     let rows = 4
     let gp = GradientPenalty<Double>(spec: spec, rows: rows)
-    var r = TrainRNG(seed: 41)
+    var r = SeededRandom(seed: 41)
     let p1 = Tensor<Double>(spec.paramCount), p2 = Tensor<Double>(spec.paramCount)
     for i in 0..<spec.paramCount { p1.p[i] = r.normal() * 0.8; p2.p[i] = r.normal() * 0.8 }
     let x = (0..<(rows * 6)).map { _ in r.normal() }
@@ -124,7 +125,7 @@ struct LossGradientTests {
     let s = randomisedState(shape, seed: 51)
     let batch = randomBatch(shape, hyper: hp, seed: 52)
     let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
-    var rng = TrainRNG(seed: 53)
+    var rng = SeededRandom(seed: 53)
     loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
     let r0 = rng
     s.grad.zero()
@@ -144,7 +145,7 @@ struct LossGradientTests {
     // BLAS may sum in another order for differently aligned buffers).
     hp.useGradientPenalty = false
     let plain = IQLoss<Double>(layout: s.layout, hyper: hp)
-    var r1 = TrainRNG(seed: 53)
+    var r1 = SeededRandom(seed: 53)
     plain.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &r1)
     s.grad.zero()
     plain.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &r1)

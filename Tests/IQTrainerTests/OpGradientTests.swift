@@ -1,11 +1,12 @@
-import Testing
+import IQKernels
 @testable import IQTrainer
+import Testing
 
 /// Each primitive on its own: a random linear functional of the output, FD vs backward.
 struct OpGradientTests {
     /// Checks one MLP (= chain of the primitives under test) w.r.t. its input and parameters.
     func checkMLP(_ spec: MLPSpec, rows: Int, dropout: Double, seed: UInt64) -> Double {
-        var r = TrainRNG(seed: seed)
+        var r = SeededRandom(seed: seed)
         let cache = MLPCache<Double>(spec: spec, maxRows: rows)
         let params = Tensor<Double>(spec.paramCount)
         for i in 0..<params.count { params.p[i] = r.normal() * 0.7 }
@@ -85,7 +86,7 @@ struct OpGradientTests {
     /// Squashed Gaussian: loss = Σ c·a + Σ k·ℓ with ε fixed.
     @Test func policyHead() {
         let A = 3, rows = 4
-        var r = TrainRNG(seed: 5)
+        var r = SeededRandom(seed: 5)
         let head = PolicyHead<Double>(actDim: A, maxRows: rows, logStdMin: -10, logStdMax: 2)
         var raw = (0..<(rows * 2 * A)).map { _ in r.normal() * 0.8 }
         for i in 0..<(rows * A) { head.eps.p[i] = r.normal() }

@@ -1,6 +1,7 @@
+import IQKernels
 import IQModel
-import Testing
 @testable import IQTrainer
+import Testing
 
 /// What is trained is what is deployed: the trainer's forward passes on θ imported from a
 /// WorldModel agree with the runtime's forward passes, and export → import is lossless.
@@ -12,12 +13,12 @@ struct ParityTests {
         let theta = Tensor<Float>(layout.total)
         WeightsBridge.load(model, into: theta.p)
         let rows = 7
-        var r = TrainRNG(seed: 4)
+        var r = SeededRandom(seed: 4)
         let obs = (0..<(rows * 5)).map { _ in Float(r.normal() * 2) }
         let ws = ForwardWorkspace(model: model, maxRows: rows)
         var z = [Float](repeating: 0, count: rows * 64)
         model.encode(obs: obs, rows: rows, into: &z, workspace: ws)
-        var rng = TrainRNG(seed: 1)
+        var rng = SeededRandom(seed: 1)
         let enc = MLPCache<Float>(spec: layout.encoder, maxRows: rows)
         for i in 0..<obs.count { enc.input.p[i] = obs[i] }
         let mine = enc.forward(params: theta.p + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng)

@@ -1,8 +1,9 @@
 import Foundation
+import IQKernels
 import IQModel
 import IQPlants
-import Testing
 @testable import IQTrainer
+import Testing
 
 /// The update split over threads (`IQUpdater(threads:)`): reproducible bit for bit for a given
 /// seed and thread count, and the same gradients as one thread up to the order of the sums.
@@ -16,7 +17,7 @@ struct ThreadedUpdateTests {
         hyper.batch = batch
         let state = TrainState<Float>(layout: layout, seed: seed)
         let b = Batch<Float>(horizon: hyper.horizon, batch: batch, obsDim: 5, actDim: 2)
-        var r = TrainRNG(seed: 2)
+        var r = SeededRandom(seed: 2)
         for i in 0..<b.obs.count { b.obs.p[i] = Float(r.normal()) }
         for i in 0..<b.act.count { b.act.p[i] = Float(r.uniform() * 2 - 1) }
         return (layout, hyper, state, b)
@@ -82,7 +83,7 @@ struct ThreadedUpdateTests {
         func gradients(_ n: Int) throws -> (model: [Float], policy: [Float], loss: Float) {
             let (layout, hyper, state, b) = try Self.setup(batch: 37)
             let u = IQUpdater<Float>(layout: layout, hyper: hyper, threads: n)
-            var rng = TrainRNG(seed: 11)
+            var rng = SeededRandom(seed: 11)
             u.loss.prepareTargets(theta: state.theta.p, target: state.target.p, batch: b, rng: &rng)
             state.grad.zero()
             let loss = u.loss.modelLoss(theta: state.theta.p, grad: state.grad.p, batch: b, rng: &rng)

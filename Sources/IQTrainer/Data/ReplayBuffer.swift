@@ -1,3 +1,4 @@
+import IQKernels
 /// A buffer of whole episodes (docs/algorithm.md §3.1-§3.2). Capacity is in rows; when an added episode
 /// would exceed it, the oldest episodes are dropped whole (the reference's ring overwrites
 /// rows; dropping whole episodes keeps every stored slice valid).
@@ -35,7 +36,7 @@ public final class ReplayBuffer: @unchecked Sendable {
     public func sampleable(horizon: Int) -> Int { episodes.reduce(0) { $0 + ($1.rows >= horizon + 1 ? 1 : 0) } }
 
     /// Fills batch rows [rowOffset, rowOffset + count) of every time step with `count` slices.
-    public func sample<T: TrainScalar>(into b: Batch<T>, rowOffset: Int, count: Int, rng: inout TrainRNG) {
+    public func sample<T: TrainScalar>(into b: Batch<T>, rowOffset: Int, count: Int, rng: inout SeededRandom) {
         let H = b.horizon, N2 = b.rows, Do = obsDim, A = actDim
         let eligible = episodes.indices.filter { episodes[$0].rows >= H + 1 }
         precondition(!eligible.isEmpty, "no episode with at least \(H + 1) rows to sample from")
@@ -63,7 +64,7 @@ public final class ReplayBuffer: @unchecked Sendable {
 
     /// docs/algorithm.md §3.4: rows 0..<B behavioural (from `behavioural`), B..<2B expert (from `expert`).
     public static func sampleMixed<T: TrainScalar>(behavioural: ReplayBuffer, expert: ReplayBuffer, into b: Batch<T>,
-                                                  rng: inout TrainRNG) {
+                                                  rng: inout SeededRandom) {
         behavioural.sample(into: b, rowOffset: 0, count: b.batch, rng: &rng)
         expert.sample(into: b, rowOffset: b.batch, count: b.batch, rng: &rng)
     }

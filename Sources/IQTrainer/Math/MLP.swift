@@ -170,7 +170,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
     /// `input`: rows x inDim read in place of `self.input` (it must stay unchanged until the
     /// matching `backward`). `needsBackward: false` skips what only a backward pass reads.
     @discardableResult
-    public func forward(params: UnsafePointer<T>, rows: Int, dropout: Double, rng: inout TrainRNG,
+    public func forward(params: UnsafePointer<T>, rows: Int, dropout: Double, rng: inout SeededRandom,
                         input external: UnsafePointer<T>? = nil, needsBackward: Bool = true) -> UnsafeMutablePointer<T> {
         precondition(rows <= maxRows)
         self.rows = rows

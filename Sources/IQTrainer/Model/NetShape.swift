@@ -1,3 +1,4 @@
+import IQKernels
 /// The trainer's view of the architecture (docs/algorithm.md §1): sizes plus where each network's
 /// parameters live in one flat vector θ = [encoder | dynamics | policy | Q_0 … Q_{K-1}].
 /// One flat vector makes Adam, global-norm clipping, Polyak averaging and checkpoints
@@ -65,7 +66,7 @@ public struct ParamLayout: Sendable, Equatable {
 
     /// docs/algorithm.md §1.8: Linear weights N(0, 0.02²) truncated at ±2 (absolute), biases 0, LayerNorm
     /// gain 1 / bias 0, and every Q head's last Linear zeroed so Q ≡ 0 at start.
-    public func initialise<T: TrainScalar>(_ theta: UnsafeMutablePointer<T>, rng: inout TrainRNG) {
+    public func initialise<T: TrainScalar>(_ theta: UnsafeMutablePointer<T>, rng: inout SeededRandom) {
         func initMLP(_ spec: MLPSpec, at base: Int, zeroLast: Bool) {
             for (i, l) in spec.layers.enumerated() {
                 let w = theta + base + spec.offsets[i]

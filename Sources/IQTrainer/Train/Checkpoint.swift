@@ -1,4 +1,5 @@
 import Foundation
+import IQKernels
 import IQModel
 
 /// Loop position and settings saved beside the tensors.
@@ -19,7 +20,7 @@ public struct CheckpointHeader: Codable, Sendable {
     public var hyper: Hyper
     public var modelSteps: Int
     public var policySteps: Int
-    public var rng: TrainRNG
+    public var rng: SeededRandom
     public var position: LoopPosition
     public var runSeed: UInt64
     public var demosPath: String

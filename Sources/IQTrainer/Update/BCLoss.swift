@@ -1,3 +1,4 @@
+import IQKernels
 /// Behaviour cloning baseline: maximum likelihood of the expert's action under the
 /// squashed-Gaussian prior, encoder included. With u = atanh(a_E) (a_E clipped to
 /// ±(1 − 1e-4) because saturated experts hit ±1 exactly) the negative log-density is
@@ -25,7 +26,7 @@ public final class BCLoss<T: TrainScalar>: @unchecked Sendable {
     public func loss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, obs: UnsafePointer<T>,
                      act: UnsafePointer<T>) -> T {
         let A = layout.shape.actDim, L = layout.shape.latentDim
-        var rng = TrainRNG(seed: 0)
+        var rng = SeededRandom(seed: 0)
         enc.input.p.update(from: obs, count: rows * layout.shape.obsDim)
         let z = enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng)
         pi.input.p.update(from: z, count: rows * L)

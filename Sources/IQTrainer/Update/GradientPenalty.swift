@@ -1,3 +1,4 @@
+import IQKernels
 /// The optional Wasserstein-1 gradient penalty of docs/algorithm.md §4.2 step 7 with exact double
 /// backpropagation. For one (k, t) term: x̃ = λ x_E + (1 − λ) x_B (λ ~ U(0,1) per row, the
 /// inputs detached as in the reference), a fresh random head pair, and
@@ -39,7 +40,7 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
     /// `scale` · ∂GP/∂θ into `grads1`/`grads2` when non-nil. Dropout masks come from `rng`.
     public func penalty(params1: UnsafePointer<T>, params2: UnsafePointer<T>,
                         grads1: UnsafeMutablePointer<T>?, grads2: UnsafeMutablePointer<T>?,
-                        dropout: Double, scale: T, rng: inout TrainRNG) -> T {
+                        dropout: Double, scale: T, rng: inout SeededRandom) -> T {
         let D = spec.inDim
         caches[1].input.p.update(from: caches[0].input.p, count: rows * D)
         let ones = Tensor<T>(rows)

@@ -81,7 +81,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     // MARK: Phase 1
 
     /// z*_{t+1} = h(obs[t+1]) and y_t = γ (Q̄min2(z*, ã) − α ℓ(ã)), ã ~ π(z*), one target pair.
-    public func prepareTargets(theta: UnsafePointer<T>, target: UnsafePointer<T>, batch: Batch<T>, rng: inout TrainRNG) {
+    public func prepareTargets(theta: UnsafePointer<T>, target: UnsafePointer<T>, batch: Batch<T>, rng: inout SeededRandom) {
         let rows = H * N2
         zStar.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng,
                                          input: batch.obs.p + N2 * Do, needsBackward: false),
@@ -106,7 +106,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     /// Returns 20·L_cons + 0.1·L_iq (+ GP); adds its gradient into `grad` when non-nil.
     @discardableResult
     public func modelLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, batch: Batch<T>,
-                          rng: inout TrainRNG) -> T {
+                          rng: inout SeededRandom) -> T {
         let LA = L + A
         // Latent rollout ẑ_0..ẑ_H.
         zs.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: N2, dropout: 0, rng: &rng,
@@ -286,7 +286,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     /// L_π = 1/(H+1) Σ_t ρ^t mean_i(α ℓ − Qmin2(ẑ_t, ã)) on the latents of the last
     /// `modelLoss`, Q frozen (gradient through its action input only), dropout on.
     @discardableResult
-    public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, rng: inout TrainRNG) -> T {
+    public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, rng: inout SeededRandom) -> T {
         let rows = (H + 1) * N2
         let LA = L + A
         let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng, input: zs.p)

@@ -12,7 +12,7 @@ public final class TrainState<T: TrainScalar>: @unchecked Sendable {
     public let adamV: Tensor<T>
     public var modelSteps = 0
     public var policySteps = 0
-    public var rng: TrainRNG
+    public var rng: SeededRandom
 
     public init(layout: ParamLayout, seed: UInt64) {
         self.layout = layout
@@ -21,8 +21,8 @@ public final class TrainState<T: TrainScalar>: @unchecked Sendable {
         grad = Tensor(layout.total)
         adamM = Tensor(layout.total)
         adamV = Tensor(layout.total)
-        rng = TrainRNG(seed: seed)
-        var initRng = TrainRNG(seed: seed ^ 0x5EED_1417)
+        rng = SeededRandom(seed: seed)
+        var initRng = SeededRandom(seed: seed ^ 0x5EED_1417)
         layout.initialise(theta.p, rng: &initRng)
         syncTarget()
     }

@@ -1,6 +1,16 @@
-/// xoshiro256** with Box-Muller normals. Its whole state is four words plus a cached normal,
-/// so a checkpoint can store it and a resumed run draws exactly the same numbers.
-public struct TrainRNG: Sendable, Equatable, Codable {
+import Foundation
+
+/// The project's one seeded generator for everything that is not the planner's hot path:
+/// weight initialisation, the trainer (slices, dropout masks, noise, head pairs, random
+/// actions) and synthetic inputs such as check-budget's observations. xoshiro256** seeded by
+/// SplitMix64, Box–Muller normals with the second value kept for the next call.
+///
+/// Why not Philox for these too: Philox is counter-based so the planner's draws do not depend
+/// on how rows are split across threads; these cold paths draw sequentially, and a checkpoint
+/// can store this whole state (four words and the kept normal) so a resumed run draws exactly
+/// what the uninterrupted one would have. Conforms to `RandomNumberGenerator`, so the
+/// standard library's `shuffled(using:)`, `random(in:using:)` work with it.
+public struct SeededRandom: RandomNumberGenerator, Sendable, Equatable, Codable {
     public var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
     public var spare: Double
     public var hasSpare: Bool
@@ -39,24 +49,30 @@ public struct TrainRNG: Sendable, Equatable, Codable {
         return Int(next().multipliedFullWidth(by: UInt64(n)).high)
     }
 
+    /// Standard normal.
     @inline(__always)
     public mutating func normal() -> Double {
         if hasSpare { hasSpare = false; return spare }
         var u1 = uniform()
         while u1 <= 1e-300 { u1 = uniform() }
         let u2 = uniform()
-        let r = (-2.0 * _log(u1)).squareRoot()
+        let r = (-2.0 * Foundation.log(u1)).squareRoot()
         let th = 2.0 * Double.pi * u2
-        spare = r * _sin(th)
+        spare = r * Foundation.sin(th)
         hasSpare = true
-        return r * _cos(th)
+        return r * Foundation.cos(th)
     }
 
-    public mutating func fillNormal<T: TrainScalar>(_ p: UnsafeMutablePointer<T>, _ n: Int) {
-        for i in 0..<n { p[i] = T(normal()) }
+    /// PyTorch `trunc_normal_(std:)` with its default absolute bounds ±2, by rejection.
+    @inline(__always)
+    public mutating func truncatedNormal(std: Double, bound: Double = 2) -> Double {
+        while true {
+            let v = normal() * std
+            if abs(v) <= bound { return v }
+        }
     }
 
-    /// Two distinct indices in [0, k), drawn once per Q call as in docs/algorithm.md §1.6.
+    /// Two distinct indices in [0, k), uniform over ordered pairs (one Q call's head pair).
     public mutating func pair(_ k: Int) -> (Int, Int) {
         let a = below(k)
         var b = below(k - 1)
@@ -64,8 +80,3 @@ public struct TrainRNG: Sendable, Equatable, Codable {
         return (a, b)
     }
 }
-
-import Foundation
-@inline(__always) private func _log(_ x: Double) -> Double { Foundation.log(x) }
-@inline(__always) private func _sin(_ x: Double) -> Double { Foundation.sin(x) }
-@inline(__always) private func _cos(_ x: Double) -> Double { Foundation.cos(x) }
