@@ -79,6 +79,168 @@ static char *str_or_empty(const char *s) {
     return (char *)(s ? s : protobuf_c_empty_string);
 }
 
+/* ---------- exposure and CURVE ---------- */
+
+/* Host part of "tcp://host:port" into buf; 0 when the endpoint is not tcp. */
+static int tcp_host(const char *ep, char *buf, size_t len) {
+    const char *h, *colon;
+    size_t n;
+    if (ep == NULL || strncmp(ep, "tcp://", 6) != 0) return 0;
+    h = ep + 6;
+    colon = strrchr(h, ':');
+    n = colon ? (size_t)(colon - h) : strlen(h);
+    if (n >= len) n = len - 1;
+    memcpy(buf, h, n);
+    buf[n] = '\0';
+    return 1;
+}
+
+static int host_is_loopback(const char *h) {
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0;
+}
+
+static int host_is_wildcard(const char *h) {
+    return strcmp(h, "*") == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "[::]") == 0;
+}
+
+static int z85_key_ok(const char *k, uint8_t out[32]) {
+    return k != NULL && strlen(k) == IQMPC_LINK_Z85_KEY_CHARS && zmq_z85_decode(out, k) != NULL;
+}
+
+static int validate_security(iqmpc_link *l, const iqmpc_link_config *c) {
+    const char *eps[2];
+    int i, n = c->mode == IQMPC_LINK_FREE_RUNNING ? 2 : 1;
+    uint32_t k;
+    uint8_t scratch[32];
+    eps[0] = c->obs_endpoint;
+    eps[1] = c->act_endpoint;
+    if (c->curve_secret_key != NULL) {
+        if (!zmq_has("curve")) {
+            set_error(l, "config: this libzmq was built without CURVE%s", NULL);
+            return -1;
+        }
+        if (!z85_key_ok(c->curve_secret_key, scratch)) {
+            set_error(l, "config: curve_secret_key is not a 40-character Z85 key%s", NULL);
+            return -1;
+        }
+        if (c->curve_authorised_keys == NULL || c->n_curve_authorised_keys < 1 ||
+            c->n_curve_authorised_keys > IQMPC_LINK_MAX_AUTHORISED_KEYS) {
+            set_error(l, "config: CURVE needs 1..16 curve_authorised_keys%s", NULL);
+            return -1;
+        }
+        for (k = 0; k < c->n_curve_authorised_keys; k++) {
+            if (!z85_key_ok(c->curve_authorised_keys[k], l->authorised[k])) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "config: curve_authorised_keys[%u] is not a 40-character Z85 key", (unsigned)k);
+                set_error(l, "%s", msg);
+                return -1;
+            }
+        }
+        l->n_authorised = c->n_curve_authorised_keys;
+    }
+    for (i = 0; i < n; i++) {
+        char host[256];
+        if (!tcp_host(eps[i], host, sizeof host)) continue;
+        if (c->curve_secret_key == NULL && !host_is_loopback(host)) {
+            if (!c->allow_insecure) {
+                set_error(l, "config: %s is reachable from the network without CURVE "
+                             "(set curve_secret_key, or allow_insecure)", eps[i]);
+                return -1;
+            }
+            snprintf(l->warning, sizeof l->warning,
+                     "%s is reachable from the network without CURVE: anyone who reaches it drives the robot",
+                     eps[i]);
+        } else if (host_is_wildcard(host) && l->warning[0] == '\0') {
+            snprintf(l->warning, sizeof l->warning, "%s binds every network interface", eps[i]);
+        }
+    }
+    return 0;
+}
+
+/* The ZAP handler (ZeroMQ RFC 27): admits CURVE clients whose public key is authorised. */
+static void *zap_main(void *arg) {
+    iqmpc_link *l = arg;
+    uint8_t frames[7][256];
+    int sizes[7];
+    while (!__atomic_load_n(&l->zap_stop, __ATOMIC_ACQUIRE)) {
+        zmq_pollitem_t item;
+        int count = 0, more = 1, ok = 0;
+        uint32_t k;
+        const char *status;
+        item.socket = l->zap_sock;
+        item.fd = 0;
+        item.events = ZMQ_POLLIN;
+        item.revents = 0;
+        if (zmq_poll(&item, 1, 100) <= 0) continue;
+        while (more) {
+            int rc;
+            size_t sz = sizeof more;
+            uint8_t sink[256];
+            rc = zmq_recv(l->zap_sock, count < 7 ? frames[count] : sink, 256, 0);
+            if (rc < 0) break;
+            if (count < 7) sizes[count] = rc;
+            count++;
+            if (zmq_getsockopt(l->zap_sock, ZMQ_RCVMORE, &more, &sz) != 0) more = 0;
+        }
+        if (count >= 7 && sizes[5] == 5 && memcmp(frames[5], "CURVE", 5) == 0 && sizes[6] == 32) {
+            for (k = 0; k < l->n_authorised; k++)
+                if (memcmp(frames[6], l->authorised[k], 32) == 0) ok = 1;
+        }
+        if (!ok) {
+            __atomic_add_fetch(&l->zap_refusals, 1, __ATOMIC_RELAXED);
+            if (l->on_refusal) {
+                char key[41] = "", addr[64] = "";
+                if (count >= 7 && sizes[6] == 32) zmq_z85_encode(key, frames[6], 32);
+                if (count >= 4) {
+                    int n = sizes[3] < 63 ? sizes[3] : 63;
+                    memcpy(addr, frames[3], (size_t)(n > 0 ? n : 0));
+                    addr[n > 0 ? n : 0] = '\0';
+                }
+                l->on_refusal(key, addr, l->on_refusal_user);
+            }
+        }
+        status = ok ? "200" : "400";
+        zmq_send(l->zap_sock, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, count > 1 ? frames[1] : (const uint8_t *)"", count > 1 ? (size_t)sizes[1] : 0, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, status, 3, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, ok ? "OK" : "not authorised", ok ? 2 : 14, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, "", 0, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, "", 0, 0);
+    }
+    zmq_close(l->zap_sock);
+    return NULL;
+}
+
+/* Binds the ZAP handler in the link's context and starts its thread (before any bind). */
+static int start_zap(iqmpc_link *l) {
+    int linger = 0;
+    l->zap_sock = zmq_socket(l->ctx, ZMQ_REP);
+    if (l->zap_sock == NULL) return -1;
+    zmq_setsockopt(l->zap_sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(l->zap_sock, "inproc://zeromq.zap.01") != 0) {
+        zmq_close(l->zap_sock);
+        l->zap_sock = NULL;
+        return -1;
+    }
+    l->zap_stop = 0;
+    if (pthread_create(&l->zap_thread, NULL, zap_main, l) != 0) {
+        zmq_close(l->zap_sock);
+        l->zap_sock = NULL;
+        return -1;
+    }
+    l->zap_running = 1;
+    return 0;
+}
+
+static int make_curve_server(iqmpc_link *l, void *s, const char *secret) {
+    int one = 1;
+    return zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+                   zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, IQMPC_LINK_Z85_KEY_CHARS + 1) == 0 &&
+                   zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "iqmpc", 5) == 0
+               ? 0
+               : (set_error(l, "init: CURVE options failed: %s", zmq_strerror(zmq_errno())), -1);
+}
+
 static int validate_config(iqmpc_link *l, const iqmpc_link_config *c) {
     uint32_t i;
     if (c->mode != IQMPC_LINK_FREE_RUNNING && c->mode != IQMPC_LINK_LOCKSTEP) {
@@ -143,7 +305,7 @@ static int validate_config(iqmpc_link *l, const iqmpc_link_config *c) {
         set_error(l, "config: software string too long%s", NULL);
         return -1;
     }
-    return 0;
+    return validate_security(l, c);
 }
 
 /* Packs Hello once; channel structs are scratch in the (not yet used) decode arena. */
@@ -208,7 +370,8 @@ static int set_int(void *sock, int opt, int value) {
     return zmq_setsockopt(sock, opt, &value, sizeof value);
 }
 
-static int open_socket(iqmpc_link *l, void **out, int type, const char *endpoint) {
+static int open_socket(iqmpc_link *l, void **out, int type, const char *endpoint,
+                       const char *curve_secret) {
     int64_t maxmsg = (int64_t)IQMPC_LINK_MAX_CONTROL_BYTES;
     void *s = zmq_socket(l->ctx, type);
     if (s == NULL) {
@@ -228,6 +391,7 @@ static int open_socket(iqmpc_link *l, void **out, int type, const char *endpoint
         set_error(l, "init: REQ options failed: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
+    if (curve_secret != NULL && make_curve_server(l, s, curve_secret) != 0) return -1;
     if (zmq_bind(s, endpoint) != 0) {
         char msg[IQMPC_LINK_ERROR_BYTES];
         snprintf(msg, sizeof msg, "init: cannot bind %s: %s", endpoint,
@@ -265,14 +429,21 @@ int iqmpc_link_init(iqmpc_link *l, const iqmpc_link_config *c) {
         set_error(l, "init: zmq_ctx_new failed: %s", zmq_strerror(zmq_errno()));
         return IQMPC_LINK_ERR_ZMQ;
     }
+    l->on_refusal = c->on_refusal;
+    l->on_refusal_user = c->on_refusal_user;
+    if (c->curve_secret_key != NULL && start_zap(l) != 0) {
+        set_error(l, "init: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        iqmpc_link_close(l);
+        return IQMPC_LINK_ERR_ZMQ;
+    }
     if (c->mode == IQMPC_LINK_FREE_RUNNING) {
-        if (open_socket(l, &l->obs_sock, ZMQ_PUSH, c->obs_endpoint) != 0 ||
-            open_socket(l, &l->act_sock, ZMQ_PULL, c->act_endpoint) != 0) {
+        if (open_socket(l, &l->obs_sock, ZMQ_PUSH, c->obs_endpoint, c->curve_secret_key) != 0 ||
+            open_socket(l, &l->act_sock, ZMQ_PULL, c->act_endpoint, c->curve_secret_key) != 0) {
             iqmpc_link_close(l);
             return IQMPC_LINK_ERR_ZMQ;
         }
     } else {
-        if (open_socket(l, &l->obs_sock, ZMQ_REQ, c->obs_endpoint) != 0) {
+        if (open_socket(l, &l->obs_sock, ZMQ_REQ, c->obs_endpoint, c->curve_secret_key) != 0) {
             iqmpc_link_close(l);
             return IQMPC_LINK_ERR_ZMQ;
         }
@@ -292,6 +463,12 @@ void iqmpc_link_close(iqmpc_link *l) {
     if (l->obs_sock) zmq_close(l->obs_sock);
     if (l->act_sock && l->act_sock != l->obs_sock) zmq_close(l->act_sock);
     l->obs_sock = l->act_sock = NULL;
+    if (l->zap_running) {
+        __atomic_store_n(&l->zap_stop, 1, __ATOMIC_RELEASE);
+        pthread_join(l->zap_thread, NULL);
+        l->zap_running = 0;
+        l->zap_sock = NULL;
+    }
     if (l->ctx) zmq_ctx_term(l->ctx);
     l->ctx = NULL;
     l->state = ST_NO_SESSION;
@@ -742,11 +919,14 @@ int iqmpc_link_step(iqmpc_link *l, const float *obs, const iqmpc_link_frame_flag
 void iqmpc_link_counters_get(const iqmpc_link *l, iqmpc_link_counters *out) {
     if (l == NULL || out == NULL) return;
     *out = l->counters;
+    out->auth_refusals = __atomic_load_n(&l->zap_refusals, __ATOMIC_RELAXED);
 }
 
 int iqmpc_link_connected(const iqmpc_link *l) { return l != NULL && l->state == ST_CONNECTED; }
 
 const char *iqmpc_link_last_error(const iqmpc_link *l) { return l ? l->last_error : ""; }
+
+const char *iqmpc_link_warning(const iqmpc_link *l) { return l ? l->warning : ""; }
 
 int iqmpc_link_endpoint(const iqmpc_link *l, int which, char *buf, size_t len) {
     void *s;

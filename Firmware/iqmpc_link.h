@@ -15,6 +15,7 @@
  *
  * Not thread-safe: one thread owns a link. See Firmware/README.md for the timing model.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ extern "C" {
 /* Decoding scratch: a 64 KiB control message unpacks into far less than this. */
 #define IQMPC_LINK_ARENA_BYTES (192u * 1024u)
 #define IQMPC_LINK_ERROR_BYTES 256u
+/* CURVE: controller keys a link may authorise; Z85 keys are 40 characters. */
+#define IQMPC_LINK_MAX_AUTHORISED_KEYS 16u
+#define IQMPC_LINK_Z85_KEY_CHARS 40u
 
 typedef enum {
     IQMPC_LINK_FREE_RUNNING = 1, /* robot PUSHes observations, PULLs actions (both bound) */
@@ -101,6 +105,21 @@ typedef struct {
     const float *safe_action;
     const char *software;        /* free-form, e.g. "acme-arm-fw 2.1"; may be NULL */
     uint32_t hello_interval_ms;  /* Hello resend period while unanswered; 0 = 100 ms */
+    /*
+     * CURVE (Proto/README.md "Security"): the robot is the CURVE server of both sockets.
+     * curve_secret_key: this robot's secret key, Z85 (40 characters; iqmpc-runtime keygen);
+     * NULL = no CURVE. curve_authorised_keys: the controllers' public keys (Z85) a ZAP
+     * handler thread admits; every other client gets no session and is counted
+     * (counters.auth_refusals) and reported through on_refusal (called on that thread).
+     */
+    const char *curve_secret_key;
+    const char *const *curve_authorised_keys;
+    uint32_t n_curve_authorised_keys; /* 1..IQMPC_LINK_MAX_AUTHORISED_KEYS with CURVE */
+    void (*on_refusal)(const char *z85_public_key, const char *address, void *user);
+    void *on_refusal_user;
+    /* Without CURVE a tcp:// endpoint that is not loopback is refused unless this is set
+       (then iqmpc_link_warning says so). */
+    int allow_insecure;
 } iqmpc_link_config;
 
 /* What a step hands back. values[0..act_dim) is always safe to apply. */
@@ -141,6 +160,7 @@ typedef struct {
     uint64_t refusals;         /* refused HelloAcks */
     uint64_t session_losses;   /* controller forgot us (restart, NO_HANDSHAKE, shutdown) */
     uint64_t arena_high_water; /* decode scratch bytes ever used */
+    uint64_t auth_refusals;    /* CURVE clients refused by the ZAP handler (unknown key) */
 } iqmpc_link_counters;
 
 /* Everything a link needs; fields are private. Give it static storage. */
@@ -170,6 +190,17 @@ typedef struct iqmpc_link {
     IqmpcArena arena;
     iqmpc_link_counters counters;
     char last_error[IQMPC_LINK_ERROR_BYTES];
+    char warning[IQMPC_LINK_ERROR_BYTES];
+    /* CURVE's ZAP handler: its own thread, never on the step path. */
+    void *zap_sock;
+    pthread_t zap_thread;
+    int zap_running;
+    int zap_stop;                 /* written by close, read by the ZAP thread (atomics) */
+    uint64_t zap_refusals;        /* written by the ZAP thread (atomics) */
+    uint32_t n_authorised;
+    uint8_t authorised[IQMPC_LINK_MAX_AUTHORISED_KEYS][32];
+    void (*on_refusal)(const char *, const char *, void *);
+    void *on_refusal_user;
     union {
         long double align_;
         uint8_t bytes[IQMPC_LINK_ARENA_BYTES];
@@ -235,6 +266,10 @@ int iqmpc_link_connected(const iqmpc_link *link);
 
 /* Last refusal or configuration error as text ("" if none). */
 const char *iqmpc_link_last_error(const iqmpc_link *link);
+
+/* Exposure the configuration allowed but an operator should know about (an insecure
+   network endpoint, a wildcard bind), "" if none. Set by iqmpc_link_init. */
+const char *iqmpc_link_warning(const iqmpc_link *link);
 
 /* Name of a fault, for logs. */
 const char *iqmpc_link_fault_name(iqmpc_link_fault fault);

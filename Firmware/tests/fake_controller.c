@@ -26,6 +26,33 @@ int fake_open_free(fake_ctl *f, const char *obs_ep, const char *act_ep) {
     return connect_socket(f, &f->out, ZMQ_PUSH, act_ep);
 }
 
+static int curve_client(void *s, const char *server_public, const char *own_public, const char *own_secret) {
+    return zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_public, 41) == 0 &&
+                   zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, own_public, 41) == 0 &&
+                   zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, own_secret, 41) == 0
+               ? 0
+               : -1;
+}
+
+int fake_open_free_curve(fake_ctl *f, const char *obs_ep, const char *act_ep, const char *server_public,
+                         const char *own_public, const char *own_secret) {
+    int linger = 0, send_timeout_ms = 2000;
+    memset(f, 0, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    if (f->ctx == NULL) return -1;
+    f->in = zmq_socket(f->ctx, ZMQ_PULL);
+    f->out = zmq_socket(f->ctx, ZMQ_PUSH);
+    if (f->in == NULL || f->out == NULL) return -1;
+    zmq_setsockopt(f->in, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(f->out, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(f->out, ZMQ_SNDTIMEO, &send_timeout_ms, sizeof send_timeout_ms);
+    if (curve_client(f->in, server_public, own_public, own_secret) != 0 ||
+        curve_client(f->out, server_public, own_public, own_secret) != 0)
+        return -1;
+    if (zmq_connect(f->in, obs_ep) != 0) return -1;
+    return zmq_connect(f->out, act_ep);
+}
+
 int fake_open_lockstep(fake_ctl *f, const char *ep) {
     memset(f, 0, sizeof *f);
     f->ctx = zmq_ctx_new();

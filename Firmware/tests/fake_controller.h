@@ -19,6 +19,9 @@ typedef struct {
 
 int fake_open_free(fake_ctl *f, const char *obs_ep, const char *act_ep);
 int fake_open_lockstep(fake_ctl *f, const char *ep);
+/* Free-running as a CURVE client: the robot's public key and this controller's pair (Z85). */
+int fake_open_free_curve(fake_ctl *f, const char *obs_ep, const char *act_ep, const char *server_public,
+                         const char *own_public, const char *own_secret);
 void fake_close(fake_ctl *f);
 
 /* Next message decoded (free with iqmpc__v1__envelope__free_unpacked(e, NULL)), or NULL

@@ -875,6 +875,77 @@ static void test_lockstep(void) {
     close_pair();
 }
 
+/* ---------------------------------------------------------------- CURVE */
+
+static int refusal_calls;
+static char refused_key[41];
+
+static void on_refusal(const char *key, const char *address, void *user) {
+    (void)address;
+    (void)user;
+    __atomic_add_fetch(&refusal_calls, 1, __ATOMIC_RELAXED);
+    snprintf(refused_key, sizeof refused_key, "%s", key);
+}
+
+/* Hello reaches only the authorised controller; an unknown key gets no session and the
+   refusal is counted and reported on the robot. */
+static void test_curve_admits_only_authorised_keys(void) {
+    char robot_pub[41], robot_sec[41], ctl_pub[41], ctl_sec[41], rogue_pub[41], rogue_sec[41];
+    const char *authorised[1];
+    iqmpc_link_config c = base_config(IQMPC_LINK_FREE_RUNNING);
+    iqmpc_link_counters k;
+    iqmpc_link_action out;
+    Iqmpc__V1__Envelope *e = NULL;
+    int i;
+    REQUIRE(zmq_curve_keypair(robot_pub, robot_sec) == 0 && zmq_curve_keypair(ctl_pub, ctl_sec) == 0 &&
+            zmq_curve_keypair(rogue_pub, rogue_sec) == 0);
+    authorised[0] = ctl_pub;
+    c.curve_secret_key = robot_sec;
+    c.curve_authorised_keys = authorised;
+    c.n_curve_authorised_keys = 1;
+    c.on_refusal = on_refusal;
+    refusal_calls = 0;
+    REQUIRE(iqmpc_link_init(&L, &c) == IQMPC_LINK_OK);
+    iqmpc_link_endpoint(&L, 0, obs_ep, sizeof obs_ep);
+    iqmpc_link_endpoint(&L, 1, act_ep, sizeof act_ep);
+
+    REQUIRE(fake_open_free_curve(&F, obs_ep, act_ep, robot_pub, rogue_pub, rogue_sec) == 0);
+    for (i = 0; i < 15 && e == NULL; i++) {
+        iqmpc_link_publish(&L, OBS_VALUES, NULL);
+        e = fake_recv(&F, 20);
+        iqmpc_link_receive(&L, 0, &out);
+    }
+    CHECK_MSG(e == NULL, "the unauthorised controller received a frame");
+    if (e) iqmpc__v1__envelope__free_unpacked(e, NULL);
+    e = NULL;
+    iqmpc_link_counters_get(&L, &k);
+    CHECK(k.auth_refusals >= 1);
+    CHECK(__atomic_load_n(&refusal_calls, __ATOMIC_RELAXED) >= 1);
+    CHECK(strcmp(refused_key, rogue_pub) == 0);
+    fake_close(&F);
+
+    REQUIRE(fake_open_free_curve(&F, obs_ep, act_ep, robot_pub, ctl_pub, ctl_sec) == 0);
+    CHECK(connect_via_steps() == 0);
+    fake_close(&F);
+    iqmpc_link_close(&L);
+}
+
+static void test_network_endpoint_needs_curve(void) {
+    iqmpc_link_config c = base_config(IQMPC_LINK_FREE_RUNNING);
+    c.obs_endpoint = "tcp://0.0.0.0:*";
+    CHECK(iqmpc_link_init(&L, &c) == IQMPC_LINK_ERR_CONFIG);
+    CHECK(strstr(iqmpc_link_last_error(&L), "without CURVE") != NULL);
+    c.allow_insecure = 1;
+    REQUIRE(iqmpc_link_init(&L, &c) == IQMPC_LINK_OK);
+    CHECK(strstr(iqmpc_link_warning(&L), "without CURVE") != NULL);
+    iqmpc_link_close(&L);
+    c = base_config(IQMPC_LINK_FREE_RUNNING);
+    CHECK(iqmpc_link_init(&L, &c) == IQMPC_LINK_OK && iqmpc_link_warning(&L)[0] == '\0');
+    iqmpc_link_close(&L);
+    c.curve_secret_key = "not-a-key";
+    CHECK(iqmpc_link_init(&L, &c) == IQMPC_LINK_ERR_CONFIG);
+}
+
 /* ---------------------------------------------------------------- runner */
 
 int harness_failures;
@@ -907,6 +978,8 @@ static const harness_test TESTS[] = {
     {"hello_repeated_while_waiting", test_hello_repeated_while_waiting},
     {"queued_frames_intact", test_queued_frames_intact},
     {"lockstep", test_lockstep},
+    {"curve_admits_only_authorised_keys", test_curve_admits_only_authorised_keys},
+    {"network_endpoint_needs_curve", test_network_endpoint_needs_curve},
 };
 
 int main(int argc, char **argv) {
