@@ -18,12 +18,25 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var logStdMax: Double
     public var discount: Double
     public var entropyCoef: Double
+    /// The model family (not part of the config JSON: `__metadata__["model_kind"]`).
+    public var kind: ModelKind = .iqmpc
+    /// TD-MPC2 only: two-hot bins, evenly spaced over [vMin, vMax] in symlog space.
+    public var numBins: Int = 101
+    public var vMin: Double = -10
+    public var vMax: Double = 10
+
+    /// Width of each Q head's (and the reward head's) output layer.
+    public var valueOutputs: Int { kind == .tdmpc2 ? numBins : 1 }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case obsDim = "obs_dim", actDim = "act_dim", latentDim = "latent_dim"
         case encoderHidden = "encoder_hidden", mlpDim = "mlp_dim", numQ = "num_q"
         case simnormGroup = "simnorm_group", logStdMin = "log_std_min", logStdMax = "log_std_max"
         case discount, entropyCoef = "entropy_coef"
+        /// TD-MPC2 only (and then required): see `kind`.
+        case numBins = "num_bins", vMin = "vmin", vMax = "vmax"
+
+        static let twoHot: [CodingKeys] = [.numBins, .vMin, .vMax]
     }
 
     /// Strict: a field this build does not know is an error, not silently dropped.
@@ -36,6 +49,26 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                   numQ: try c.decode(Int.self, forKey: .numQ), simnormGroup: try c.decode(Int.self, forKey: .simnormGroup),
                   logStdMin: try c.decode(Double.self, forKey: .logStdMin), logStdMax: try c.decode(Double.self, forKey: .logStdMax),
                   discount: try c.decode(Double.self, forKey: .discount), entropyCoef: try c.decode(Double.self, forKey: .entropyCoef))
+        // Read when present; whether they may be present depends on the kind, which the
+        // config JSON does not carry (`init(metadataJSON:kind:)` checks).
+        numBins = try c.decodeIfPresent(Int.self, forKey: .numBins) ?? numBins
+        vMin = try c.decodeIfPresent(Double.self, forKey: .vMin) ?? vMin
+        vMax = try c.decodeIfPresent(Double.self, forKey: .vMax) ?? vMax
+    }
+
+    /// The two-hot fields are written only for TD-MPC2, so IQ-MPC configs (and their content
+    /// hashes) are what they were before TD-MPC2 models existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(obsDim, forKey: .obsDim); try c.encode(actDim, forKey: .actDim)
+        try c.encode(latentDim, forKey: .latentDim); try c.encode(encoderHidden, forKey: .encoderHidden)
+        try c.encode(mlpDim, forKey: .mlpDim); try c.encode(numQ, forKey: .numQ)
+        try c.encode(simnormGroup, forKey: .simnormGroup)
+        try c.encode(logStdMin, forKey: .logStdMin); try c.encode(logStdMax, forKey: .logStdMax)
+        try c.encode(discount, forKey: .discount); try c.encode(entropyCoef, forKey: .entropyCoef)
+        if kind == .tdmpc2 {
+            try c.encode(numBins, forKey: .numBins); try c.encode(vMin, forKey: .vMin); try c.encode(vMax, forKey: .vMax)
+        }
     }
 
     public init(obsDim: Int, actDim: Int, latentDim: Int, encoderHidden: [Int], mlpDim: Int,
@@ -91,6 +124,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         guard entropyCoef.isFinite && entropyCoef >= 0 else {
             throw WeightsError.config("entropy_coef = \(entropyCoef) must be finite and ≥ 0")
+        }
+        if kind == .tdmpc2 {
+            guard numBins >= 2 && numBins <= 1024 else { throw WeightsError.config("num_bins = \(numBins) is outside 2...1024") }
+            guard vMin.isFinite && vMax.isFinite && vMin < vMax else {
+                throw WeightsError.config("vmin (\(vMin)) must be finite and below vmax (\(vMax))")
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ public struct TensorLayout: Sendable {
     public let dynamics: [LayerSpec]
     public let policy: [LayerSpec]
     public let q: [[LayerSpec]]
+    /// TD-MPC2's reward head R(z, a) → `num_bins` logits; empty for IQ-MPC.
+    public let reward: [LayerSpec]
 
     public init(_ c: ModelConfig) {
         func mlp(_ name: String, _ dims: [Int], last: LayerActivation) -> [LayerSpec] {
@@ -37,11 +39,12 @@ public struct TensorLayout: Sendable {
         encoder = mlp("encoder", [c.obsDim] + c.encoderHidden + [c.latentDim], last: sim)
         dynamics = mlp("dynamics", [za, c.mlpDim, c.mlpDim, c.latentDim], last: sim)
         policy = mlp("policy", [c.latentDim, c.mlpDim, c.mlpDim, 2 * c.actDim], last: .none)
-        q = (0..<c.numQ).map { k in mlp("q.\(k)", [za, c.mlpDim, c.mlpDim, 1], last: .none) }
+        q = (0..<c.numQ).map { k in mlp("q.\(k)", [za, c.mlpDim, c.mlpDim, c.valueOutputs], last: .none) }
+        reward = c.kind == .tdmpc2 ? mlp("reward", [za, c.mlpDim, c.mlpDim, c.numBins], last: .none) : []
     }
 
-    /// Every layer, in file order (encoder, dynamics, policy, q.0 … q.K-1).
-    public var layers: [LayerSpec] { encoder + dynamics + policy + q.flatMap { $0 } }
+    /// Every layer, in file order (encoder, dynamics, policy, q.0 … q.K-1, then reward for TD-MPC2).
+    public var layers: [LayerSpec] { encoder + dynamics + policy + q.flatMap { $0 } + reward }
 
     /// Every tensor, in file order.
     public var tensors: [TensorSpec] {

@@ -10,8 +10,11 @@ public struct ModelEvaluation: Equatable, Sendable, Encodable {
     public var policyLogStd: [Float]
     /// The action Q was evaluated at (the given one, or `policyMean`).
     public var action: [Float]
-    /// All K heads at (z, action).
+    /// All K heads at (z, action) (TD-MPC2: decoded from their two-hot logits).
     public var q: [Float]
+    /// TD-MPC2's decoded reward R(z, action); nil (and absent from the JSON) for IQ-MPC,
+    /// whose rewards come from Q.
+    public var reward: Float? = nil
 
     /// One JSON object, keys as in the CLI contract. Floats are printed with shortest
     /// round-trip precision; non-finite values (possible only from hostile inputs) as "nan"/"inf".
@@ -56,17 +59,25 @@ extension WorldModel {
                 self.q(head: k, z: z, actions: a, rows: 1, into: qb.baseAddress! + k, workspace: ws)
             }
         }
-        return ModelEvaluation(latent: z, policyMean: mean, policyLogStd: logStd, action: a, q: q)
+        var r: Float? = nil
+        if c.kind == .tdmpc2 {
+            var out: Float = 0
+            reward(z: z, actions: a, rows: 1, into: &out, workspace: ws)
+            r = out
+        }
+        return ModelEvaluation(latent: z, policyMean: mean, policyLogStd: logStd, action: a, q: q, reward: r)
     }
 
     /// Human-readable summary for `inspect`.
     public var summary: String {
         let c = config
         var s = "format: \(WorldModel.formatName) v\(WorldModel.formatVersion)\n"
+        s += "model_kind: \(c.kind.rawValue)\n"
         s += "obs_dim: \(c.obsDim)\nact_dim: \(c.actDim)\nlatent_dim: \(c.latentDim)\n"
         s += "encoder_hidden: \(c.encoderHidden)\nmlp_dim: \(c.mlpDim)\nnum_q: \(c.numQ)\n"
         s += "simnorm_group: \(c.simnormGroup)\nlog_std: [\(c.logStdMin), \(c.logStdMax)]\n"
         s += "discount: \(c.discount)\nentropy_coef: \(c.entropyCoef)\n"
+        if c.kind == .tdmpc2 { s += "two_hot: \(c.numBins) bins over [\(c.vMin), \(c.vMax)] (symlog)\n" }
         s += "parameters: \(parameterCount)\ncontent_hash: \(contentHash)\n"
         return s
     }

@@ -10,10 +10,23 @@ extension ModelConfig {
         try! StrictJSON.encode(self)
     }
 
-    /// Parses the metadata config; errors name the missing, unknown or malformed field.
-    public init(metadataJSON: String) throws {
+    /// Parses the metadata config of a model of `kind`; errors name the missing, unknown or
+    /// malformed field. The two-hot fields (`num_bins`, `vmin`, `vmax`) are required for
+    /// TD-MPC2 and refused for IQ-MPC.
+    public init(metadataJSON: String, kind: ModelKind = .iqmpc) throws {
         do { self = try StrictJSON.decode(ModelConfig.self, from: metadataJSON) } catch {
             throw WeightsError.config("config: \(error)")
+        }
+        self.kind = kind
+        // Which two-hot fields the text has (the strict decode above already vetted it).
+        let present = ((try? JSONSerialization.jsonObject(with: Data(metadataJSON.utf8))) as? [String: Any]).map { o in
+            CodingKeys.twoHot.map(\.rawValue).filter { o[$0] != nil }
+        } ?? []
+        if kind == .tdmpc2, let missing = CodingKeys.twoHot.map(\.rawValue).first(where: { !present.contains($0) }) {
+            throw WeightsError.config("config field \(missing) missing (model_kind tdmpc2)")
+        }
+        if kind != .tdmpc2, let extra = present.first {
+            throw WeightsError.config("config field \(extra) is only valid for model_kind tdmpc2")
         }
         try validate()
     }
@@ -21,7 +34,7 @@ extension ModelConfig {
 
 extension WorldModel {
     /// Metadata keys the model owns; `extraMetadata` may not override them.
-    public static let reservedMetadataKeys: Set<String> = ["format", "format_version", "config"]
+    public static let reservedMetadataKeys: Set<String> = ["format", "format_version", "config", "model_kind"]
 
     /// Loads and fully validates a weights file. Returns the model and the whole
     /// `__metadata__` (including the trainer's extra keys such as calibration hashes).
@@ -48,7 +61,14 @@ extension WorldModel {
             throw WeightsError.format("format_version \"\(v)\" is not supported (this build reads \"\(WorldModel.formatVersion)\")")
         }
         guard let cj = c.metadata["config"] else { throw WeightsError.format("__metadata__ has no \"config\"") }
-        let config = try ModelConfig(metadataJSON: cj)
+        var kind = ModelKind.iqmpc
+        if let k = c.metadata["model_kind"] {
+            guard let known = ModelKind(rawValue: k) else {
+                throw WeightsError.format("__metadata__ model_kind \"\(k)\" is not supported (expected \(ModelKind.allCases.map(\.rawValue).joined(separator: " or ")))")
+            }
+            kind = known
+        }
+        let config = try ModelConfig(metadataJSON: cj, kind: kind)
         try self.init(config: config, checked: c.tensors.mapValues { (shape: Optional($0.shape), values: $0.values) })
     }
 
@@ -61,6 +81,7 @@ extension WorldModel {
         md["format"] = WorldModel.formatName
         md["format_version"] = WorldModel.formatVersion
         md["config"] = config.canonicalJSON
+        md["model_kind"] = config.kind.rawValue
         let specs = layout.tensors
         return SafeTensors.encode(metadata: md, tensors: specs.map { s in
             (name: s.name, shape: s.shape, values: tensor(named: s.name)!)
@@ -85,7 +106,7 @@ extension WorldModel {
         do { try config.validate() } catch { fatalError("WorldModel.initialised: \(error)") }
         let layout = TensorLayout(config)
         var g = SeededRandom(seed: seed)
-        let qLast = Set(layout.q.map { $0.last!.prefix + ".weight" })
+        let qLast = Set((layout.q + [layout.reward]).compactMap { $0.last.map { $0.prefix + ".weight" } })
         var t: [String: [Float]] = [:]
         for s in layout.tensors {
             if s.name.hasSuffix(".ln.weight") {

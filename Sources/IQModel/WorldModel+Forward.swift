@@ -32,7 +32,20 @@ extension WorldModel {
     @inline(__always)
     func qRest(_ ls: UnsafeBufferPointer<NormedLinear>, input: UnsafeMutablePointer<Float>, rows: Int,
                out: UnsafeMutablePointer<Float>, ws: ForwardWorkspace) {
-        run(ls, from: 1, x: input, rows: rows, out: out, ws: ws)
+        valueRest(ls, input: input, rows: rows, out: out, ws: ws)
+    }
+
+    /// A value head's (Q or reward) layers after the first, ending in `out` `[rows]`: the scalar
+    /// output for IQ-MPC, or (TD-MPC2) the logits in the ping-pong buffer the last layer does not
+    /// read, decoded there into `out`.
+    @inline(__always)
+    func valueRest(_ ls: UnsafeBufferPointer<NormedLinear>, input: UnsafeMutablePointer<Float>, rows: Int,
+                   out: UnsafeMutablePointer<Float>, ws: ForwardWorkspace) {
+        guard let twoHot else { return run(ls, from: 1, x: input, rows: rows, out: out, ws: ws) }
+        let last = ls.count - 1
+        let logits = last & 1 == 0 ? ws.a : ws.b
+        run(ls, from: 1, x: input, rows: rows, out: logits, ws: ws)
+        twoHot.decode(logits: logits, ld: ls[last].outDim, rows: rows, into: out)
     }
 
     /// Layers `first...` of a stack whose layer `first - 1` already wrote its output to `ws.a`
@@ -82,9 +95,19 @@ extension WorldModel {
         }
         qLayers.withUnsafeBufferPointer { heads in
             heads[head].withUnsafeBufferPointer { ls in
-                run(ls, from: 1, x: ws.a, rows: rows, out: out, ws: ws)
+                valueRest(ls, input: ws.a, rows: rows, out: out, ws: ws)
             }
         }
+    }
+
+    /// TD-MPC2's decoded reward R(z, a), `out` `[rows]`; `sharedZ` as for `dynamics`.
+    /// An IQ-MPC model has no reward head (its rewards come from Q): calling this traps.
+    public func reward(z: UnsafePointer<Float>, actions: UnsafePointer<Float>, rows: Int,
+                       into out: UnsafeMutablePointer<Float>, workspace ws: ForwardWorkspace, sharedZ: Bool = false) {
+        check(ws, rows: rows)
+        guard let first = rewardFirst else { fatalError("reward(): model_kind \(config.kind.rawValue) has no reward head") }
+        first.forward(z: z, ldz: sharedZ ? 0 : config.latentDim, actions: actions, rows: rows, y: ws.a, sharedRow: ws.sharedRow)
+        rewardLayers.withUnsafeBufferPointer { ls in valueRest(ls, input: ws.a, rows: rows, out: out, ws: ws) }
     }
 
     /// The squashed-Gaussian policy prior π(z) (docs/algorithm.md §1.4, with the correct log-density of §6 D1).

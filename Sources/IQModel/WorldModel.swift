@@ -35,6 +35,10 @@ public final class WorldModel: @unchecked Sendable {
     let dynamicsLayers: ContiguousArray<NormedLinear>
     let policyLayers: ContiguousArray<NormedLinear>
     let qLayers: ContiguousArray<ContiguousArray<NormedLinear>>
+    /// TD-MPC2's reward head (empty for IQ-MPC) and the two-hot decoder of its and Q's logits.
+    let rewardLayers: ContiguousArray<NormedLinear>
+    let rewardFirst: LatentActionLinear?
+    let twoHot: TwoHot?
     /// First layers of the dynamics and of each Q head in split form (latent product plus
     /// action term), over the same weights plus one transposed copy of their action columns.
     let dynamicsFirst: LatentActionLinear
@@ -114,13 +118,14 @@ public final class WorldModel: @unchecked Sendable {
         let L = config.latentDim, A = config.actDim
         func rounded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         func packable(_ inDim: Int, _ out: Int) -> Bool { kernels == .packed && PackedGemm.canPack(inDim: inDim, outDim: out) }
-        let firstSpecs = [layout.dynamics[0]] + layout.q.map { $0[0] }
+        let firstSpecs = [layout.dynamics[0]] + layout.q.map { $0[0] } + layout.reward.prefix(1)
         var derivedCount = 0
         for l in layout.layers where packable(l.inDim, l.outDim) { derivedCount += rounded(PackedGemm.packedCount(inDim: l.inDim, outDim: l.outDim)) }
         for l in firstSpecs {
             derivedCount += rounded(A * l.outDim)
             if packable(L, l.outDim) { derivedCount += rounded(PackedGemm.packedCount(inDim: L, outDim: l.outDim)) }
         }
+        if config.kind == .tdmpc2 { derivedCount += rounded(config.numBins) }
         derivedCount = max(derivedCount, 16)
         let derived = UnsafeMutableRawPointer.allocate(byteCount: derivedCount * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: derivedCount)
@@ -148,7 +153,8 @@ public final class WorldModel: @unchecked Sendable {
         dynamicsLayers = build(layout.dynamics)
         policyLayers = build(layout.policy)
         qLayers = ContiguousArray(layout.q.map(build))
-        let firsts = [dynamicsLayers[0]] + qLayers.map { $0[0] }
+        rewardLayers = build(layout.reward)
+        let firsts = [dynamicsLayers[0]] + qLayers.map { $0[0] } + rewardLayers.prefix(1)
         var split: [LatentActionLinear] = []
         for layer in firsts {
             let n = layer.outDim
@@ -165,7 +171,9 @@ public final class WorldModel: @unchecked Sendable {
         }
         derivedBlock = derived
         dynamicsFirst = split[0]
-        qFirst = ContiguousArray(split.dropFirst())
+        qFirst = ContiguousArray(split[1...config.numQ])
+        rewardFirst = rewardLayers.isEmpty ? nil : split.last
+        twoHot = config.kind == .tdmpc2 ? TwoHot(bins: take(config.numBins), count: config.numBins, vMin: config.vMin, vMax: config.vMax) : nil
         Gemm.useSingleThread()
     }
 
@@ -193,6 +201,7 @@ public final class WorldModel: @unchecked Sendable {
     public var contentHash: String {
         var h = Crypto.SHA256()
         h.update(data: Array("\(WorldModel.formatName)/\(WorldModel.formatVersion)\n".utf8))
+        if config.kind != .iqmpc { h.update(data: Array("model_kind=\(config.kind.rawValue)\n".utf8)) }
         h.update(data: Array(config.canonicalJSON.utf8))
         for s in layout.tensors {
             h.update(data: Array("\n\(s.name)\(s.shape)\n".utf8))

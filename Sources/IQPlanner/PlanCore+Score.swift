@@ -49,6 +49,8 @@ extension PlanCore: PartitionedJob {
         let ws = part.workspace
         let model = self.model
 
+        if model.config.kind == .tdmpc2 { return scoreTDMPC2(partition: part) }
+
         // Value: G = Σ_t γ^t (q_t − γ V_{t+1} − α ℓ_t) + γ^H (Qavg(z_H, ã_H) − α ℓ_H).
         // The policy head runs once per latent (z_0: one shared row); samples reuse it. Both Q
         // calls at a latent z_{t+1} (V_{t+1}, and q_{t+1} or the terminal value) run together, so
@@ -138,11 +140,11 @@ extension PlanCore: PartitionedJob {
 
     /// The head pair drawn for Q call `call` of this iteration.
     @inline(__always)
-    private func pair(_ call: Int) -> (Int, Int) { (Int(heads[2 * call]), Int(heads[2 * call + 1])) }
+    func pair(_ call: Int) -> (Int, Int) { (Int(heads[2 * call]), Int(heads[2 * call + 1])) }
 
     /// A policy sample per row from head outputs, with noise from (kind, step t) for this partition's rows.
     @inline(__always)
-    private func policySample(kind: StreamKind, t: Int, raw: UnsafePointer<Float>, rawStride: Int, part: Partition,
+    func policySample(kind: StreamKind, t: Int, raw: UnsafePointer<Float>, rawStride: Int, part: Partition,
                               action: UnsafeMutablePointer<Float>?, logProb: UnsafeMutablePointer<Float>?) {
         let A = actDim, n = part.rows
         let stream = streamID(plan: planIndex, iteration: iteration, kind)

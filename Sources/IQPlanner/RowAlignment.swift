@@ -7,7 +7,7 @@ import IQModel
 /// values elsewhere) and the tail kernels round differently, so a row's bits depend on its
 /// position modulo that block. Partitions that start on multiples of the block give each row
 /// the same kernel whatever the thread count. Measured once at planner start-up on this
-/// machine's BLAS (dynamics, one Q head and the policy head), rather than assumed.
+/// machine's BLAS (dynamics, one Q head, the policy head and TD-MPC2's reward head), rather than assumed.
 enum RowAlignment {
     static let candidates = [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96]
 
@@ -25,11 +25,15 @@ enum RowAlignment {
             let n = r1 - r0
             var q = [Float](repeating: 0, count: n), d = [Float](repeating: 0, count: n * L)
             var act = [Float](repeating: 0, count: n * A), lp = [Float](repeating: 0, count: n)
+            var rw = [Float](repeating: 0, count: n)
             z.withUnsafeBufferPointer { zp in
                 a.withUnsafeBufferPointer { ap in
                     let zr = zp.baseAddress! + r0 * L, ar = ap.baseAddress! + r0 * A
                     q.withUnsafeMutableBufferPointer { model.q(head: 0, z: zr, actions: ar, rows: n, into: $0.baseAddress!, workspace: ws) }
                     d.withUnsafeMutableBufferPointer { model.dynamics(z: zr, actions: ar, rows: n, into: $0.baseAddress!, workspace: ws) }
+                    if c.kind == .tdmpc2 {
+                        rw.withUnsafeMutableBufferPointer { model.reward(z: zr, actions: ar, rows: n, into: $0.baseAddress!, workspace: ws) }
+                    }
                     act.withUnsafeMutableBufferPointer { ab in
                         lp.withUnsafeMutableBufferPointer { lb in
                             model.policy(z: zr, rows: n, noise: ar, meanOut: nil, actionOut: ab.baseAddress!,
@@ -38,13 +42,13 @@ enum RowAlignment {
                     }
                 }
             }
-            return q + d + act + lp
+            return q + d + act + lp + rw
         }
         func rowsOf(_ out: [Float], n: Int) -> [[UInt32]] {
             // Regroup the concatenated outputs per row so split and whole runs compare row-wise.
             var rows = [[UInt32]](repeating: [], count: n)
             var o = 0
-            for width in [1, L, A, 1] {
+            for width in [1, L, A, 1, 1] {
                 for r in 0..<n { rows[r] += out[(o + r * width)..<(o + (r + 1) * width)].map(\.bitPattern) }
                 o += n * width
             }

@@ -6,7 +6,7 @@ import IQModel
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate latent, policy mean/log-std and all Q heads for one observation.")
+        abstract: "Evaluate latent, policy mean/log-std, all Q heads and (TD-MPC2) the reward for one observation.")
 
     @Option(help: "Weights file.") var weights: String
     @Option(parsing: .unconditional, help: "Normalised observation, comma-separated (obs_dim values).") var obs: String

@@ -15,10 +15,12 @@ struct InspectCommand: ParsableCommand {
         let (model, metadata) = try WorldModel.load(path: weights)
         if json {
             struct Output: Encodable {
-                var config: ModelConfig, parameters: Int, contentHash: String, metadata: [String: String]
-                enum CodingKeys: String, CodingKey { case config, parameters, contentHash = "content_hash", metadata }
+                var modelKind: String, config: ModelConfig, parameters: Int, contentHash: String, metadata: [String: String]
+                enum CodingKeys: String, CodingKey {
+                    case modelKind = "model_kind", config, parameters, contentHash = "content_hash", metadata
+                }
             }
-            print(try StrictJSON.encode(Output(config: model.config, parameters: model.parameterCount, contentHash: model.contentHash,
+            print(try StrictJSON.encode(Output(modelKind: model.config.kind.rawValue, config: model.config, parameters: model.parameterCount, contentHash: model.contentHash,
                                                metadata: metadata.filter { !WorldModel.reservedMetadataKeys.contains($0.key) })))
         } else {
             print(model.summary, terminator: "")
