@@ -45,6 +45,17 @@ struct PlannerCost {
         for _ in 0..<max(0, H - 1) { if config.policyTrajectories > 0 { addSplit(layout.dynamics, rows: config.policyTrajectories, sharedZ: false) } }
         for it in 0..<iterations {
             for (p, rows) in partitionRows.enumerated() where rows > 0 {
+                if model.config.kind == .tdmpc2 {
+                    // TD-MPC2's value (PlanCore+ScoreTDMPC2): H dynamics and reward passes, then
+                    // the policy head and two Q heads at z_H; no rollout cache.
+                    for t in 0..<H {
+                        addSplit(layout.dynamics, rows: rows, sharedZ: t == 0)
+                        addSplit(layout.reward, rows: rows, sharedZ: t == 0)
+                    }
+                    add(layout.policy, rows: rows)
+                    for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }
+                    continue
+                }
                 let rolled = it > 0 && p < cachedRows.count ? rows - cachedRows[p] : rows
                 for t in 0..<H {
                     if rolled > 0 { addSplit(layout.dynamics, rows: rolled, sharedZ: t == 0) }

@@ -14,6 +14,7 @@ struct TrainCLI: ParsableCommand {
             ReportCommand.self,
             RewardRecoveryCommand.self,
             InitCommand.self,
+            StampCalibrationCommand.self,
         ]
     )
 }
