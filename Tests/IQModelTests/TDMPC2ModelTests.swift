@@ -107,7 +107,7 @@ import Testing
             do { _ = try WorldModel(contents: d); return "accepted" } catch { return "\(error)" }
         }
         #expect(refusal { $0.metadata["model_kind"] = "dreamer" }.contains("model_kind \"dreamer\""))
-        #expect(refusal { $0.metadata["model_kind"] = "iqmpc" }.contains("num_bins is only valid for model_kind tdmpc2"))
+        #expect(refusal { $0.metadata["model_kind"] = "iqmpc" }.contains("num_bins is only valid for model_kind tdmpc2"), "the first offending field, sorted")
         #expect(refusal { $0.tensors.removeValue(forKey: "reward.1.ln.bias") }.contains("reward.1.ln.bias"))
         #expect(refusal { $0.metadata["config"] = $0.metadata["config"]!.replacingOccurrences(of: ",\"num_bins\":101", with: "") }
             .contains("num_bins missing"))
