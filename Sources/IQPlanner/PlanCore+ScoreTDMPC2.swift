@@ -7,8 +7,9 @@ import IQModel
 /// drawn for the iteration's terminal call. No entropy terms: TD-MPC2 plans on its learned
 /// reward, not on rewards decoded from Q.
 ///
-/// Same contract as the IQ-MPC scorer: writes only rows [r0, r1) of `values`, every draw keyed
-/// by (kind, step, row), so values do not depend on the thread split; no allocation.
+/// Same contract as the IQ-MPC scorer: writes only rows [r0, r1) of `values` (a non-finite value
+/// scores −∞), every draw keyed by (kind, step, row), so values do not depend on the thread
+/// split; no allocation.
 extension PlanCore {
     func scoreTDMPC2(partition part: Partition) {
         let H = horizon, N = samples, A = actDim, L = latentDim
@@ -37,7 +38,7 @@ extension PlanCore {
         let out = values + r0
         for r in 0..<n {
             let v = g[r] + disc * part.qTerm[r]
-            out[r] = v.isNaN ? 0 : v
+            out[r] = v.isFinite ? v : -.infinity
         }
     }
 }

@@ -58,6 +58,9 @@ public enum TrajectoryScorer {
         guard heads.0 != heads.1, (0..<c.numQ).contains(heads.0), (0..<c.numQ).contains(heads.1) else {
             throw .config("heads \(heads.0),\(heads.1): need two distinct heads in 0..<\(c.numQ)")
         }
+        if c.kind != .iqmpc {
+            throw .model("model_kind \(c.kind.rawValue): this explains IQ-MPC's reward-decoded value; a TD-MPC2 model plans with its own (docs/gpu-training.md)")
+        }
         var config = PlannerConfig()
         config.horizon = actions.count / A
         config.samples = 1; config.elites = 1; config.policyTrajectories = 0
