@@ -16,7 +16,7 @@ import Testing
         let m = WorldModel.initialised(config: c, seed: seed, nonzeroQ: true)
         var t = m.tensorValues()
         var r = TestRandom(s: seed)
-        for k in t.keys where k.hasSuffix(".2.weight") && (k.hasPrefix("q.") || k.hasPrefix("reward.")) {
+        for k in t.keys.sorted() where k.hasSuffix(".2.weight") && (k.hasPrefix("q.") || k.hasPrefix("reward.")) {
             t[k] = r.vector(t[k]!.count, scale: 0.5)
         }
         // Plus a ramp over the bins, so the decoded values are O(1–100) like real returns.
@@ -54,9 +54,11 @@ import Testing
         return two < 0 ? -(exp(-two) - 1) : exp(two) - 1
     }
 
-    /// Float32 against double precision: the decoded value is a softmax-weighted mean of bins
-    /// spanning ±10, so its absolute rounding error is set by the bins' scale (≈1e-6), not by the
-    /// value: the bound is relative for |value| ≥ 1 and absolute below.
+    /// Float32 against double precision: the decoded value is symexp of a softmax-weighted mean
+    /// of bins spanning ±10, so float32 rounding of the logits (≈1e-6 relative) moves that mean
+    /// by up to ~1e-5 whatever the value, and symexp turns it into a relative error of the
+    /// value above 1 (absolute below). Hence 1e-4 here; against PyTorch's own float32 forward
+    /// (Scripts/convert/test_convert.py) the bound is 1e-5.
     @Test func rewardAndQHeadsDecodeTwoHotLogits() throws {
         for bins in [101, 8, 13] {
             let m = Self.model(Self.config(bins: bins))
@@ -65,10 +67,10 @@ import Testing
             let e = try m.evaluate(obs: obs, action: act)
             let reward = try #require(e.reward)
             let ref = Self.naiveValue(m, prefix: "reward", z: e.latent, a: act)
-            #expect(abs(Double(reward) - ref) <= 1e-5 * max(abs(ref), 1), "bins \(bins): reward \(reward) vs \(ref)")
+            #expect(abs(Double(reward) - ref) <= 1e-4 * max(abs(ref), 1), "bins \(bins): reward \(reward) vs \(ref)")
             for k in 0..<m.config.numQ {
                 let qref = Self.naiveValue(m, prefix: "q.\(k)", z: e.latent, a: act)
-                #expect(abs(Double(e.q[k]) - qref) <= 1e-5 * max(abs(qref), 1), "bins \(bins) head \(k): \(e.q[k]) vs \(qref)")
+                #expect(abs(Double(e.q[k]) - qref) <= 1e-4 * max(abs(qref), 1), "bins \(bins) head \(k): \(e.q[k]) vs \(qref)")
             }
             #expect(e.json.contains("\"reward\":"))
             #expect((e.q + [reward]).contains { abs($0) > 1 }, "the ramp gives values beyond ±1")
