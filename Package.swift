@@ -30,21 +30,21 @@ let package = Package(
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMuJoCo", providers: [.apt(["libmujoco-dev"])]),
-        /// Heap-allocation counter (interposes malloc for the whole process).
+        /// Heap-allocation counters: process, thread, group of threads (interposes malloc).
         .target(name: "CAllocCounter"),
         /// protobuf-c code generated from Proto/iqmpc.proto (committed) + the decode arena.
         .target(name: "IQProto", dependencies: ["CProtobufC"]),
 
         // MARK: Runtime half (deployed).
         /// Kernels on caller-owned buffers: GEMM, LayerNorm, Mish, SimNorm, RNG, top-k.
-        .target(name: "IQKernels", dependencies: ["COpenBLAS"], swiftSettings: numeric),
+        .target(name: "IQKernels", dependencies: ["COpenBLAS", "CAllocCounter"], swiftSettings: numeric),
         /// Model configuration, the safetensors weights file, forward passes.
         /// Strict JSON (grammar, duplicate keys, byte offsets) in front of Foundation's Codable.
         .target(name: "IQJSON"),
         .target(name: "IQModel", dependencies: ["IQKernels", "IQJSON", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: numeric),
         /// MPPI with the policy prior: workspace, deadline, worker threads.
-        .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels"], swiftSettings: numeric),
+        .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels", "CAllocCounter"], swiftSettings: numeric),
         /// Wire: protobuf-c codec with arena, ZeroMQ sockets, handshake, record files.
         .target(name: "IQLink", dependencies: ["IQProto", "CZeroMQ"]),
         /// Per-robot calibration: normalisation, action scaling, limits, budgets (file + checks).

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CAllocCounter
 import Synchronization
 
 /// Work split into fixed partitions 0..<partitions: partition p always covers the same part,
@@ -35,7 +36,9 @@ public final class WorkerPool: @unchecked Sendable {
         guard workers > 0 else { return }
         let cpus = pin ? WorkerPool.allowedCPUs() : []
         for w in 0..<workers {
-            let context = WorkerContext(control: control, partition: w + 1,
+            // Workers count their heap use in the starting thread's allocation group, as they
+            // inherit its scheduling: together they are one real-time job.
+            let context = WorkerContext(control: control, partition: w + 1, allocationGroup: iq_alloc_group_current(),
                                         cpu: cpus.count > 1 ? cpus[(w + 1) % cpus.count] : nil)
             var tid = pthread_t()
             let rc = pthread_create(&tid, nil, { raw in
@@ -186,14 +189,17 @@ final class WorkerContext: @unchecked Sendable {
     let control: PoolControl
     let partition: Int
     let cpu: Int32?
+    let allocationGroup: Int32
 
-    init(control: PoolControl, partition: Int, cpu: Int32?) {
+    init(control: PoolControl, partition: Int, allocationGroup: Int32, cpu: Int32?) {
+        self.allocationGroup = allocationGroup
         self.control = control
         self.partition = partition
         self.cpu = cpu
     }
 
     func run() {
+        iq_alloc_group_join(allocationGroup)
         if let cpu { Affinity.pinCurrentThread(to: cpu) }
         let c = control
         let me = partition - 1

@@ -46,6 +46,7 @@ extension PlanCore: PartitionedJob {
         let H = horizon, N = samples, A = actDim, L = latentDim
         let r0 = part.r0, n = part.rows
         let it = iteration
+        if pastDeadline() { return }
         let ws = part.workspace
         let model = self.model
 
@@ -72,6 +73,8 @@ extension PlanCore: PartitionedJob {
         model.qPair(heads: pair(0), reduce: .min, z: z0, actions: actions + r0 * A, rows: n, into: qStep,
                     workspace: ws, sharedZ: true)
         for t in 0..<H {
+            // The deadline block: one horizon step of this partition (see Planner).
+            if pastDeadline() { return }
             let at = UnsafePointer(actions + (t * N + r0) * A)
             let zt = t == 0 ? UnsafePointer(z0) : UnsafePointer(zc)
             // ℓ_t: log-prob of a fresh sample at z_t.

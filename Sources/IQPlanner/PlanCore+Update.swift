@@ -61,6 +61,7 @@ extension PlanCore {
             }
             for d in 0..<A { s[d] = min(max((s[d] / denom).squareRoot(), minStd), maxStd) }
         }
+        for i in 0..<k { (eliteFirstAction + i * A).update(from: actions + Int(eliteIndex[i]) * A, count: A) }
     }
 
     /// The executed action: an elite drawn by weight (or the weighted mean), plus std[0] ⊙ ε
@@ -79,7 +80,7 @@ extension PlanCore {
                 cumulative += eliteWeight[i]
                 if u < cumulative { break }
             }
-            out.update(from: actions + Int(eliteIndex[chosen]) * A, count: A)
+            out.update(from: eliteFirstAction + chosen * A, count: A)
         case .mean:
             out.update(from: mean, count: A)
         }

@@ -1,5 +1,6 @@
 import IQKernels
 import IQModel
+import Synchronization
 
 /// One worker's slice of the trajectories and the scratch it scores them with.
 ///
@@ -100,6 +101,15 @@ final class PlanCore: @unchecked Sendable {
     // The current job.
     var planIndex: UInt64 = 0
     var iteration: Int = 0
+    /// The current plan's deadline (`MonotonicClock`; .max = none), checked once per horizon
+    /// step: the block that bounds how far a plan can overshoot it.
+    var deadline: UInt64 = .max
+    /// Set by whichever thread first finds the deadline passed during an iteration; the
+    /// iteration is then dropped. Reset at the start of each plan.
+    let abandoned = Atomic<Bool>(false)
+    /// The first action of each elite of the last completed iteration, `[k, A]`: the executed
+    /// action is drawn from these, since an abandoned iteration overwrites `actions`.
+    let eliteFirstAction: UnsafeMutablePointer<Float>
 
     init(model: WorldModel, config: PlannerConfig, seed: UInt64) {
         let c = model.config
@@ -122,8 +132,8 @@ final class PlanCore: @unchecked Sendable {
         let bounds = PlanCore.partitionBounds(samples: samples, threads: threads, alignment: alignment)
         let H = horizon, N = samples, A = actDim, L = latentDim
         var floats = H * N * A + N + 3 * H * A + eliteCount + L + A + policyRows * (L + A) + config.iterations + 2 * A
-            + H * policyRows * (L + 2 * A) + 2
-        var slices = 15
+            + H * policyRows * (L + 2 * A) + 2 + eliteCount * A
+        var slices = 16
         for p in 0..<(bounds.count - 1) {
             let f = Partition.floats(rows: bounds[p + 1] - bounds[p], config: c, hidden: sampler.hiddenWidth)
             floats += f.floats; slices += f.slices
@@ -132,6 +142,7 @@ final class PlanCore: @unchecked Sendable {
         actions = arena.floats(H * N * A); values = arena.floats(N)
         mean = arena.floats(H * A); std = arena.floats(H * A); prevMean = arena.floats(H * A)
         eliteIndex = arena.ints(eliteCount); eliteWeight = arena.floats(eliteCount)
+        eliteFirstAction = arena.floats(eliteCount * A)
         z0 = arena.floats(L); priorAction = arena.floats(A)
         policyZ = arena.floats(policyRows * L); policyNoise = arena.floats(policyRows * A)
         heads = arena.ints((2 * H + 1) * 2)
@@ -169,6 +180,16 @@ final class PlanCore: @unchecked Sendable {
         let p0 = partitions[0]
         model.encode(obs: observation, rows: 1, into: z0, workspace: p0.workspace)
         sampler.head(z: z0, ldz: latentDim, rows: 1, raw: rawZ0, ping: p0.ping, pong: p0.pong)
+    }
+
+    /// True (and the iteration marked abandoned) once the deadline has passed, or another
+    /// thread already found it passed. One clock read: cheap against a horizon step.
+    @inline(__always)
+    func pastDeadline() -> Bool {
+        if abandoned.load(ordering: .relaxed) { return true }
+        guard deadline != .max, MonotonicClock.nanoseconds() >= deadline else { return false }
+        abandoned.store(true, ordering: .relaxed)
+        return true
     }
 
     /// Draws the 2 distinct heads for each of the 2H+1 Q calls of this iteration.

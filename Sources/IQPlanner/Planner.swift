@@ -12,6 +12,15 @@ import IQModel
 ///   bit-identical actions for any thread count. Anytime: whole iterations run while the
 ///   measured per-iteration cost predicts the next one ends before `deadline`; if not even one
 ///   fits, the action is the policy prior's mean tanh(μ) (`PlanOutcome.source == .policyPrior`).
+///   The deadline is also checked inside the work, once per horizon step of the set-up and of
+///   every partition's scoring: when a slow spell (another process on the core) makes an
+///   iteration run past it, that iteration is abandoned at the next step boundary and the
+///   answer comes from the iterations completed before (or the prior), so a plan overshoots
+///   its deadline by at most one such block. A plan that never reaches its deadline takes the
+///   same path as without the checks (bit-identical results).
+/// - Cost estimates (`PlanCostModel`) come from a start-up pass and every plan since, and
+///   are re-measured by a probe after a run of fallbacks: a slowed start-up pass cannot keep
+///   the planner on the prior for good.
 /// - `policyPrior(observation:action:)`: that fallback alone.
 /// - `reset()`: forget the warm start (the next plan behaves as an episode start).
 /// - `shutdown()`: stops the workers (also done on deinit).
@@ -26,13 +35,14 @@ public final class Planner: @unchecked Sendable {
     public let seed: UInt64
     let core: PlanCore
     let pool: WorkerPool
-    /// Encoder + policy-prior trajectories, and one iteration: running estimates (ns).
-    private(set) var setupCostNs: UInt64 = 0
-    private(set) var iterationCostNs: UInt64 = 0
-    /// Fastest costs ever measured: the floor the estimates relax towards while falling back.
-    private var fastestSetupNs: UInt64 = .max
-    private var fastestIterationNs: UInt64 = .max
+    /// Expected set-up and iteration cost, and when to re-measure.
+    private(set) var costs = PlanCostModel(setupNs: 0, iterationNs: 0)
     private var warmStartValid = false
+
+    /// The current estimates (ns) of the set-up (policy-prior trajectories) and of one
+    /// iteration: what the planner expects, for diagnostics and telemetry.
+    public var estimatedSetupNs: UInt64 { costs.setupNs }
+    public var estimatedIterationNs: UInt64 { costs.iterationNs }
 
     public init(model: WorldModel, config: PlannerConfig, seed: UInt64) throws(PlannerError) {
         try config.validate()
@@ -92,15 +102,22 @@ public final class Planner: @unchecked Sendable {
         let start = MonotonicClock.nanoseconds()
         pool.wake()
         encodeAndPrior(obs)
+        core.deadline = deadline
+        core.abandoned.store(false, ordering: .relaxed)
 
-        // Does setup plus one iteration fit? If not, the prior's action is the answer.
+        // Does setup plus one iteration fit? If not, the prior's action is the answer, unless
+        // a probe is due (see PlanCostModel).
         let afterPrior = MonotonicClock.nanoseconds()
-        if deadline != .max && !fits(now: afterPrior, cost: setupCostNs &+ iterationCostNs, deadline: deadline) {
-            relaxEstimates()
+        let probe = deadline != .max && !calibrating && costs.isProbeDue
+        if deadline != .max && !probe && !fits(now: afterPrior, cost: costs.firstIterationNs, deadline: deadline) {
+            costs.fellBack(probe: false)
             return fallback(action: action, start: start, deadline: deadline)
         }
 
-        rollPolicyTrajectories()
+        if !rollPolicyTrajectories() {
+            costs.fellBack(probe: probe)
+            return fallback(action: action, start: start, deadline: deadline)
+        }
         core.initialiseDistribution(episodeStart: episodeStart)
         let p0 = core.partitions[0]
         core.sampler.head(z: core.z0, ldz: core.latentDim, rows: 1, raw: core.rawZ0, ping: p0.ping, pong: p0.pong)
@@ -110,24 +127,33 @@ public final class Planner: @unchecked Sendable {
         var iterationStart = setupDone
         var lastIteration: UInt64 = 0
         while completed < config.iterations {
-            if deadline != .max && !fits(now: iterationStart, cost: max(iterationCostNs, lastIteration), deadline: deadline) {
+            // A probe's first iteration goes ahead whatever the estimate says.
+            let estimate = probe && completed == 0 ? 0 : max(costs.iterationNs, lastIteration)
+            if deadline != .max && !fits(now: iterationStart, cost: estimate, deadline: deadline) {
                 break
             }
             core.iteration = completed
             core.drawHeads()
             pool.run(core)
+            // Past the deadline inside the iteration: its rows are incomplete, drop it.
+            if core.abandoned.load(ordering: .relaxed) { break }
             core.updateDistribution()
             completed += 1
             let now = MonotonicClock.nanoseconds()
             lastIteration = now &- iterationStart
             iterationStart = now
         }
-        if !calibrating && completed > 0 {
-            let setup = setupDone &- afterPrior, perIteration = (iterationStart &- setupDone) / UInt64(completed)
-            setupCostNs = ema(setupCostNs, setup)
-            iterationCostNs = ema(iterationCostNs, perIteration)
-            fastestSetupNs = min(fastestSetupNs, setup)
-            fastestIterationNs = min(fastestIterationNs, perIteration)
+        if !calibrating {
+            if completed > 0 {
+                var perIteration = (iterationStart &- setupDone) / UInt64(completed)
+                // An abandoned iteration took at least as long as it ran: evidence of a slow spell.
+                if core.abandoned.load(ordering: .relaxed) {
+                    perIteration = max(perIteration, MonotonicClock.nanoseconds() &- iterationStart)
+                }
+                costs.measured(setup: setupDone &- afterPrior, perIteration: perIteration, probe: probe)
+            } else {
+                costs.fellBack(probe: probe)
+            }
         }
         if completed == 0 {
             return fallback(action: action, start: start, deadline: deadline)
@@ -150,38 +176,18 @@ public final class Planner: @unchecked Sendable {
         now < deadline && cost < deadline &- now
     }
 
-    /// Running cost estimate: rises at once to a slower measurement (so a slow spell stops
-    /// the next plan from over-committing), falls back slowly (1/8 per plan).
-    private func ema(_ old: UInt64, _ new: UInt64) -> UInt64 {
-        new >= old ? new : old - (old - new) / 8
-    }
-
-    /// Tests only: stands in for a slow spell without needing one.
-    func setCostEstimates(setup: UInt64, iteration: UInt64) {
-        setupCostNs = setup
-        iterationCostNs = iteration
-    }
-
-    /// A fallback measures nothing, so without this one slow spell (another process, a page
-    /// fault) would inflate the estimate and keep every later call on the prior for good. Each
-    /// fallback relaxes the estimates 1/8 of the way towards the fastest cost ever measured,
-    /// never below it: a deadline shorter than the machine's best-case iteration still always
-    /// falls back, while a transient spike is retried after a few frames.
-    private func relaxEstimates() {
-        if setupCostNs > fastestSetupNs { setupCostNs -= (setupCostNs - fastestSetupNs) / 8 }
-        if iterationCostNs > fastestIterationNs { iterationCostNs -= (iterationCostNs - fastestIterationNs) / 8 }
-    }
-
     /// The Nπ policy-prior trajectories (docs/algorithm.md §2.2 step 2): sampled from π, rolled through
-    /// the dynamics, stored in rows 0..<Nπ of every step's actions. Once per plan.
-    private func rollPolicyTrajectories() {
+    /// the dynamics, stored in rows 0..<Nπ of every step's actions. Once per plan. False when
+    /// the deadline passed before the last step (the plan falls back).
+    private func rollPolicyTrajectories() -> Bool {
         let c = core, n = c.policyRows
-        guard n > 0 else { return }
+        guard n > 0 else { return true }
         let H = c.horizon, N = c.samples, A = c.actDim, L = c.latentDim
         let ws = c.partitions[0].workspace
         for r in 0..<n { (c.policyZ + r * L).update(from: c.z0, count: L) }
         let stream = streamID(plan: c.planIndex, iteration: 0, .policyTrajectory)
         for t in 0..<H {
+            if c.pastDeadline() { return false }
             c.rng.fillNormal(stream: stream, counter: UInt64(t * n * A), into: c.policyNoise, count: n * A)
             let at = c.actions + t * N * A
             model.policy(z: c.policyZ, rows: n, noise: c.policyNoise, meanOut: nil, actionOut: at,
@@ -190,26 +196,26 @@ public final class Planner: @unchecked Sendable {
                 model.dynamics(z: c.policyZ, actions: at, rows: n, into: c.policyZ, workspace: ws)
             }
         }
+        return true
     }
 
     /// One untimed plan on a zero observation: touches every buffer and BLAS's own scratch
     /// (its first call maps memory), then seeds the cost estimates from the fastest of three
-    /// warm plans. The fastest cost is the floor a fallback relaxes towards and only a
-    /// completed plan lowers it, so one measurement taken in a slow spell (a loaded machine)
-    /// would keep every later call on the prior. Leaves no trace: plan index and warm start
-    /// are as after init.
+    /// warm plans. A start-up pass can still be slowed as a whole (the core loaded while the
+    /// runtime starts): `PlanCostModel`'s probe re-measures while serving. Leaves no trace:
+    /// plan index and warm start are as after init.
     private func calibrate() {
         let obs = UnsafeMutablePointer<Float>.allocate(capacity: model.config.obsDim)
         let act = UnsafeMutablePointer<Float>.allocate(capacity: model.config.actDim)
         defer { obs.deallocate(); act.deallocate() }
         obs.initialize(repeating: 0, count: model.config.obsDim)
         _ = run(observation: obs, episodeStart: true, deadline: .max, trainingNoise: false, action: act, calibrating: true)
-        setupCostNs = .max
-        iterationCostNs = .max
+        core.deadline = .max
+        var setupNs = UInt64.max, iterationNs = UInt64.max
         for _ in 0..<3 {
             encodeAndPrior(obs)
             let t1 = MonotonicClock.nanoseconds()
-            rollPolicyTrajectories()
+            _ = rollPolicyTrajectories()
             core.initialiseDistribution(episodeStart: true)
             let p0 = core.partitions[0]
             core.sampler.head(z: core.z0, ldz: core.latentDim, rows: 1, raw: core.rawZ0, ping: p0.ping, pong: p0.pong)
@@ -219,11 +225,10 @@ public final class Planner: @unchecked Sendable {
             pool.run(core)
             core.updateDistribution()
             let t3 = MonotonicClock.nanoseconds()
-            setupCostNs = min(setupCostNs, t2 &- t1)
-            iterationCostNs = min(iterationCostNs, t3 &- t2)
+            setupNs = min(setupNs, t2 &- t1)
+            iterationNs = min(iterationNs, t3 &- t2)
         }
-        fastestSetupNs = setupCostNs
-        fastestIterationNs = iterationCostNs
+        costs = PlanCostModel(setupNs: setupNs, iterationNs: iterationNs)
         warmStartValid = false
         core.prevMean.update(repeating: 0, count: core.horizon * core.actDim)
     }

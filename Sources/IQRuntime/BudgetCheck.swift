@@ -56,11 +56,16 @@ public enum BudgetCheck {
         let warmUp = min(200, max(10, steps / 10))
         var allocationsBefore: UInt64 = 0
         var countersBefore = loop.supervisor.counters
+        // Only this thread and the planner's workers count (the encoding of each synthetic
+        // frame below is the plant's work, done before the step, but on this thread: it is
+        // allocation-free).
+        let previousGroup = loop.allocations.join()
+        defer { loop.allocations.leave(restoring: previousGroup) }
         for i in 0..<(warmUp + steps) {
             if i == warmUp {
                 loop.telemetry.reset()
                 countersBefore = loop.supervisor.counters
-                allocationsBefore = iq_alloc_count()
+                allocationsBefore = iq_alloc_group_count(loop.allocations.group)
             }
             let frame = frames[i % frames.count]
             // The plant's work (encoding the observation) is not timed.
@@ -70,13 +75,13 @@ public enum BudgetCheck {
                                              reward: nil, episode: 0, into: loop.receiveBuffer)
             }
             var timing = StepTiming()
-            let reply = loop.respond(byteCount: n, receivedNs: linkMonotonicNs(), timing: &timing)
-            guard case .bytes = reply else {
+            let result = loop.respond(byteCount: n, receivedNs: linkMonotonicNs(), timing: &timing)
+            guard case .bytes = result.reply, result.isStep else {
                 throw ControllerSetup.SetupError(description: "step \(i) produced no action (internal error)")
             }
-            loop.finishStep(timing)
+            loop.finishStep(timing, result)
         }
-        let allocations = iq_alloc_count() - allocationsBefore
+        let allocations = iq_alloc_group_count(loop.allocations.group) - allocationsBefore
         let c = loop.supervisor.counters
         let fallbacks = c.link.policyPriorFallbacks - countersBefore.link.policyPriorFallbacks
         let misses = c.link.deadlineMisses - countersBefore.link.deadlineMisses

@@ -18,12 +18,13 @@ import Logging
 ///
 /// `run(until:)` owns the sockets (lockstep REP, or free-running PULL+PUSH; Proto/README.md),
 /// the watchdog and the shutdown; `respond(byteCount:receivedNs:timing:)` is the step itself,
-/// also driven without sockets by `check-budget`.
+/// also driven without sockets by `check-budget`, and returns a `StepResult`.
 ///
 /// Steady state allocates nothing: frames land in a fixed receive buffer, decode into the
 /// codec's arena, every vector is a buffer made at init, replies are packed into a fixed
 /// send buffer and handed to libzmq by reference (`ZmqSocket.send`). Handshakes, log lines
-/// and the exit summary allocate; they are not steps.
+/// and the exit summary allocate; they are not steps. `allocations` (an `AllocationWindow`
+/// over the control thread and the planner's workers) counts every step from the first.
 ///
 /// `@unchecked Sendable`: one thread runs the loop; `StopSignal` is the only thing other
 /// threads touch while it runs.
@@ -40,11 +41,6 @@ public final class ControlLoop: @unchecked Sendable {
         public var cpuHogEvery: UInt64 = 1
         /// Longest blocking receive: how often the stop request and the watchdog are checked.
         public var pollIntervalMs: Int32 = 5
-        /// Heap allocations are counted from this answered step on to the end of the run; the
-        /// summary reports them. libzmq's message queues grow by one chunk of 256 messages the
-        /// first time a pipe cycles past it (a one-time warm-up in libzmq, seen at step ~254 in
-        /// free-running mode), so counting starts after two such cycles.
-        public var allocationCheckFromStep: UInt64 = 600
         /// Warn once when no plant has handshaken this long after `run` started.
         public var noPeerWarningNs: UInt64 = 5_000_000_000
         /// Keep each step's plan time (by answered-step index) for the overhead benchmark.
@@ -53,12 +49,30 @@ public final class ControlLoop: @unchecked Sendable {
         /// evaluation baseline for IQ-MPC's prior, and how behaviour-cloning weights are flown.
         public var policyPriorOnly = false
         public var software = "iqmpc-runtime \(RuntimeVersion.version)"
+        /// Planning falling back to the policy prior on more than `fallbackWarningShare` of
+        /// the answered steps of a window of `fallbackWarningWindow` steps logs a warning
+        /// (once per window). The share is check-budget's criterion 3 (1 %).
+        public var fallbackWarningWindow: UInt64 = 1000
+        public var fallbackWarningShare = BudgetCheck.maxFallbackShare
         public init() {}
     }
 
     public enum Reply {
         case none
         case bytes(UnsafeRawBufferPointer)
+    }
+
+    /// What handling one received frame produced: the reply to send, and for an answered
+    /// observation (a control step) where its action came from. Control messages (Hello,
+    /// Heartbeat, Shutdown, unexpected kinds) are not steps: `source == .unspecified`.
+    public struct StepResult {
+        public var reply: Reply
+        public var source: ActionSource = .unspecified
+        public var iterations = 0
+        public var observationSeq: UInt64 = 0
+        public var isStep: Bool { source != .unspecified }
+        /// The reply to a control message.
+        static func control(_ reply: Reply) -> StepResult { StepResult(reply: reply) }
     }
 
     public let calibration: Calibration
@@ -97,16 +111,15 @@ public final class ControlLoop: @unchecked Sendable {
     var plantShutDown = false
     var runStartNs: UInt64 = 0
     var noPeerWarned = false
-    var allocationMark: UInt64 = 0
-    var allocationMarkStep: UInt64?
-    var lastAllocationCount: UInt64 = 0
-    /// The first (up to 16) steady-state steps during which the heap was used.
-    let allocatingSteps = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 16)
-    public private(set) var allocatingStepCount = 0
-    public var stepsThatAllocated: [UInt64] { Array(allocatingSteps.prefix(allocatingStepCount)) }
-    /// Allocations counted from `allocationCheckFromStep` to the end of `run` (nil: never reached).
-    public private(set) var steadyStateAllocations: UInt64?
-    public private(set) var steadyStateSteps: UInt64 = 0
+    /// Fallback-share window (see `Options.fallbackWarningWindow`).
+    var windowSteps: UInt64 = 0
+    var windowFallbacks: UInt64 = 0
+    /// Set by the step that closes a window over the share; logged after the step.
+    var fallbackWarningDue = false
+    /// Windows in which planning fell back for more than the documented share.
+    public private(set) var fallbackWarnings: UInt64 = 0
+    /// Heap allocations of the control thread and the planner's workers, per step.
+    public let allocations = AllocationWindow()
 
     /// Builds the planner (its worker threads inherit the scheduling set up before) and,
     /// with `connect`, the sockets named in the calibration.
@@ -117,7 +130,11 @@ public final class ControlLoop: @unchecked Sendable {
         self.logger = logger
         mode = calibration.link.mode
         budgetNs = calibration.timing.planningBudgetNs
-        planner = try Planner(model: setup.model, config: setup.plannerConfig, seed: setup.plannerSeed)
+        // The planner's workers join the allocation group of the thread that starts them.
+        let window = allocations
+        planner = try window.within { () throws(PlannerError) in
+            try Planner(model: setup.model, config: setup.plannerConfig, seed: setup.plannerSeed)
+        }
         supervisor = SafetySupervisor(calibration: calibration)
 
         receiveBuffer = .allocate(byteCount: LinkBounds.maxControlBytes, alignment: 64)
@@ -159,6 +176,27 @@ public final class ControlLoop: @unchecked Sendable {
         self.lockstep = lockstep
         self.freeRunning = freeRunning
         self.publisher = publisher
+        warmEncoders()
+    }
+
+    /// Decodes an observation and encodes one of each reply a step can send. Swift
+    /// instantiates the metadata of the imported protobuf-c structs (e.g. the action's
+    /// diagnostics) on first use, which allocates: that must happen here, not in the first
+    /// answered step.
+    private func warmEncoders() {
+        // …and of the decoded observation.
+        let zeros = [Float](repeating: 0, count: calibration.obsDim)
+        if let n = try? zeros.withUnsafeBufferPointer({ v throws(LinkError) in
+            try FrameEncoder.observation(seq: 1, timestampNs: 0, values: v, episodeStart: true, terminal: false,
+                                         reward: 0, episode: 0, into: receiveBuffer)
+        }), case .observation(let obs)? = try? codec.decode(UnsafeRawPointer(receiveBuffer.baseAddress), count: n) {
+            _ = (obs.seq, obs.values.count, obs.episodeStart, obs.timestampNs)
+        }
+        _ = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .planner, iterations: 1, planTimeUs: 1,
+                                                                         deadlineMissed: false))
+        _ = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .stale))
+        _ = try? FrameEncoder.heartbeat(timestampNs: 0, role: .controller, into: sendBuffer)
+        actionSeq = 0
     }
 
     deinit {
@@ -172,7 +210,6 @@ public final class ControlLoop: @unchecked Sendable {
         modelAction.deallocate()
         command.deallocate()
         planTimes.deallocate()
-        allocatingSteps.deallocate()
     }
 
     /// Plans a few times on a mid-range observation before serving, so that the first real
@@ -198,6 +235,8 @@ public final class ControlLoop: @unchecked Sendable {
         guard let input = lockstep?.socket ?? freeRunning?.observationSocket else {
             preconditionFailure("run(until:) needs a ControlLoop created with connect: true")
         }
+        let previousGroup = allocations.join()
+        defer { allocations.leave(restoring: previousGroup) }
         lastFrameNs = linkMonotonicNs()
         runStartNs = lastFrameNs
         logger.info("serving \(calibration.robotId) in \(mode.rawValue) mode on \(calibration.link.observationEndpoint)")
@@ -210,6 +249,7 @@ public final class ControlLoop: @unchecked Sendable {
             do throws(LinkError) {
                 guard let n = try input.receive(into: receiveBuffer, timeoutMs: options.pollIntervalMs) else {
                     watchdog(now: linkMonotonicNs())
+                    allocations.skip()
                     continue
                 }
                 byteCount = n
@@ -217,6 +257,7 @@ public final class ControlLoop: @unchecked Sendable {
                 guard let fault = error.faultCode else {
                     // EINTR (a signal): re-check stop at once. Anything else (a socket failing
                     // for good) must not spin: wait one poll interval before trying again.
+                    allocations.skip()
                     if case .zmq(_, let e) = error, e == EINTR { continue }
                     sleepMs(Int(options.pollIntervalMs))
                     continue
@@ -225,54 +266,38 @@ public final class ControlLoop: @unchecked Sendable {
             }
             let receivedNs = linkMonotonicNs()
             timing.receiveNs = receivedNs - waitStart
+            allocations.traceStep(sessionActive)
 
             // 2-6. Decode … encode (or the safe answer to a frame refused by the socket).
-            let reply: Reply
+            let result: StepResult
             if receiveFault != .none {
                 supervisor.counters.link.framesReceived &+= 1
                 supervisor.count(receiveFault)
-                reply = refuse(receiveFault, observationSeq: 0, timing: &timing)
+                result = refuse(receiveFault, observationSeq: 0, timing: &timing)
             } else {
-                reply = respond(byteCount: byteCount, receivedNs: receivedNs, timing: &timing)
+                result = respond(byteCount: byteCount, receivedNs: receivedNs, timing: &timing)
             }
             // Any answered frame, refused or not, shows the plant is alive: the watchdog restarts.
-            if stepSource != .unspecified {
+            if result.isStep {
                 lastFrameNs = receivedNs
                 watchdogFiring = false
             }
 
             // 7. Send.
-            if case .bytes(let bytes) = reply {
+            if case .bytes(let bytes) = result.reply {
                 let sendStart = linkMonotonicNs()
-                if send(bytes) && stepSource != .unspecified { supervisor.counters.link.actionsSent &+= 1 }
+                if send(bytes) && result.isStep { supervisor.counters.link.actionsSent &+= 1 }
                 timing.sendNs = linkMonotonicNs() - sendStart
             }
-            let wasStep = stepSource != .unspecified
-            finishStep(timing)
-            if let from = allocationMarkStep {
-                let count = iq_alloc_count()
-                if !wasStep && !sessionActive {
-                    // The message that ended the session (the plant's shutdown) is not a control
-                    // step: what handling it allocates (its log line) stays out of the count.
-                    allocationMark &+= count &- lastAllocationCount
-                } else if count != lastAllocationCount && allocatingStepCount < allocatingSteps.count {
-                    // Remember the first steps that allocated (diagnosis of a non-zero count).
-                    allocatingSteps[allocatingStepCount] = answered
-                    allocatingStepCount += 1
-                }
-                lastAllocationCount = count
-                _ = from
-            } else if answered >= options.allocationCheckFromStep {
-                allocationMarkStep = answered
-                allocationMark = iq_alloc_count()
-                lastAllocationCount = allocationMark
+            finishStep(timing, result)
+            allocations.traceStep(false)
+            // Control messages (handshakes, the plant's shutdown) are not steps: what handling
+            // them allocates (log lines, the HelloAck) stays out of the step count.
+            if result.isStep { allocations.closeStep(answered) } else { allocations.skip() }
+            if fallbackWarningDue {
+                warnFallbackShare()
+                allocations.skip()
             }
-        }
-        if let from = allocationMarkStep, answered > from {
-            // Counted up to the end of the last answered step: the idle time after the plant
-            // stopped sending (watchdog log lines, the stop request) is not a control step.
-            steadyStateAllocations = lastAllocationCount - allocationMark
-            steadyStateSteps = answered - from
         }
         sendShutdownAction(stop: stop, input: input)
         // Replies leave by reference (zmq_send_const) and sockets close with linger 0: give
@@ -285,7 +310,7 @@ public final class ControlLoop: @unchecked Sendable {
 
     /// Answers the frame of `byteCount` bytes in `receiveBuffer`, received at `receivedNs`.
     /// The returned bytes (in `sendBuffer`) are valid until the next call.
-    public func respond(byteCount: Int, receivedNs: UInt64, timing: inout StepTiming) -> Reply {
+    public func respond(byteCount: Int, receivedNs: UInt64, timing: inout StepTiming) -> StepResult {
         // 2. Decode into the arena.
         let frame: Frame
         do throws(LinkError) {
@@ -299,12 +324,12 @@ public final class ControlLoop: @unchecked Sendable {
         }
         guard case .observation(let obs) = frame else {
             timing.decodeNs = linkMonotonicNs() - receivedNs
-            return control(frame)
+            return .control(control(frame))
         }
         guard sessionActive else {
             supervisor.counters.link.framesReceived &+= 1
             supervisor.count(.noHandshake)
-            return encodeError(.unexpectedMessage, fault: .noHandshake, message: "observation before handshake: send Hello first")
+            return .control(encodeError(.unexpectedMessage, fault: .noHandshake, message: "observation before handshake: send Hello first"))
         }
 
         // 3. Validate: order, length, NaN/Inf, range, age.
@@ -315,7 +340,7 @@ public final class ControlLoop: @unchecked Sendable {
         if fault != .none {
             // Free-running drops out-of-order and duplicate frames (the robot would discard
             // the answer); lockstep must answer every request.
-            if fault == .outOfOrder || fault == .duplicate, mode == .freeRunning { return .none }
+            if fault == .outOfOrder || fault == .duplicate, mode == .freeRunning { return .control(.none) }
             return refuse(fault, observationSeq: obs.seq, timing: &timing)
         }
         if obs.episodeStart { supervisor.startEpisode() }
@@ -350,7 +375,7 @@ public final class ControlLoop: @unchecked Sendable {
             diagnostics.fault = .nonFinite
         }
         if outcome.deadlineMissed { supervisor.counters.link.deadlineMisses &+= 1 }
-        if outcome.source == .policyPrior && !options.policyPriorOnly { supervisor.counters.link.policyPriorFallbacks &+= 1 }
+        if !options.policyPriorOnly { countPlanSource(fellBack: outcome.source == .policyPrior) }
         let plannedNs = linkMonotonicNs()
         timing.planNs = plannedNs - decodedNs
         if options.recordPlanTimes > answered { planTimes[Int(answered)] = outcome.elapsedNs }
@@ -358,27 +383,43 @@ public final class ControlLoop: @unchecked Sendable {
         // 7. Encode.
         let reply = encodeAction(observationSeq: obs.seq, diagnostics: diagnostics)
         timing.encodeNs = linkMonotonicNs() - plannedNs
-        stepSource = diagnostics.source
-        stepIterations = outcome.iterations
-        stepObservationSeq = obs.seq
-        return reply
+        return StepResult(reply: reply, source: diagnostics.source, iterations: outcome.iterations,
+                          observationSeq: obs.seq)
     }
 
-    // Filled by `respond` for `finishStep` (telemetry of the answered observation).
-    var stepSource: ActionSource = .unspecified
-    var stepIterations = 0
-    var stepObservationSeq: UInt64 = 0
+    /// Counts the step in the fallback-share window; a window over the share flags a warning,
+    /// logged after the step (formatting a line allocates; the step must not).
+    @inline(__always)
+    func countPlanSource(fellBack: Bool) {
+        if fellBack { supervisor.counters.link.policyPriorFallbacks &+= 1; windowFallbacks &+= 1 }
+        windowSteps &+= 1
+        guard windowSteps >= options.fallbackWarningWindow else { return }
+        if Double(windowFallbacks) > options.fallbackWarningShare * Double(windowSteps) {
+            fallbackWarningDue = true
+            fallbackWarnings &+= 1
+        }
+        lastWindowFallbacks = windowFallbacks
+        windowSteps = 0
+        windowFallbacks = 0
+    }
+    var lastWindowFallbacks: UInt64 = 0
+
+    /// The warning for a window in which planning mostly did not happen: the deployment is
+    /// flying the policy prior, which must never go unnoticed.
+    func warnFallbackShare() {
+        fallbackWarningDue = false
+        let n = options.fallbackWarningWindow
+        let pct = Double(lastWindowFallbacks) * 100 / Double(n)
+        logger.warning("planning fell back to the policy prior on \(lastWindowFallbacks) of the last \(n) steps (\(format(pct, decimals: 1)) %, above \(format(options.fallbackWarningShare * 100, decimals: 0)) %): expected set-up \(format(Double(planner.estimatedSetupNs) / 1e6, decimals: 3)) ms + iteration \(format(Double(planner.estimatedIterationNs) / 1e6, decimals: 3)) ms against a planning budget of \(format(Double(budgetNs) / 1e6, decimals: 3)) ms (see docs/planner-performance.md)")
+    }
 
     /// A refused frame: the safe action, flagged with the fault (already counted).
-    func refuse(_ fault: FaultCode, observationSeq: UInt64, timing: inout StepTiming) -> Reply {
+    func refuse(_ fault: FaultCode, observationSeq: UInt64, timing: inout StepTiming) -> StepResult {
         supervisor.writeSafeAction(into: command.baseAddress!)
         let start = linkMonotonicNs()
         let reply = encodeAction(observationSeq: observationSeq, diagnostics: PlanDiagnostics(source: .safe, fault: fault))
         timing.encodeNs = linkMonotonicNs() - start
-        stepSource = .safe
-        stepIterations = 0
-        stepObservationSeq = observationSeq
-        return reply
+        return StepResult(reply: reply, source: .safe, observationSeq: observationSeq)
     }
 
     func encodeAction(observationSeq: UInt64, diagnostics: PlanDiagnostics) -> Reply {
@@ -492,27 +533,26 @@ public final class ControlLoop: @unchecked Sendable {
         }
     }
 
-    func finishStep(_ timing: StepTiming) {
-        guard stepSource != .unspecified else { return }   // a control message, not a step
-        telemetry.record(timing, source: stepSource, iterations: stepIterations)
+    func finishStep(_ timing: StepTiming, _ result: StepResult) {
+        guard result.isStep else { return }   // a control message, not a step
+        telemetry.record(timing, source: result.source, iterations: result.iterations)
         answered &+= 1
         if let p = publisher {
             var s = TelemetrySample()
             s.step = answered
-            s.observationSeq = stepObservationSeq
+            s.observationSeq = result.observationSeq
             s.receiveNs = timing.receiveNs
             s.decodeNs = timing.decodeNs
             s.planNs = timing.planNs
             s.encodeNs = timing.encodeNs
             s.sendNs = timing.sendNs
-            s.iterations = UInt32(stepIterations)
-            s.source = stepSource
+            s.iterations = UInt32(result.iterations)
+            s.source = result.source
             s.counters = linkCounters
             s.counters.authRefusals = p.socket.refusedClients
             s.linkInsecure = linkInsecure
             _ = try? p.publish(s)
         }
-        stepSource = .unspecified
     }
 
     /// When frames stop: free-running pushes the safe action every watchdog timeout; lockstep
@@ -575,11 +615,9 @@ public final class ControlLoop: @unchecked Sendable {
     public var linkCounters: LinkCounters { supervisor.counters.link }
 
     public func summary() -> String {
+        if AllocationWindow.traceSteps { iq_alloc_trace_dump() }
         var s = telemetry.summary(counters: supervisor.counters, mode: mode.rawValue)
-        if let a = steadyStateAllocations {
-            s += "\nheap allocations in steady state: \(a) over \(steadyStateSteps) steps (from step \(allocationMarkStep ?? 0))"
-            if a > 0 { s += "; first allocating steps: \(stepsThatAllocated)" }
-        }
+        if allocations.steps > 0 { s += "\n" + allocations.summary }
         return s
     }
 }

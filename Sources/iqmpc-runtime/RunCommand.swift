@@ -34,7 +34,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Override real_time.lock_memory (true or false); applied when permitted.") var lockMemory: Bool?
 
     func run() throws {
-        var logger = Logger(label: "iqmpc-runtime")
+        // Log lines leave through a bounded queue drained by a low-priority thread: the
+        // control thread never writes to stderr itself.
+        var logger = Logger(label: "iqmpc-runtime") { LogQueue.shared.handler(label: $0) }
+        defer { LogQueue.shared.flush() }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
         var parsedMode: Calibration.LinkMode?
@@ -73,7 +76,9 @@ struct RunCommand: ParsableCommand {
 
         StopSignal.installProcessHandlers()
         loop.run(until: .process)
+        LogQueue.shared.flush()
         print(loop.summary())
+        print("log lines: \(LogQueue.shared.written) written, \(LogQueue.shared.dropped) dropped (queue full)")
         print(Self.realTimeLine(cal.realTime, rt))
     }
 

@@ -55,4 +55,30 @@ import Testing
         #expect(c.link.malformed == 2 && c.link.oversized == 2 && c.link.nonFinite == 2 && c.link.stale == 1 && c.link.outOfRange == 1, "\(c)")
         #expect(c.link.fromFuture == 1, "\(c)")
     }
+
+    /// Free-running (the demo's mode) at a 1 ms period, 2 planner threads: counted per thread
+    /// (control thread and planner workers) from the first step, one window.
+    @Test func freeRunningStepsAllocateNothingFromTheFirst() throws {
+        var cal = try testCalibration(mode: "free-running", watchdogMs: 2000, threads: 2, samples: 8)
+        let peer = try PythonPeer(scenario: "free-stream", config: peerConfig(cal, ["period_ms": 1, "duration_ms": 3000]))
+        let endpoints = try peer.readLine().split(separator: " ").map(String.init)
+        cal.link.observationEndpoint = endpoints[0]
+        cal.link.actionEndpoint = endpoints[1]
+        let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
+        let runner = LoopRunner(loop)
+        #expect(try peer.readLine() == "streaming")
+        let summary = try peer.summary()
+        runner.stopAndWait()
+        let w = loop.allocations
+        #expect(w.isCounting)
+        #expect(loop.answered >= 300, "the peer sent \(summary["sent"] ?? "?") frames")
+        #expect(w.steps == loop.answered)
+        // One known allocation, libzmq's: its outbound queue (the action PUSH pipe) grows by one
+        // 256-message chunk once per connection, on the sending thread, at about message 255.
+        // It cannot be provoked before the first step without pushing ~255 frames at the
+        // plant. Nothing else may allocate, in any step, from the first.
+        #expect(w.inSteps <= 1, "\(w.summary)")
+        #expect(w.allocatingSteps.allSatisfy { (250...260).contains($0) }, "\(w.summary)")
+        #expect(w.outsideSteps > 0, "positive control: the handshake's log line allocates")
+    }
 }

@@ -9,9 +9,8 @@ import Testing
 @Suite(.serialized) struct LockstepServiceTests {
     /// ≥ 10 000 frames through the deployed executable (`iqmpc-runtime run --steps`), every
     /// one answered with an action naming it and inside the hard limits, and not one heap
-    /// allocation in steady state (receive, decode, plan, encode, send included). The runtime
-    /// counts its own process's mallocs around its steps; running it as its own process keeps
-    /// the test harness's threads out of that count.
+    /// allocation in any step from the first (receive, decode, plan, encode, send included),
+    /// counted per thread over the control thread and the planner's workers.
     @Test func tenThousandFramesAnsweredWithoutAllocation() throws {
         // Positive control: the counter sees a real allocation.
         let before = iq_alloc_count()
@@ -38,7 +37,15 @@ import Testing
         #expect((sources["1"] ?? 0) + (sources["2"] ?? 0) == frames, "every frame planned: \(sources)")
         #expect(result.out.contains("\(frames) steps answered"), "\(result.out)")
         #expect(result.out.contains("actions \(frames),"), "\(result.out)")
-        #expect(result.out.contains("heap allocations in steady state: 0 over \(frames - 600) steps"), "\(result.out)")
+        // Known allocations, libzmq's only (IQMPC_TRACE_STEP_ALLOCATIONS=1 shows posix_memalign
+        // inside libzmq): the REP reply pipe grows by one chunk of 256 messages once
+        // per process (3 messages per reply: at reply ~85), and in this process one more at
+        // the first reply. Nothing else, in any step from the first.
+        let allocLine = result.out.split(separator: "\n").first { $0.hasPrefix("heap allocations in control steps:") } ?? ""
+        let steps = allocLine.split(separator: "[").last.map { $0.dropLast().split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } } ?? []
+        #expect(allocLine.contains("over \(frames) steps"), "\(result.out)")
+        #expect(allocLine.hasPrefix("heap allocations in control steps: 0 ")
+                || steps.count <= 2 && steps.allSatisfy { [1, 84, 85].contains($0) }, "\(result.out)")
     }
 
     /// Every bad input is answered with the safe action flagged with its fault, counted, and
@@ -90,9 +97,7 @@ import Testing
         let first = try PythonPeer(scenario: "lockstep-normal", config: peerConfig(cal, ["frames": 300]))
         let endpoint = try first.readLine()
         cal = try cal.overriding { $0.link.observationEndpoint = endpoint }
-        var options = ControlLoop.Options()
-        options.allocationCheckFromStep = 100
-        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: quietLogger())
+        let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
         let runner = LoopRunner(loop)
         let s1 = try first.summary()
         // The restarted plant ends its session with Shutdown: answered with a Heartbeat, and
@@ -110,8 +115,12 @@ import Testing
         #expect(loop.supervisor.counters.handshakes == 2)
         #expect(loop.answered == 600)
         #expect(loop.supervisor.counters.frameFaults == 0, "the restarted plant's seq 1 is a new session, not out of order")
-        // Positive control of the in-loop allocation window: the second handshake allocates.
-        #expect((loop.steadyStateAllocations ?? 0) > 0)
+        // Both sessions' steps allocate nothing but libzmq's one chunk, from the first step; the handshakes
+        // do (log lines, HelloAck): the window's positive control, attributed outside steps.
+        #expect(loop.allocations.inSteps <= 1 && loop.allocations.allocatingSteps.allSatisfy { (84...85).contains($0) },
+                "only libzmq's one-time reply-pipe growth: \(loop.allocations.summary)")
+        #expect(loop.allocations.steps == 600)
+        #expect(loop.allocations.outsideSteps > 0)
     }
 
     /// A CPU hog eats the planning budget on every fourth frame: those frames are answered
