@@ -12,9 +12,11 @@ final class ServerThread: @unchecked Sendable {
     private var result: Result<SimSessionReport, Error>?
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ server: SimServer) {
+    /// `allocationGroup`: the server thread counts its heap use there (CAllocCounter).
+    init(_ server: SimServer, allocationGroup: Int32 = 0) {
         self.server = server
         let t = Thread { [self] in
+            iq_alloc_group_join(allocationGroup)
             result = Result { try server.run() }
             done.signal()
         }
@@ -108,15 +110,20 @@ func pendulumTorque(_ o: UnsafeBufferPointer<Float>) -> Float {
     }
 
     /// The served step loop (simulator thread) and the peer's receive/reply allocate
-    /// nothing in steady state: the process-wide malloc count is flat over 300 steps.
+    /// nothing in steady state: counted over the server thread and this one (an allocation
+    /// group; other threads cannot land in it), flat over 300 steps.
     @Test func lockstepStepLoopAllocatesNothing() throws {
+        let group = iq_alloc_group_create()
+        let previous = iq_alloc_group_current()
+        iq_alloc_group_join(group)
+        defer { iq_alloc_group_join(previous) }
         var c = SimServerConfig(task: .cheetahRun)
         c.observationEndpoint = "inproc://iqplants-alloc-\(getpid())"
         c.episodes = 1
         c.faults.observationNoise = 0.01
         c.faults.actionDelaySteps = 2
         let server = try SimServer(config: c)
-        let thread = ServerThread(server)
+        let thread = ServerThread(server, allocationGroup: group)
         let ctl = try LockstepControllerEndpoint(connect: server.observationEndpoint)
         defer { ctl.close() }
         guard case .hello? = try ctl.receive(timeoutMs: 5000) else { Issue.record("no Hello"); return }
@@ -129,8 +136,8 @@ func pendulumTorque(_ o: UnsafeBufferPointer<Float>) -> Float {
             switch f {
             case .observation(let o):
                 n += 1
-                if n == 100 { before = iq_alloc_count() }
-                if n == 400 { after = iq_alloc_count() }
+                if n == 100 { before = iq_alloc_group_count(group) }
+                if n == 400 { after = iq_alloc_group_count(group) }
                 for i in 0..<6 { action[i] = 10 * sin(Float(o.seq) * 0.1 + Float(i)) }
                 try ctl.replyAction(seq: o.seq, observationSeq: o.seq, timestampNs: 0, values: UnsafeBufferPointer(action),
                                     diagnostics: PlanDiagnostics())
@@ -144,9 +151,9 @@ func pendulumTorque(_ o: UnsafeBufferPointer<Float>) -> Float {
         _ = try thread.join()
         #expect(n == 501)
         #expect(after - before == 0, "\(after - before) allocations over 300 served steps")
-        let probe = iq_alloc_count()
+        let probe = iq_alloc_group_count(group)
         iq_alloc_probe()
-        #expect(iq_alloc_count() > probe, "positive control")
+        #expect(iq_alloc_group_count(group) > probe, "positive control")
     }
 
     /// Reset{seed} restarts the episode from that seed: same seed, same first observation.
