@@ -83,8 +83,8 @@ public struct DemoReport {
             fallbacks = n
         }
         var allocations: Int?
-        if let line = summaryLines.first(where: { $0.hasPrefix("heap allocations in steady state:") }) {
-            allocations = Int(line.dropFirst("heap allocations in steady state:".count).split(separator: " ").first ?? "")
+        if let line = summaryLines.first(where: { $0.hasPrefix("heap allocations in control steps:") }) {
+            allocations = Int(line.dropFirst("heap allocations in control steps:".count).split(separator: " ").first ?? "")
         }
         return Row(label: e.label, returns: s, shareOfExpert: ex > 0 ? s.mean / ex : .nan,
                    latencyP50Us: Stats.percentile(lat, 50), latencyP99Us: Stats.percentile(lat, 99),
@@ -122,8 +122,10 @@ public struct DemoReport {
             }
             if nonFinite > 0 { failures.append("[\(e.label)] \(nonFinite) non-finite action values") }
             if outside > 0 { failures.append("[\(e.label)] \(outside) action values outside the calibration's limits") }
-            if let a = row(e).steadyStateAllocations, a > 0 {
-                failures.append("[\(e.label)] \(a) heap allocations in the runtime's steady state")
+            // Counted from the first step; libzmq grows its outbound queue once per connection
+            // (one allocation near message 255), which is the only one tolerated.
+            if let a = row(e).steadyStateAllocations, a > 1 {
+                failures.append("[\(e.label)] \(a) heap allocations in the runtime's control steps (1 tolerated: libzmq's queue growth)")
             }
         }
         return failures

@@ -62,8 +62,7 @@ import Testing
         var cal = try testCalibration(mode: "free-running", watchdogMs: 2000, threads: 2, samples: 8)
         let peer = try PythonPeer(scenario: "free-stream", config: peerConfig(cal, ["period_ms": 1, "duration_ms": 3000]))
         let endpoints = try peer.readLine().split(separator: " ").map(String.init)
-        cal.link.observationEndpoint = endpoints[0]
-        cal.link.actionEndpoint = endpoints[1]
+        cal = try cal.overriding { $0.link.observationEndpoint = endpoints[0]; $0.link.actionEndpoint = endpoints[1] }
         let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
         let runner = LoopRunner(loop)
         #expect(try peer.readLine() == "streaming")
