@@ -12,3 +12,5 @@ swift test --skip-build --no-parallel
 make -C Firmware test
 make -C Firmware sanitize
 make -C Firmware e2e
+# Fuzzing, briefly (Scripts/fuzz.sh SECONDS runs each harness longer).
+Scripts/fuzz.sh 15
