@@ -2,6 +2,22 @@ import Testing
 @testable import IQLink
 
 @Suite struct PlantSpecTests {
+    /// One rule for channel bounds in the .proto, Proto/README.md and the calibration format:
+    /// observation channels may be unbounded (the calibration's default is ±.inf), actuator
+    /// limits must be finite, NaN never.
+    @Test func infiniteObservationBoundsAreAcceptedActuatorLimitsMustBeFinite() {
+        var s = sampleSpec()
+        s.observations[0].low = -.infinity
+        s.observations[0].high = .infinity
+        #expect(s.validationProblems().isEmpty, "\(s.validationProblems())")
+        var nan = sampleSpec()
+        nan.observations[1].high = .nan
+        #expect(nan.validationProblems().count == 1)
+        var act = sampleSpec()
+        act.actions[0].high = .infinity
+        #expect(act.validationProblems().first?.contains("actuator limits are not finite") == true)
+    }
+
     @Test func identicalSpecsMatch() {
         #expect(sampleSpec().mismatches(against: sampleSpec()).isEmpty)
         #expect(sampleSpec().mismatchSummary(against: sampleSpec()) == nil)

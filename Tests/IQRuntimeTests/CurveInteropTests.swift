@@ -1,6 +1,7 @@
 import Foundation
 import IQCalibration
 import IQLink
+import Logging
 @testable import IQRuntime
 import Testing
 
@@ -42,5 +43,45 @@ import Testing
         #expect(s["handshake"] as? Bool == false, "\(s)")
         #expect((s["denied"] as? Int ?? 0) >= 1, "the plant's ZAP handler must have refused the key: \(s)")
         #expect(loop.supervisor.counters.handshakes == 0 && loop.answered == 0)
+    }
+}
+
+/// Collects log messages (a test's view of what an operator would read).
+final class CollectedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+
+    struct Handler: LogHandler {
+        let sink: CollectedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            sink.append("\(level): \(message)")
+        }
+    }
+
+    var logger: Logger { Logger(label: "collected") { _ in Handler(sink: self) } }
+}
+
+@Suite struct NoPeerWarningTests {
+    /// A runtime pointed at an endpoint nobody binds says so, once, instead of waiting silently.
+    @Test func noPlantConnectedIsLoggedOnce() throws {
+        let cal = try testCalibration().overriding { $0.link.observationEndpoint = "tcp://127.0.0.1:9" }
+        var options = ControlLoop.Options()
+        options.noPeerWarningNs = 200_000_000
+        let log = CollectedLog()
+        let loop = try ControlLoop(setup: try testSetup(cal), options: options, logger: log.logger)
+        let runner = LoopRunner(loop)
+        usleep(700_000)
+        runner.stopAndWait()
+        let warnings = log.all.filter { $0.contains("no plant has connected to tcp://127.0.0.1:9") }
+        #expect(warnings.count == 1, "\(log.all)")
     }
 }

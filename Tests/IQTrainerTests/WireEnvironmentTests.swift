@@ -1,0 +1,86 @@
+import Foundation
+import IQCalibration
+import IQLink
+import IQPlants
+import Testing
+@testable import IQTrainer
+
+/// The trainer's simulator client against a real `SimServer` on loopback TCP: a simulator
+/// that re-sends Hello after a late answer is re-acknowledged (not a fatal error), and a
+/// simulator whose spec differs from the calibration is refused before training starts.
+@Suite(.serialized) struct WireEnvironmentTests {
+    final class Served: @unchecked Sendable {
+        let server: SimServer
+        let done = DispatchSemaphore(value: 0)
+        init(_ task: TaskID, replyTimeoutMs: Int32) throws {
+            var c = SimServerConfig(task: task)
+            c.observationEndpoint = "tcp://127.0.0.1:*"
+            c.replyTimeoutMs = replyTimeoutMs
+            server = try SimServer(config: c)
+            let s = server, d = done
+            Thread { _ = try? s.run(); d.signal() }.start()
+        }
+        func stop() { server.stop(); _ = done.wait(timeout: .now() + 10) }
+    }
+
+    @Test func aResentHelloIsReacknowledgedAndTheMissedAnswerRepeated() throws {
+        let sim = try Served(.pendulumSwingup, replyTimeoutMs: 150)
+        defer { sim.stop() }
+        let env = try WireEnvironment(connect: sim.server.observationEndpoint, timeoutMs: 10_000)
+        defer { env.close() }
+        let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
+        defer { obs.deallocate() }
+        let act: [Float] = [1.5]
+        try env.reset(seed: 3, observation: obs)
+        for _ in 0..<5 { _ = try act.withUnsafeBufferPointer { try env.step(action: $0, observation: obs) } }
+        // A burst of updates: longer than the simulator's reply timeout, so it gives up on
+        // the pending frame, says Hello again and then repeats the frame.
+        usleep(600_000)
+        let before = Array(obs)
+        let r = try act.withUnsafeBufferPointer { try env.step(action: $0, observation: obs) }
+        #expect(env.rehandshakes >= 1)
+        #expect(r.reward.isFinite)
+        #expect(Array(obs) != before, "the simulator must have applied the action and stepped")
+        for _ in 0..<5 { _ = try act.withUnsafeBufferPointer { try env.step(action: $0, observation: obs) } }
+    }
+
+    @Test func theWholeSpecIsCheckedAgainstTheCalibration() throws {
+        let sim = try Served(.pendulumSwingup, replyTimeoutMs: 1000)
+        defer { sim.stop() }
+        let env = try WireEnvironment(connect: sim.server.observationEndpoint, timeoutMs: 10_000)
+        defer { env.close() }
+        try env.check(against: try Calibration.load(path: "Calibration/pendulum-swingup.yaml"))
+        let pendulum = try Calibration.load(path: "Calibration/pendulum-swingup.yaml")
+        // Same dimensions, another name: refused, naming the channel.
+        var obs = pendulum.observations
+        obs[2].name = "pole.velocity"
+        let renamed = try pendulum.replacingChannels(observations: obs)
+        #expect { try env.check(against: renamed) } throws: { "\($0)".contains("observations[2]") }
+        let slower = try pendulum.overriding { $0.timing.controlPeriodNs *= 2; $0.timing.watchdogTimeoutNs *= 2 }
+        #expect { try env.check(against: slower) } throws: { "\($0)".contains("control_period_ns") }
+        #expect { try env.check(against: try Calibration.load(path: "Calibration/cartpole-swingup.yaml")) } throws: {
+            "\($0)".contains("robot_id")
+        }
+    }
+
+    @Test func nonFiniteDemonstrationsAreRefusedAtLoadWithTheirPlace() throws {
+        let dir = NSTemporaryDirectory() + "iqmpc-demos-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cal = try Calibration.load(path: "Calibration/pendulum-swingup.yaml")
+        let spec = try Plant(task: .pendulumSwingup).info.plantSpec
+        for (name, o2, a1) in [("nan-obs", [Float(1), .nan, 0], [Float(0.5)]), ("inf-act", [Float(1), 0, 0], [Float.infinity])] {
+            let path = dir + "/\(name).iqlog"
+            let w = try RecordWriter(path: path, header: RecordHeaderInfo(spec: spec, source: "test"))
+            try w.write(observation: ObservationRecord(seq: 1, timestampNs: 0, values: [1, 0, 0], episodeStart: true),
+                        action: ActionRecord(seq: 1, observationSeq: 1, timestampNs: 0, values: [0.1], diagnostics: PlanDiagnostics()))
+            try w.write(observation: ObservationRecord(seq: 2, timestampNs: 0, values: o2, reward: 0.5),
+                        action: ActionRecord(seq: 2, observationSeq: 2, timestampNs: 0, values: a1, diagnostics: PlanDiagnostics()))
+            try w.close()
+            #expect { _ = try Demonstrations.load(path: path, calibration: cal) } throws: { e in
+                let s = "\(e)"
+                return s.contains("byte offset") && s.contains("seq 2") && s.contains(name == "nan-obs" ? "nan" : "inf")
+            }
+        }
+    }
+}
