@@ -73,6 +73,18 @@ typedef struct {
     unsigned seed;
 } options;
 
+#ifdef FW_RTSAN
+/* `make rtsan`: the per-period link call is a real-time context for clang's
+ * RealtimeSanitizer; every blocking or allocating call made inside it is reported. */
+static int rt_step(iqmpc_link *link, const float *obs, const iqmpc_link_frame_flags *flags,
+                   uint64_t timeout_ns, iqmpc_link_action *out) __attribute__((nonblocking));
+static int rt_step(iqmpc_link *link, const float *obs, const iqmpc_link_frame_flags *flags,
+                   uint64_t timeout_ns, iqmpc_link_action *out) {
+    return iqmpc_link_step(link, obs, flags, timeout_ns, out);
+}
+#define iqmpc_link_step rt_step
+#endif
+
 static void usage(void) {
     fprintf(stderr,
             "usage: pendulum_robot [--obs EP] [--act EP] [--mode free-running|lockstep]\n"
