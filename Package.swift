@@ -41,7 +41,10 @@ let package = Package(
         /// Model configuration, the safetensors weights file, forward passes.
         /// Strict JSON (grammar, duplicate keys, byte offsets) in front of Foundation's Codable.
         .target(name: "IQJSON"),
-        .target(name: "IQModel", dependencies: ["IQKernels", "IQJSON", .product(name: "Crypto", package: "swift-crypto")],
+        /// The safetensors container and its errors: parses untrusted files, so it is compiled
+        /// with the language's checks (not `numeric`'s -Ounchecked).
+        .target(name: "IQWeightsFile", dependencies: ["IQJSON"]),
+        .target(name: "IQModel", dependencies: ["IQKernels", "IQJSON", "IQWeightsFile", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: numeric),
         /// MPPI with the policy prior: workspace, deadline, worker threads.
         .target(name: "IQPlanner", dependencies: ["IQModel", "IQKernels", "CAllocCounter"], swiftSettings: numeric),

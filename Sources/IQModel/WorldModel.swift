@@ -1,3 +1,4 @@
+@_exported import IQWeightsFile
 import Crypto
 import Foundation
 import IQKernels

@@ -7,18 +7,22 @@ import IQJSON
 ///
 /// Everything read from disk is treated as hostile: every length, offset and shape is
 /// checked before it is used, and failures are `WeightsError`s naming the tensor.
-enum SafeTensors {
+public enum SafeTensors {
     /// Headers larger than this are refused before allocation (real ones are a few KiB).
-    static let maxHeaderBytes = 16 << 20
+    public static let maxHeaderBytes = 16 << 20
     /// Files larger than this are refused (the paper preset is ~17 MB).
-    static let maxFileBytes = 2 << 30
+    public static let maxFileBytes = 2 << 30
 
-    struct Contents {
-        var metadata: [String: String]
-        var tensors: [String: (shape: [Int], values: [Float])]
+    public struct Contents {
+        public var metadata: [String: String]
+        public var tensors: [String: (shape: [Int], values: [Float])]
+        public init(metadata: [String: String], tensors: [String: (shape: [Int], values: [Float])]) {
+            self.metadata = metadata
+            self.tensors = tensors
+        }
     }
 
-    static func read(path: String) throws -> Contents {
+    public static func read(path: String) throws -> Contents {
         let attrs: [FileAttributeKey: Any]
         do { attrs = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw WeightsError.io("cannot open \(path): \(error.localizedDescription)")
@@ -33,7 +37,7 @@ enum SafeTensors {
         return try decode([UInt8](data))
     }
 
-    static func decode(_ bytes: [UInt8]) throws -> Contents {
+    public static func decode(_ bytes: [UInt8]) throws -> Contents {
         guard bytes.count >= 8 else {
             throw WeightsError.format("file is \(bytes.count) bytes, shorter than the 8-byte header length")
         }
@@ -95,7 +99,7 @@ enum SafeTensors {
 
     /// Serialises tensors in the given order, header padded with spaces to 8 bytes so the
     /// data section is aligned for memory-mapping readers.
-    static func encode(metadata: [String: String], tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) -> [UInt8] {
+    public static func encode(metadata: [String: String], tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) -> [UInt8] {
         var entries: [String: Header.Entry] = [:]
         var offset = 0
         for t in tensors {
