@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "IQCalibration", dependencies: ["Yams", .product(name: "Crypto", package: "swift-crypto")]),
         /// Safety supervisor, control loop, telemetry, real-time set-up.
         .target(name: "IQRuntime", dependencies: [
-            "IQPlanner", "IQLink", "IQCalibration", "CAllocCounter",
+            "IQPlanner", "IQKernels", "IQLink", "IQCalibration", "CAllocCounter",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

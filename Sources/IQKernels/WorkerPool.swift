@@ -34,7 +34,7 @@ public final class WorkerPool: @unchecked Sendable {
         workerCount = workers
         control = PoolControl(workers: workers, spinNs: spinNs)
         guard workers > 0 else { return }
-        let cpus = pin ? WorkerPool.allowedCPUs() : []
+        let cpus = pin ? Affinity.allowedCPUs() : []
         for w in 0..<workers {
             // Workers count their heap use in the starting thread's allocation group, as they
             // inherit its scheduling: together they are one real-time job.
@@ -93,36 +93,6 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     deinit { shutdown() }
-
-    /// CPUs this process may run on, in order.
-    public static func allowedCPUs() -> [Int32] {
-        guard let get = Affinity.getAffinity else { return [] }
-        var mask = [UInt8](repeating: 0, count: Affinity.maskBytes)
-        guard mask.withUnsafeMutableBytes({ get(0, Affinity.maskBytes, $0.baseAddress!) }) == 0 else { return [] }
-        return (0..<(Affinity.maskBytes * 8)).filter { mask[$0 / 8] & (1 << ($0 % 8)) != 0 }.map(Int32.init)
-    }
-}
-
-/// sched_{get,set}affinity looked up at run time: Glibc's Swift module does not export the
-/// _GNU_SOURCE affinity calls, and a failed lookup just means "no pinning".
-public enum Affinity {
-    public typealias Call = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
-    static let maskBytes = 128
-    public static let getAffinity: Call? = lookup("sched_getaffinity")
-    public static let setAffinity: Call? = lookup("sched_setaffinity")
-
-    private static func lookup(_ name: String) -> Call? {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
-        return unsafeBitCast(sym, to: Call.self)
-    }
-
-    /// Pins the calling thread (pid 0 = this thread for sched_setaffinity) to one CPU.
-    public static func pinCurrentThread(to cpu: Int32) {
-        guard let set = setAffinity, cpu >= 0, Int(cpu) < maskBytes * 8 else { return }
-        var mask = [UInt8](repeating: 0, count: maskBytes)
-        mask[Int(cpu) / 8] = UInt8(1 << (Int(cpu) % 8))
-        _ = mask.withUnsafeMutableBytes { set(0, maskBytes, $0.baseAddress!) }  // best effort
-    }
 }
 
 /// State shared between the pool and its threads.

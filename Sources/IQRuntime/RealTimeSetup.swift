@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IQCalibration
+import IQKernels
 import Logging
 
 /// Real-time set-up of the control process, applied in two phases:
@@ -25,13 +26,7 @@ public enum RealTimeSetup {
         var report = Report()
         #if os(Linux)
         if !rt.cpuAffinity.isEmpty {
-            var set = cpu_set_t()
-            withUnsafeMutableBytes(of: &set) { raw in
-                let words = raw.bindMemory(to: UInt.self)
-                let bits = UInt.bitWidth
-                for cpu in rt.cpuAffinity where cpu / bits < words.count { words[cpu / bits] |= 1 << UInt(cpu % bits) }
-            }
-            if setAffinity(&set) {
+            if Affinity.pinCurrentThread(to: rt.cpuAffinity) {
                 report.affinityApplied = true
                 logger.info("CPU affinity set to \(rt.cpuAffinity)")
             } else {
@@ -85,20 +80,6 @@ public enum RealTimeSetup {
         logger.warning("\(w)")
         #endif
     }
-
-    #if os(Linux)
-    /// `sched_setaffinity` is a GNU extension the Glibc module does not import (it needs
-    /// _GNU_SOURCE), so it is looked up by name in the already-loaded C library.
-    private static func setAffinity(_ set: inout cpu_set_t) -> Bool {
-        typealias Fn = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity") else {
-            errno = ENOSYS
-            return false
-        }
-        let fn = unsafeBitCast(sym, to: Fn.self)
-        return withUnsafePointer(to: &set) { fn(0, MemoryLayout<cpu_set_t>.size, UnsafeRawPointer($0)) } == 0
-    }
-    #endif
 
     private static func errnoText() -> String {
         let e = errno
