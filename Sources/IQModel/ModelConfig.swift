@@ -80,6 +80,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.discount = discount; self.entropyCoef = entropyCoef
     }
 
+    /// The named presets (a command-line choice: the executables make it an argument type).
+    public enum Preset: String, CaseIterable, Sendable, Codable {
+        case tiny, small, paper
+    }
+
     /// The named presets: `paper` is the reference 5M model (latent 512, mlp 512, encoder 256);
     /// `small` (128/256/256) and `tiny` (64/128/128) plan in real time on a CPU.
     public static func preset(_ name: String, obsDim: Int, actDim: Int) throws -> ModelConfig {
@@ -94,7 +99,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         return c
     }
 
-    public static let presetNames = ["tiny", "small", "paper"]
+    public static let presetNames = Preset.allCases.map(\.rawValue)
 
     /// Largest width accepted anywhere: keeps hostile configs from requesting absurd memory.
     public static let maxWidth = 16_384

@@ -10,7 +10,7 @@ struct BenchForwardCommand: ParsableCommand {
         commandName: "bench-forward",
         abstract: "Benchmark batched forward passes against raw sgemm on the same shapes.")
 
-    @Option(help: "Preset (tiny, small, paper); default: all three.") var preset: String?
+    @Option(help: "Preset; default: all three.") var preset: ModelConfig.Preset?
     @Option(help: "Batch rows.") var rows = 512
     @Option(name: .customLong("obs-dim"), help: "Observation dimension.") var obsDim = 67
     @Option(name: .customLong("act-dim"), help: "Action dimension.") var actDim = 21
@@ -19,7 +19,7 @@ struct BenchForwardCommand: ParsableCommand {
 
     func run() throws {
         guard rows >= 1, trials >= 1 else { throw ValidationError("--rows and --trials must be ≥ 1") }
-        for p in preset.map({ [$0] }) ?? ModelConfig.presetNames {
+        for p in preset.map({ [$0.rawValue] }) ?? ModelConfig.presetNames {
             let r = try ForwardBenchmark.run(preset: p, obsDim: obsDim, actDim: actDim, rows: rows, trials: trials)
             if json {
                 print(try StrictJSON.output(r.report))

@@ -20,7 +20,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Samples per iteration (default: 512); elites and policy-prior trajectories keep the paper's fractions (1/8, 3/64).") var samples: Int?
     @Option(help: "MPPI iterations (default: 6, 8 when actDim >= 20).") var iterations: Int?
     @Option(help: "Horizon (default: 3).") var horizon: Int?
-    @Option(help: "Action selection: sample or mean.") var selection = "sample"
+    @Option(help: "Action selection.") var selection: PlannerConfig.ActionSelection = .sample
     @Flag(name: .customLong("training-noise"), help: "Add the training-mode exploration noise.") var trainingNoise = false
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -43,10 +43,7 @@ struct PlanCommand: ParsableCommand {
         if let samples { config.setSamples(samples) }
         if let iterations { config.iterations = iterations }
         if let horizon { config.horizon = horizon }
-        guard let sel = PlannerConfig.ActionSelection(rawValue: selection) else {
-            throw ValidationError("--selection must be sample or mean")
-        }
-        config.actionSelection = sel
+        config.actionSelection = selection
         let planner: Planner
         do { planner = try Planner(model: model, config: config, seed: seed) } catch { throw ValidationError(error.description) }
         defer { planner.shutdown() }

@@ -9,8 +9,8 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Measure an expert's (or a random policy's) return on a task, in-process.")
 
-    @Option(help: "Task: \(TaskID.allCases.map(\.rawValue).joined(separator: ", ")).") var task: String
-    @Option(help: "analytic | mpc | random") var policy: String = "analytic"
+    @Option(help: "Task.") var task: TaskID
+    @Option(help: "Expert (or the random baseline).") var policy: ExpertKind = .analytic
     @Option(help: "Episodes to run.") var episodes: Int = 5
     @Option(help: "Seed of the first episode (episode i uses seed + i).") var seed: UInt64 = 1
     @Option(help: "Control steps per episode (default: the task's episode length).") var steps: Int?
@@ -22,10 +22,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "MPC temperature relative to the return spread (mpc only).") var temperature: Double?
 
     func run() throws {
-        let id = try TaskID(parsing: task)
-        guard let kind = ExpertKind(rawValue: policy) else {
-            throw ValidationError("unknown policy '\(policy)' (analytic, mpc, random)")
-        }
+        let id = task, kind = policy
         guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
         var cfg = SamplingMPCConfig.default(for: id)
         if let samples { cfg.samples = samples }
@@ -52,7 +49,7 @@ struct EvalCommand: ParsableCommand {
         let sd = (returns.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(returns.count)).squareRoot()
         let length = steps ?? plant.info.episodeLength
         print(String(format: "%@ %@ (%@): mean %.2f sd %.2f min %.2f over %d episodes of %d steps (upper bound %d); %.1f s",
-                     id.rawValue, policy, expert.name, mean, sd, returns.min()!, episodes, length, length,
+                     id.rawValue, policy.rawValue, expert.name, mean, sd, returns.min()!, episodes, length, length,
                      Date().timeIntervalSince(t0)))
     }
 }

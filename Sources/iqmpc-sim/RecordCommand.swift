@@ -8,9 +8,9 @@ struct RecordCommand: ParsableCommand {
         commandName: "record",
         abstract: "Record expert demonstrations (header + steps, length-delimited Records).")
 
-    @Option(help: "Task: \(TaskID.allCases.map(\.rawValue).joined(separator: ", ")).") var task: String
+    @Option(help: "Task.") var task: TaskID
     @Flag(help: "Record the task's expert (required; the only source of demonstrations).") var expert = false
-    @Option(help: "analytic (default: the task's own expert) | mpc | random (a baseline, not a demonstration).") var policy: String = "analytic"
+    @Option(help: "analytic (default: the task's own expert) | mpc | random (a baseline, not a demonstration).") var policy: ExpertKind = .analytic
     @Option(help: "Episodes to record.") var episodes: Int = 10
     @Option(help: "Seed of the first episode (episode i uses seed + i).") var seed: UInt64 = 1
     @Option(help: "Output file.") var out: String
@@ -19,8 +19,7 @@ struct RecordCommand: ParsableCommand {
 
     func run() throws {
         guard expert else { throw ValidationError("pass --expert (demonstrations come from the task's expert)") }
-        let id = try TaskID(parsing: task)
-        guard let kind = ExpertKind(rawValue: policy) else { throw ValidationError("unknown --policy '\(policy)'") }
+        let id = task, kind = policy
         var cfg = SamplingMPCConfig.default(for: id)
         if let samples { cfg.samples = samples }
         if let horizon { cfg.horizon = horizon }

@@ -10,8 +10,8 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve a task over the iqmpc protocol (lockstep REQ, or real-time PUSH+PULL), binding its endpoints.")
 
-    @Option(help: "Task: \(TaskID.allCases.map(\.rawValue).joined(separator: ", ")).") var task: String
-    @Option(help: "lockstep (training/evaluation) or realtime (fixed period).") var mode: String = "lockstep"
+    @Option(help: "Task.") var task: TaskID
+    @Option(help: "lockstep (training/evaluation) or realtime (fixed period).") var mode: SimMode = .lockstep
     @Option(name: .customLong("period-ms"), help: "Real-time period in ms (default: the task's control period).") var periodMs: Double?
     @Option(help: "Seed of the first episode (episode i uses seed + i unless the controller sends Reset).") var seed: UInt64 = 1
     @Option(help: "Observation endpoint (lockstep: the only one), bound here.") var endpoint: String = "tcp://127.0.0.1:5701"
@@ -45,8 +45,8 @@ struct ServeCommand: ParsableCommand {
     var allowInsecure = false
 
     func run() throws {
-        var c = SimServerConfig(task: try TaskID(parsing: task))
-        guard let m = SimMode(rawValue: mode) else { throw ValidationError("unknown --mode '\(mode)' (lockstep, realtime)") }
+        var c = SimServerConfig(task: task)
+        let m = mode
         c.mode = m
         c.periodMs = periodMs
         c.seed = seed

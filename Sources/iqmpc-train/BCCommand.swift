@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import IQCalibration
-import IQPlants
+import IQModel
 import IQPlanner
+import IQPlants
 import IQTrainer
 
 /// `iqmpc-train bc`: behaviour-cloning baseline on the same demonstrations and network family.
@@ -13,7 +14,7 @@ struct BCCommand: ParsableCommand {
 
     @Option(help: "Expert demonstrations (.iqlog record file).") var demos: String
     @Option(help: "Calibration file.") var calibration: String
-    @Option(help: "Model preset: tiny, small or paper.") var preset = "tiny"
+    @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
     @Option(help: "Gradient steps.") var updates = 5_000
     @Option(help: "Half batch (2B expert transitions per step).") var batch = 256
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -31,7 +32,7 @@ struct BCCommand: ParsableCommand {
     func run() throws {
         let cal = try Calibration.load(path: calibration)
         let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
-        let bc = try BCRun(preset: preset, calibration: cal, expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
+        let bc = try BCRun(preset: preset.rawValue, calibration: cal, expert: d.buffer(obsDim: cal.obsDim, actDim: cal.actDim),
                            episodeLength: episodeLength ?? d.episodeLength, batch: batch, seed: seed, fingerprint: d.fingerprint)
         let t0 = Date()
         var first = Double.nan, last = Double.nan

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IQModel
 import IQTrainer
 import IQTrainerBench
 
@@ -10,7 +11,7 @@ struct BenchUpdateCommand: ParsableCommand {
         commandName: "bench-update",
         abstract: "Measure IQ-MPC training updates/s (batch B expert + B behavioural) beside the sgemm rate.")
 
-    @Option(help: "Model preset: tiny, small or paper.") var preset = "tiny"
+    @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
     @Option(help: "Observation dimension.") var obsDim = 24
     @Option(help: "Action dimension.") var actDim = 6
     @Option(help: "Slices per buffer (2B rows per update).") var batch = 256
@@ -26,7 +27,7 @@ struct BenchUpdateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let r = try UpdateBenchmark.run(preset: preset, obsDim: obsDim, actDim: actDim, batch: batch,
+        let r = try UpdateBenchmark.run(preset: preset.rawValue, obsDim: obsDim, actDim: actDim, batch: batch,
                                         horizon: horizon, updates: updates, threads: threads)
         if json {
             let data = try JSONEncoder().encode(r)

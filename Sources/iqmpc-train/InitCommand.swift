@@ -10,15 +10,15 @@ struct InitCommand: ParsableCommand {
 
     @Option(name: .customLong("obs-dim"), help: "Observation dimension.") var obsDim: Int
     @Option(name: .customLong("act-dim"), help: "Action dimension.") var actDim: Int
-    @Option(help: "Model preset: tiny, small or paper.") var preset: String
+    @Option(help: "Model preset.") var preset: ModelConfig.Preset
     @Option(help: "Initialisation seed.") var seed: UInt64 = 0
     @Flag(name: .customLong("nonzero-q"), help: "Also randomise the Q output layers (non-zero Q, for tests).") var nonzeroQ = false
     @Option(help: "Output path.") var out: String
 
     func run() throws {
-        let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
+        let config = try ModelConfig.preset(preset.rawValue, obsDim: obsDim, actDim: actDim)
         let model = WorldModel.initialised(config: config, seed: seed, nonzeroQ: nonzeroQ)
         try model.write(to: out)
-        print("wrote \(out): preset \(preset), \(model.parameterCount) parameters, content hash \(model.contentHash)")
+        print("wrote \(out): preset \(preset.rawValue), \(model.parameterCount) parameters, content hash \(model.contentHash)")
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IQCalibration
 import IQLink
+import IQModel
 import IQPlants
 import IQTrainer
 
@@ -15,7 +16,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Simulated task run in this process (e.g. pendulum-swingup).") var task: String?
     @Option(help: "Lockstep simulator endpoint instead of --task (e.g. tcp://127.0.0.1:5701).") var env: String?
     @Option(help: "Calibration file (default: Calibration/<task>.yaml).") var calibration: String?
-    @Option(help: "Model preset: tiny, small or paper.") var preset = "tiny"
+    @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
     @Option(help: "Environment steps.") var steps = 100_000
     @Option(help: "Run seed.") var seed: UInt64 = 1
     @Option(help: "Seed-phase steps (default max(1000, 5 x episode length)).") var seedSteps: Int?
@@ -74,7 +75,7 @@ struct RunCommand: ParsableCommand {
         try environment.check(against: cal)
         let d = try Demonstrations.load(path: demos, calibration: cal, maxEpisodes: demoEpisodes)
         var o = RunOptions()
-        o.preset = preset; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps
+        o.preset = preset.rawValue; o.steps = steps; o.seed = seed; o.seedSteps = seedSteps
         o.evalEvery = evalEvery; o.evalEpisodes = evalEpisodes; o.episodeSteps = episodeSteps
         o.hyper.batch = batch
         o.hyper.useGradientPenalty = gradientPenalty

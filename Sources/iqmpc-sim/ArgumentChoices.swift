@@ -1,0 +1,8 @@
+import ArgumentParser
+import IQPlants
+
+// Closed sets of choices as argument types: the parser lists them in --help and refuses
+// anything else with the valid values, before a command runs.
+extension TaskID: ExpressibleByArgument {}
+extension ExpertKind: ExpressibleByArgument {}
+extension SimMode: ExpressibleByArgument {}
