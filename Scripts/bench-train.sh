@@ -84,14 +84,24 @@ THROUGHPUT_TABLE=""
 if [ "${THROUGHPUT:-1}" = 1 ]; then
   TB=${THROUGHPUT_BATCH:-256}
   echo "## Training throughput (1 thread, batch $TB+$TB, H=3, 5 Q heads)"
-  declare -A TORCH=( [tiny]=3.3 [small]=1.7 [paper]=0.5 )
+  # PyTorch doing the same update, measured here (Scripts/reference/torch_iqmpc.py; torch from
+  # the venv IQMPC_TORCH_VENV, default .venv-torch: see Scripts/reference/vs-torch.sh). No venv: "skipped".
+  TORCH_PY=${IQMPC_TORCH_VENV:-.venv-torch}/bin/python
   for p in tiny small; do
     line=$("${PIN[@]}" "$BIN/iqmpc-train" bench-update --preset "$p" --batch "$TB" --updates "${BENCH_UPDATES:-20}" --json)
     read -r ups upc share prod < <(echo "$line" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f %.2f %.0f %.0f" % (r["updatesPerSecond"], r["updatesPerCPUSecond"], 100*r["effectiveGflops"]/r["sgemmGflops"], 100*r["productGflops"]/r["sgemmGflops"]))')
-    ratio=$(/usr/bin/python3 -c "print('%.2f' % ($ups / ${TORCH[$p]}))")
-    ratioc=$(/usr/bin/python3 -c "print('%.2f' % ($upc / ${TORCH[$p]}))")
     echo "$p: $line"
-    THROUGHPUT_TABLE+="| $p | $ups | $upc | ${TORCH[$p]} | ${ratio}x | ${ratioc}x | ${prod}% | ${share}% |"$'\n'
+    if [ -x "$TORCH_PY" ] && "$TORCH_PY" -c 'import torch' 2>/dev/null; then
+      tline=$(OMP_NUM_THREADS=1 "${PIN[@]}" "$TORCH_PY" Scripts/reference/torch_iqmpc.py update --preset "$p" --batch "$TB" --count "${BENCH_UPDATES:-20}")
+      echo "$p (PyTorch): $tline"
+      tups=$(echo "$tline" | /usr/bin/python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["updates_per_second"])')
+      ratio=$(/usr/bin/python3 -c "print('%.2fx' % ($ups / $tups))")
+      ratioc=$(/usr/bin/python3 -c "print('%.2fx' % ($upc / $tups))")
+    else
+      echo "$p: PyTorch comparison skipped (no torch in ${IQMPC_TORCH_VENV:-.venv-torch})"
+      tups="skipped"; ratio="-"; ratioc="-"
+    fi
+    THROUGHPUT_TABLE+="| $p | $ups | $upc | $tups | $ratio | $ratioc | ${prod}% | ${share}% |"$'\n'
   done
 fi
 
@@ -196,7 +206,7 @@ done
 
 {
   if [ -n "$THROUGHPUT_TABLE" ]; then
-    echo "## Updates per second vs PyTorch 2.13 eager (same machine, 1 thread)"
+    echo "## Updates per second vs PyTorch eager, measured in this run (same machine, 1 thread)"
     echo "| preset | updates/s (wall) | updates per CPU-s | PyTorch updates/s | ratio (wall) | ratio (CPU) | product rate / sgemm | whole-update GEMM-effective / sgemm |"
     echo "|---|---|---|---|---|---|---|---|"
     printf "%s" "$THROUGHPUT_TABLE"

@@ -22,6 +22,9 @@ public enum PlannerBenchmark {
         public var allocationsPerStep: Double
         public var policyPriorUs: Double
         public var rowAlignment: Int
+        /// Median CPU time of the calling thread per plan: with threads = 1 the whole plan, and
+        /// unlike the wall-clock figures not stretched by other processes sharing the core.
+        public var cpuP50Us: Double
     }
 
     /// Plans `steps` consecutive steps on a fixed pseudo-random observation walk.
@@ -34,7 +37,13 @@ public enum PlannerBenchmark {
         let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: D)
         let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: A)
         let lat = UnsafeMutablePointer<UInt64>.allocate(capacity: max(steps, 1))
-        defer { obs.deallocate(); act.deallocate(); lat.deallocate() }
+        let cpu = UnsafeMutablePointer<UInt64>.allocate(capacity: max(steps, 1))
+        defer { obs.deallocate(); act.deallocate(); lat.deallocate(); cpu.deallocate() }
+        func threadCPU() -> UInt64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        }
         let rng = Philox(seed: seed ^ 0x0B5)
         func observe(_ i: Int) {
             for d in 0..<D { obs[d] = 2 * rng.uniform(stream: 3, element: UInt64(i * D + d)) - 1 }
@@ -51,9 +60,10 @@ public enum PlannerBenchmark {
         let shared0 = planner.workSplit.sharedLatentRows
         for i in 0..<steps {
             let o = UnsafeBufferPointer(start: allObs + i * D, count: D)
-            let t0 = MonotonicClock.nanoseconds()
+            let c0 = threadCPU(), t0 = MonotonicClock.nanoseconds()
             _ = planner.plan(observation: o, episodeStart: false, deadline: .max, trainingNoise: false, action: act)
             lat[i] = MonotonicClock.nanoseconds() &- t0
+            cpu[i] = threadCPU() &- c0
         }
         let alloc1 = allocationCount?() ?? 0
         let split = planner.workSplit
@@ -64,6 +74,8 @@ public enum PlannerBenchmark {
             Double(sorted[min(steps - 1, Int((p * Double(steps)).rounded(.up)) - 1)]) / 1000
         }
         let mean = Double(sorted.reduce(0, +)) / Double(steps) / 1000
+        var cpuSorted = UnsafeMutableBufferPointer(start: cpu, count: steps)
+        cpuSorted.sort()
 
         // Policy prior latency (median of many single calls).
         var prior: [UInt64] = []
@@ -93,7 +105,8 @@ public enum PlannerBenchmark {
                       meanUs: mean, gflopPerPlan: flops / 1e9, gflops: gflops, sgemmGflops: sgemm,
                       efficiency: gflops / (sgemm * Double(parts.count)),
                       allocationsPerStep: allocationCount == nil ? .nan : Double(alloc1 &- alloc0) / Double(steps),
-                      policyPriorUs: Double(prior[prior.count / 2]) / 1000, rowAlignment: split.rowAlignment)
+                      policyPriorUs: Double(prior[prior.count / 2]) / 1000, rowAlignment: split.rowAlignment,
+                      cpuP50Us: Double(cpuSorted[(steps - 1) / 2]) / 1000)
     }
 
     /// Median time of the plan's GEMM list through bare sgemm on one thread.
