@@ -8,10 +8,9 @@
 #   PRESETS="tiny small paper" COUNT=20 Scripts/reference/vs-torch.sh
 #
 # Torch lives in a venv, optional for everything else: IQMPC_TORCH_VENV (default .venv-torch)
-# must hold `bin/python` with torch importable; create one with
-#   python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
-# (CPU-only torch: add --index-url https://download.pytorch.org/whl/cpu). Without it the
-# script prints the Swift figures and says the comparison was skipped.
+# must hold `bin/python` with torch importable; Scripts/reference/setup-venv.sh creates one
+# (CPU-only torch). Without it the script prints the Swift figures and says the comparison
+# was skipped.
 #
 # Output: one line per preset and workload with both figures and their ratio (Swift's speed
 # over PyTorch's: above 1, Swift is faster), wall-clock and per CPU-second (the CPU figures
