@@ -17,7 +17,7 @@ struct StampCalibrationCommand: ParsableCommand {
         let (model, metadata) = try WorldModel.load(path: weights)
         let cal = try Calibration.load(path: calibration)
         guard cal.obsDim == model.config.obsDim && cal.actDim == model.config.actDim else {
-            throw ValidationError("calibration has obs_dim \(cal.obsDim), act_dim \(cal.actDim); the weights have \(model.config.obsDim), \(model.config.actDim)")
+            throw WeightsError.input("calibration has obs_dim \(cal.obsDim), act_dim \(cal.actDim); the weights have \(model.config.obsDim), \(model.config.actDim)")
         }
         var md = metadata.filter { !WorldModel.reservedMetadataKeys.contains($0.key) }
         for (k, v) in cal.mappingMetadata() { md[k] = v }
