@@ -21,6 +21,8 @@ extension PlanCore {
         g.update(repeating: 0, count: n)
         var disc: Float = 1
         for t in 0..<H {
+            // The deadline block, as in the IQ-MPC scorer: one horizon step of this partition.
+            if pastDeadline() { return }
             let at = UnsafePointer(actions + (t * N + r0) * A)
             // Step 0 reads the one shared z_0 (latent half of each first layer computed once).
             let zt = t == 0 ? UnsafePointer(z0) : UnsafePointer(zc)
