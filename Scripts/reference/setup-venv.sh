@@ -9,6 +9,8 @@
 # otherwise from PyPI, preferring a CPU wheel that pip's configured find-links already holds
 # (PyPI's own Linux torch pulls several GB of CUDA libraries).
 # Set TORCH_SPEC to pin another requirement (e.g. TORCH_SPEC='torch==2.5.1').
+# CPU_ONLY=1 (what CI uses): when neither the CPU index nor a local CPU wheel is available,
+# exit 3 instead of pulling PyPI's CUDA build; the torch tests then show as skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${1:-${IQMPC_TORCH_VENV:-.venv-torch}}"
@@ -29,6 +31,9 @@ else
     if [ -n "$wheel" ]; then
         version=$(basename "$wheel" | cut -d- -f2)
         "$pip" install --quiet "torch==${version%%+*}.*"
+    elif [ "${CPU_ONLY:-0}" = 1 ]; then
+        echo "setup-venv: no CPU PyTorch wheel reachable (CPU index or find-links); not installing PyPI's CUDA build" >&2
+        exit 3
     else
         "$pip" install --quiet torch
     fi
