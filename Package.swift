@@ -102,8 +102,8 @@ let package = Package(
         // MARK: Tests, one target per module.
         .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "CAllocCounter"]),
         .testTarget(name: "IQJSONTests", dependencies: ["IQJSON"]),
-        .testTarget(name: "IQModelTests", dependencies: ["IQModel", "CAllocCounter"]),
-        .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "CAllocCounter"]),
+        .testTarget(name: "IQModelTests", dependencies: ["IQModel", "IQTestSupport", "CAllocCounter"]),
+        .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),
         .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),

@@ -190,7 +190,7 @@ import Testing
         let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: spec, software: "sim", context: ctx)
         let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
         let steps = 4001   // 1000 warm-up, three measured windows of 1000, the final Shutdown
-        let peer = TestThread { try Self.runLockstepController(ctl, expected: spec, steps: steps) }
+        let peer = TestThread { countPeerAllocations(); try Self.runLockstepController(ctl, expected: spec, steps: steps) }
         try plant.handshake()
         var values = [Float](repeating: 0.5, count: 64)
         var answered = 0
@@ -200,9 +200,9 @@ import Testing
             if case .action(let a) = frame, a.observationSeq == UInt64(seq) { answered += 1 }
         }
         for seq in 1...1000 { try step(seq) }
-        // Both peers are in this process: the counter covers the controller thread too.
+        // Both peers are in this process: the controller thread counts in the same group.
         var next = 1001
-        let n = try fewestAllocations { for _ in 0..<1000 { try step(next); next += 1 } }
+        let n = try allocations(repeating: 3) { for _ in 0..<1000 { try step(next); next += 1 } }
         _ = try values.withUnsafeBufferPointer { try plant.exchange(seq: UInt64(steps), timestampNs: 1, values: $0) }
         try plant.acknowledgeShutdown()
         try peer.join()
@@ -272,6 +272,7 @@ import Testing
         let steps = 4000   // 1000 warm-up, three measured windows of 1000
         // The controller answers every frame it sees until it sees seq == steps.
         let peer = TestThread {
+            countPeerAllocations()
             let act = [Float](repeating: 0.1, count: 4)
             while true {
                 guard let f = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
@@ -299,7 +300,7 @@ import Testing
         }
         for seq in 1...1000 { try step(seq) }
         var next = 1001
-        let n = try fewestAllocations { for _ in 0..<1000 { try step(next); next += 1 } }
+        let n = try allocations(repeating: 3) { for _ in 0..<1000 { try step(next); next += 1 } }
         try peer.join()
         #expect(matched == steps)
         #expect(n == 0)
@@ -333,7 +334,7 @@ import Testing
         // No subscriber at all (measured first: a live subscriber's I/O thread would count too).
         let lonely = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         for _ in 0..<1000 { try lonely.publish(sample) }
-        #expect(try fewestAllocations { for _ in 0..<2000 { try lonely.publish(sample) } } == 0)
+        #expect(try allocations(repeating: 3) { for _ in 0..<2000 { try lonely.publish(sample) } } == 0)
         lonely.close()
         let publisher = try TelemetryPublisher(bind: "tcp://127.0.0.1:*", context: ctx)
         let subscriber = try TelemetrySubscriber(connect: publisher.endpoint, context: ctx)

@@ -91,10 +91,10 @@ final class ReferenceController: @unchecked Sendable {
         let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*", context: ctx)
         let ctl = try LockstepControllerEndpoint(connect: plant.observationEndpoint, context: ctx)
         let reference = ReferenceController(spec: spec)
-        let server = TestThread { try reference.serveLockstep(ctl, until: 1000 + 3 * 500 + 3 * 2500) }
+        let server = TestThread { countPeerAllocations(); try reference.serveLockstep(ctl, until: 1000 + 3 * 500 + 3 * 2500) }
         _ = try plant.runLockstep(frames: 1000)                         // handshake + warm-up
-        let short = try fewestAllocations { _ = try plant.runLockstep(frames: 500, handshake: false) }
-        let long = try fewestAllocations { _ = try plant.runLockstep(frames: 2500, handshake: false) }
+        let short = try allocations(repeating: 3) { _ = try plant.runLockstep(frames: 500, handshake: false) }
+        let long = try allocations(repeating: 3) { _ = try plant.runLockstep(frames: 2500, handshake: false) }
         try server.join()
         // Only the per-run report is allocated: 2000 more steps cost nothing.
         #expect(long == short)

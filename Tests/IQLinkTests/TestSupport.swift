@@ -8,22 +8,30 @@ func repoRoot(_ file: String = #filePath) -> URL {
     URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }
 
-/// Heap allocations made by `body` (process-wide; tests run serially).
-func allocations(_ body: () throws -> Void) rethrows -> UInt64 {
-    let before = iq_alloc_count()
-    try body()
-    return iq_alloc_count() - before
+/// Heap allocations made by `body` (run `times` times, all counted) on the calling thread: the
+/// thread counts in an allocation group of its own for the window, so threads other tests leave
+/// behind (or libzmq's I/O threads) cannot land in it and one window is exact. The link's claim is about the thread that sends and
+/// receives (the control thread); the positive control shows the group sees this thread.
+func allocations(repeating times: Int = 1, _ body: () throws -> Void) rethrows -> UInt64 {
+    let group = linkTestAllocationGroup
+    precondition(group > 0, "allocation groups exhausted")
+    let previous = iq_alloc_group_current()
+    iq_alloc_group_join(group)
+    defer { iq_alloc_group_join(previous) }
+    let probe = iq_alloc_group_count(group)
+    iq_alloc_probe()
+    precondition(iq_alloc_group_count(group) > probe, "positive control: the group must count this thread")
+    let before = iq_alloc_group_count(group)
+    for _ in 0..<times { try body() }   // every run counts: the total must be what the test says
+    return iq_alloc_group_count(group) - before
 }
 
-/// The fewest allocations over `attempts` runs of `body`. Another suite's leftovers (e.g. a
-/// Foundation dispatch worker retiring seconds after it spawned a process, which frees its
-/// run loop with 5 allocations) can land once in a window; an allocation per step shows in
-/// every window, so the test still fails for real regressions.
-func fewestAllocations(attempts: Int = 3, _ body: () throws -> Void) rethrows -> UInt64 {
-    var best = UInt64.max
-    for _ in 0..<attempts { best = min(best, try allocations(body)) }
-    return best
-}
+/// Makes the calling thread (a peer played by a test thread) count in the same group as the
+/// windows above, for tests whose claim covers both ends of the link.
+func countPeerAllocations() { iq_alloc_group_join(linkTestAllocationGroup) }
+
+/// One group for every window above (tests run serially; groups are a finite resource).
+nonisolated(unsafe) let linkTestAllocationGroup = iq_alloc_group_create()
 
 func sampleSpec(obs: Int = 4, act: Int = 2, id: String = "pendulum-swingup") -> PlantSpec {
     var observations: [PlantSpec.Channel] = []

@@ -1,3 +1,4 @@
+import IQTestSupport
 import Foundation
 import Testing
 

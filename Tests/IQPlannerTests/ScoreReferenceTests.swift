@@ -1,4 +1,5 @@
 import Foundation
+import IQTestSupport
 import IQKernels
 import IQModel
 import Testing
@@ -197,31 +198,6 @@ struct NonFiniteValueTests {
     }
 }
 
-/// Runs a process to completion, returning stdout; throws with stderr on failure.
-func runProcess(_ exe: String, _ args: [String]) throws -> Data {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw NSError(domain: "process", code: Int(p.terminationStatus),
-                      userInfo: [NSLocalizedDescriptionKey: String(decoding: e, as: UTF8.self)])
-    }
-    return data
-}
-
-/// Repository root (for Scripts/reference), found from this source file's location.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
 
 /// Elites and policy-prior trajectories follow the sample count at the paper's fractions.
 @Test func eliteCountIsAFractionOfTheSamples() throws {
