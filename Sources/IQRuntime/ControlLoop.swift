@@ -197,6 +197,15 @@ public final class ControlLoop: @unchecked Sendable {
         _ = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .stale))
         _ = try? FrameEncoder.heartbeat(timestampNs: 0, role: .controller, into: sendBuffer)
         actionSeq = 0
+        // The telemetry PUB's first send makes libzmq allocate (operator new inside libzmq,
+        // traced with IQMPC_TRACE_STEP_ALLOCATIONS): publish a start-up sample (step 0, zero
+        // counters) here so that it does not land in the first answered step. Subscribers
+        // already connected see it as the loop's "up" sample.
+        if let p = publisher {
+            var sample = TelemetrySample()
+            sample.linkInsecure = linkInsecure
+            _ = try? p.publish(sample)
+        }
     }
 
     deinit {
