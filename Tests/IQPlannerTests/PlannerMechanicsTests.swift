@@ -161,20 +161,27 @@ import Testing
     /// planning must resume once the load is gone.
     @Test func slowedStartUpPassDoesNotDisablePlanning() throws {
         let model = Fixture.model()
-        let config = Fixture.config(samples: 64, iterations: 2)
+        // Wide enough that one timed piece of the start-up pass outlasts a scheduler slice, so
+        // spinning threads can slow it (a sub-millisecond piece often runs unpreempted).
+        let config = Fixture.config(samples: 256, iterations: 2)
         let reference = try Planner(model: model, config: config, seed: 3)
         let unloaded = reference.estimatedSetupNs + reference.estimatedIterationNs
         reference.shutdown()
         var slowed: Planner?
         for _ in 0..<10 where slowed == nil {
-            let hogs = (0..<12).map { _ in Hog() }
+            let hogs = (0..<24).map { _ in Hog() }
             let candidate = try Planner(model: model, config: config, seed: 3)
             hogs.forEach { $0.stop() }
-            if candidate.estimatedSetupNs + candidate.estimatedIterationNs >= 8 * unloaded { slowed = candidate } else { candidate.shutdown() }
+            if candidate.estimatedSetupNs + candidate.estimatedIterationNs >= 6 * unloaded { slowed = candidate } else { candidate.shutdown() }
         }
-        let planner = try #require(slowed, "10 start-ups under 12 spinning threads were never 8x slower than unloaded")
+        // The scheduler decides whether spinning threads slow a start-up; where it never did,
+        // the reproduction is not possible here and the test says so (the mechanism itself is
+        // checked deterministically by costModelProbesAfterARunOfFallbacks).
+        guard let planner = slowed else {
+            try Test.cancel("10 start-ups under 24 spinning threads were never 6x slower than unloaded on this machine")
+        }
         defer { planner.shutdown() }
-        // A budget of half the slowed estimate: at least 4x what planning really costs.
+        // A budget of half the slowed estimate: at least 3x what planning really costs.
         let budget = (planner.estimatedSetupNs + planner.estimatedIterationNs) / 2
         let obs = Fixture.observations(count: 1, dim: 5)[0]
         var a = [Float](repeating: 0, count: 2)
