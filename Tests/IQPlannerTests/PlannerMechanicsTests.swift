@@ -96,22 +96,20 @@ import Testing
         for threads in [1, 2] {
             // The calling thread and the workers it starts count in one allocation group: a
             // window over it is exact (threads other suites leave behind cannot land in it).
-            let group = iq_alloc_group_create()
-            #expect(group > 0)
-            let previous = iq_alloc_group_current()
-            iq_alloc_group_join(group)
-            defer { iq_alloc_group_join(previous) }
+            let group = CountingGroup()
+            #expect(group.id > 0)
+            defer { group.leave() }
             let planner = try Planner(model: model, config: Fixture.config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
             defer { planner.shutdown() }
             let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
             let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
             defer { obs.deallocate(); act.deallocate() }
             obs.initialize(repeating: 0.25)
-            let probeBefore = iq_alloc_group_count(group)
+            let probeBefore = group.count
             iq_alloc_probe()
-            #expect(iq_alloc_group_count(group) - probeBefore >= 1, "positive control: the group must see this thread's allocation")
+            #expect(group.count - probeBefore >= 1, "positive control: the group must see this thread's allocation")
             // Counted from the first plan on.
-            let before = iq_alloc_group_count(group)
+            let before = group.count
             var plannerModes = 0
             for i in 0..<1000 {
                 obs[i % 5] = Float(i % 7) / 7
@@ -121,7 +119,7 @@ import Testing
                 if o.source == .planner { plannerModes += 1 }
                 planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
             }
-            #expect(iq_alloc_group_count(group) - before == 0, "threads \(threads)")
+            #expect(group.count - before == 0, "threads \(threads)")
             #expect(plannerModes == 1000)
         }
     }

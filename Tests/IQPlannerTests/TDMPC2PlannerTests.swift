@@ -80,11 +80,9 @@ import Testing
     @Test func noAllocationsPerPlan() throws {
         let model = Self.model()
         for threads in [1, 2] {
-            let group = iq_alloc_group_create()
-            #expect(group > 0)
-            let previous = iq_alloc_group_current()
-            iq_alloc_group_join(group)
-            defer { iq_alloc_group_join(previous) }
+            let group = CountingGroup()
+            #expect(group.id > 0)
+            defer { group.leave() }
             let planner = try Planner(model: model, config: Fixture.config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
             defer { planner.shutdown() }
             let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
@@ -93,7 +91,7 @@ import Testing
             obs.initialize(repeating: 0.25)
             // Counted from the first plan in the calling thread's allocation group, which the
             // planner's workers join: one window is exact (see PlannerMechanicsTests).
-            let before = iq_alloc_group_count(group)
+            let before = group.count
             var planned = 0
             for i in 0..<500 {
                 obs[i % 5] = Float(i % 7) / 7
@@ -101,7 +99,7 @@ import Testing
                                      trainingNoise: i & 1 == 0, action: act)
                 if o.source == .planner { planned += 1 }
             }
-            #expect(iq_alloc_group_count(group) - before == 0, "threads \(threads)")
+            #expect(group.count - before == 0, "threads \(threads)")
             #expect(planned == 500)
         }
     }
