@@ -79,7 +79,7 @@ public enum ForwardBenchmark {
         // The same BLAS calls the forward pass makes (same shapes, same sgemm/sgemv dispatch,
         // operands from the model's own weights), without anything else.
         let layout = model.layout
-        let specs = layout.encoder + layout.policy + layout.dynamics + layout.q.flatMap { $0 }
+        let specs = ([layout.encoder, layout.policy, layout.dynamics] + layout.q).flatMap(\.layers)
         let maxIn = specs.map(\.inDim).max()!, maxOut = specs.map(\.outDim).max()!
         let ga = buf(rows * maxIn), gc = buf(rows * maxOut)
         defer { ga.deallocate(); gc.deallocate() }

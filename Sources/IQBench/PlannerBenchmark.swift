@@ -93,7 +93,7 @@ public enum PlannerBenchmark {
         let calls = PlannerCost.calls(model: model, config: config, partitionRows: parts, iterations: config.iterations,
                                       cachedRows: cached)
         // Latent products that two Q calls shared were computed once: count them once.
-        let firstQ = model.layout.q[0][0]
+        let firstQ = model.layout.q[0].layers[0]
         let skipped = 2 * Double(sharedRows) * Double(model.config.latentDim * firstQ.outDim) / Double(steps)
         let flops = PlannerCost.flops(calls) - skipped
         let sgemmSeconds = sgemmTime(calls)

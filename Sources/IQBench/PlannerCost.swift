@@ -32,16 +32,16 @@ struct PlannerCost {
             }
         }
         /// A stack whose first layer reads concat(z, a), in the split form `LatentActionLinear` runs.
-        func addSplit(_ layers: [LayerSpec], rows: Int, sharedZ: Bool) {
-            let first = layers[0]
+        func addSplit(_ network: NetworkSpec, rows: Int, sharedZ: Bool) {
+            let first = network.layers[0]
             out.append(Call(rows: sharedZ ? 1 : rows, inDim: L, outDim: first.outDim, ldw: L + A, weight: w(first)))
             out.append(Call(rows: rows, inDim: A, outDim: first.outDim, ldw: L + A, weight: w(first) + L))
-            add(layers.dropFirst(), rows: rows)
+            add(network.layers.dropFirst(), rows: rows)
         }
         let H = config.horizon
-        add(layout.encoder, rows: 1)
-        add(layout.policy, rows: 1, times: 2)
-        add(layout.policy, rows: config.policyTrajectories, times: H)
+        add(layout.encoder.layers, rows: 1)
+        add(layout.policy.layers, rows: 1, times: 2)
+        add(layout.policy.layers, rows: config.policyTrajectories, times: H)
         for _ in 0..<max(0, H - 1) { if config.policyTrajectories > 0 { addSplit(layout.dynamics, rows: config.policyTrajectories, sharedZ: false) } }
         for it in 0..<iterations {
             for (p, rows) in partitionRows.enumerated() where rows > 0 {
@@ -52,7 +52,7 @@ struct PlannerCost {
                         addSplit(layout.dynamics, rows: rows, sharedZ: t == 0)
                         addSplit(layout.reward, rows: rows, sharedZ: t == 0)
                     }
-                    add(layout.policy, rows: rows)
+                    add(layout.policy.layers, rows: rows)
                     for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }
                     continue
                 }
@@ -63,7 +63,7 @@ struct PlannerCost {
                     for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }    // V_{t+1}
                 }
                 for _ in 0..<2 { addSplit(layout.q[0], rows: rows, sharedZ: false) }        // terminal
-                add(layout.policy, rows: rolled, times: H)
+                add(layout.policy.layers, rows: rolled, times: H)
             }
         }
         return out

@@ -1,12 +1,30 @@
 import IQKernels
 
-/// One layer's place in the file: tensor name prefix, widths and activation.
+/// One layer of docs/algorithm.md §1.1: Linear(in → out), then, unless `activation` is `.none`,
+/// LayerNorm and the activation. `dropout`: training multiplies this layer's Linear output by
+/// a dropout mask (a Q member's first layer); inference ignores it.
 public struct LayerSpec: Sendable, Equatable {
-    public let prefix: String      // e.g. "q.3.1"
+    /// Tensor name prefix in the weights file, e.g. "q.3.1".
+    public let prefix: String
     public let inDim: Int
     public let outDim: Int
     public let activation: LayerActivation
+    public let dropout: Bool
     public var hasNorm: Bool { activation != .none }
+
+    /// The layer's tensors in file order, which is also the order of its parameters in the
+    /// trainer's flat vector: weight [out, in], bias [out], then LayerNorm gain and bias.
+    public var tensors: [TensorSpec] {
+        var t = [TensorSpec(name: prefix + ".weight", shape: [outDim, inDim]),
+                 TensorSpec(name: prefix + ".bias", shape: [outDim])]
+        if hasNorm {
+            t.append(TensorSpec(name: prefix + ".ln.weight", shape: [outDim]))
+            t.append(TensorSpec(name: prefix + ".ln.bias", shape: [outDim]))
+        }
+        return t
+    }
+
+    public var paramCount: Int { outDim * inDim + outDim + (hasNorm ? 2 * outDim : 0) }
 }
 
 /// One tensor the file must contain.
@@ -16,51 +34,72 @@ public struct TensorSpec: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// The fixed architecture of docs/algorithm.md §1, expressed as layer lists. This is the single
-/// place that decides tensor names and shapes; loader, writer, initialiser and forward
-/// passes all read it.
+/// One network as an ordered list of layers, with where each layer's parameters start in the
+/// network's contiguous block (file order).
+public struct NetworkSpec: Sendable, Equatable {
+    public let layers: [LayerSpec]
+    /// Parameter offset of each layer from the network's first parameter.
+    public let offsets: [Int]
+    public let paramCount: Int
+
+    public init(_ layers: [LayerSpec]) {
+        self.layers = layers
+        var o: [Int] = [], total = 0
+        for l in layers { o.append(total); total += l.paramCount }
+        offsets = o
+        paramCount = total
+    }
+
+    /// docs/algorithm.md §1.1 `mlp`: layers between consecutive `widths`, named
+    /// "`name`.0", "`name`.1", …; every hidden layer is LayerNorm + Mish, the last one `last`;
+    /// `dropoutFirst` marks the first layer for dropout.
+    public init(_ name: String, widths: [Int], last: LayerActivation, dropoutFirst: Bool = false) {
+        self.init((0..<(widths.count - 1)).map { i in
+            LayerSpec(prefix: "\(name).\(i)", inDim: widths[i], outDim: widths[i + 1],
+                      activation: i == widths.count - 2 ? last : .mish, dropout: dropoutFirst && i == 0)
+        })
+    }
+
+    public var inDim: Int { layers[0].inDim }
+    public var outDim: Int { layers[layers.count - 1].outDim }
+    public var maxWidth: Int { layers.reduce(0) { max($0, $1.inDim, $1.outDim) } }
+    public var tensors: [TensorSpec] { layers.flatMap(\.tensors) }
+}
+
+/// The fixed architecture of docs/algorithm.md §1 as layer lists: the one definition of the
+/// networks. The runtime's layers (`WorldModel`), the weights file's tensor names and shapes
+/// (loader, writer, initialiser) and the trainer's flat parameter vector all read it.
 public struct TensorLayout: Sendable {
-    public let encoder: [LayerSpec]
-    public let dynamics: [LayerSpec]
-    public let policy: [LayerSpec]
-    public let q: [[LayerSpec]]
-    /// TD-MPC2's reward head R(z, a) → `num_bins` logits; empty for IQ-MPC.
-    public let reward: [LayerSpec]
+    public let encoder: NetworkSpec
+    public let dynamics: NetworkSpec
+    public let policy: NetworkSpec
+    public let q: [NetworkSpec]
+    /// TD-MPC2's reward head R(z, a) → `num_bins` logits; no layers for IQ-MPC.
+    public let reward: NetworkSpec
 
     public init(_ c: ModelConfig) {
-        func mlp(_ name: String, _ dims: [Int], last: LayerActivation) -> [LayerSpec] {
-            (0..<(dims.count - 1)).map { i in
-                LayerSpec(prefix: "\(name).\(i)", inDim: dims[i], outDim: dims[i + 1],
-                          activation: i == dims.count - 2 ? last : .mish)
-            }
-        }
         let za = c.latentDim + c.actDim
         let sim = LayerActivation.simNorm(group: c.simnormGroup)
-        encoder = mlp("encoder", [c.obsDim] + c.encoderHidden + [c.latentDim], last: sim)
-        dynamics = mlp("dynamics", [za, c.mlpDim, c.mlpDim, c.latentDim], last: sim)
-        policy = mlp("policy", [c.latentDim, c.mlpDim, c.mlpDim, 2 * c.actDim], last: .none)
-        q = (0..<c.numQ).map { k in mlp("q.\(k)", [za, c.mlpDim, c.mlpDim, c.valueOutputs], last: .none) }
-        reward = c.kind == .tdmpc2 ? mlp("reward", [za, c.mlpDim, c.mlpDim, c.numBins], last: .none) : []
+        encoder = NetworkSpec("encoder", widths: [c.obsDim] + c.encoderHidden + [c.latentDim], last: sim)
+        dynamics = NetworkSpec("dynamics", widths: [za, c.mlpDim, c.mlpDim, c.latentDim], last: sim)
+        policy = NetworkSpec("policy", widths: [c.latentDim, c.mlpDim, c.mlpDim, 2 * c.actDim], last: .none)
+        q = (0..<c.numQ).map { k in
+            NetworkSpec("q.\(k)", widths: [za, c.mlpDim, c.mlpDim, c.valueOutputs], last: .none, dropoutFirst: true)
+        }
+        reward = c.kind == .tdmpc2 ? NetworkSpec("reward", widths: [za, c.mlpDim, c.mlpDim, c.numBins], last: .none) : NetworkSpec([])
     }
 
-    /// Every layer, in file order (encoder, dynamics, policy, q.0 … q.K-1, then reward for TD-MPC2).
-    public var layers: [LayerSpec] { encoder + dynamics + policy + q.flatMap { $0 } + reward }
+    /// Every network, in file order (encoder, dynamics, policy, q.0 … q.K-1, then reward for TD-MPC2).
+    public var networks: [NetworkSpec] { [encoder, dynamics, policy] + q + (reward.layers.isEmpty ? [] : [reward]) }
+
+    /// Every layer, in file order.
+    public var layers: [LayerSpec] { networks.flatMap(\.layers) }
 
     /// Every tensor, in file order.
-    public var tensors: [TensorSpec] {
-        layers.flatMap { l -> [TensorSpec] in
-            var t = [TensorSpec(name: l.prefix + ".weight", shape: [l.outDim, l.inDim]),
-                     TensorSpec(name: l.prefix + ".bias", shape: [l.outDim])]
-            if l.hasNorm {
-                t.append(TensorSpec(name: l.prefix + ".ln.weight", shape: [l.outDim]))
-                t.append(TensorSpec(name: l.prefix + ".ln.bias", shape: [l.outDim]))
-            }
-            return t
-        }
-    }
+    public var tensors: [TensorSpec] { layers.flatMap(\.tensors) }
 
     /// Learnable parameters (LayerNorm gains and biases included, as in docs/algorithm.md §1.8's count).
-    public var parameterCount: Int { tensors.reduce(0) { $0 + $1.count } }
+    public var parameterCount: Int { networks.reduce(0) { $0 + $1.paramCount } }
 
     /// Widest activation any layer produces or consumes (sizes workspace buffers).
     public var maxWidth: Int { layers.reduce(0) { max($0, $1.inDim, $1.outDim) } }

@@ -106,7 +106,7 @@ extension WorldModel {
         do { try config.validate() } catch { fatalError("WorldModel.initialised: \(error)") }
         let layout = TensorLayout(config)
         var g = SeededRandom(seed: seed)
-        let qLast = Set((layout.q + [layout.reward]).compactMap { $0.last.map { $0.prefix + ".weight" } })
+        let qLast = Set((layout.q + [layout.reward]).compactMap { $0.layers.last.map { $0.prefix + ".weight" } })
         var t: [String: [Float]] = [:]
         for s in layout.tensors {
             if s.name.hasSuffix(".ln.weight") {

@@ -119,7 +119,7 @@ public final class WorldModel: @unchecked Sendable {
         let L = config.latentDim, A = config.actDim
         func rounded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         func packable(_ inDim: Int, _ out: Int) -> Bool { kernels == .packed && PackedGemm.canPack(inDim: inDim, outDim: out) }
-        let firstSpecs = [layout.dynamics[0]] + layout.q.map { $0[0] } + layout.reward.prefix(1)
+        let firstSpecs = [layout.dynamics.layers[0]] + layout.q.map { $0.layers[0] } + layout.reward.layers.prefix(1)
         var derivedCount = 0
         for l in layout.layers where packable(l.inDim, l.outDim) { derivedCount += rounded(PackedGemm.packedCount(inDim: l.inDim, outDim: l.outDim)) }
         for l in firstSpecs {
@@ -134,8 +134,8 @@ public final class WorldModel: @unchecked Sendable {
         var next = derived
         func take(_ n: Int) -> UnsafeMutablePointer<Float> { let p = next; next += rounded(n); return p }
 
-        func build(_ specs: [LayerSpec]) -> ContiguousArray<NormedLinear> {
-            ContiguousArray(specs.map { l in
+        func build(_ network: NetworkSpec) -> ContiguousArray<NormedLinear> {
+            ContiguousArray(network.layers.map { l in
                 let weight = UnsafePointer(block + offsets[l.prefix + ".weight"]!)
                 var packed: UnsafePointer<Float>? = nil
                 if packable(l.inDim, l.outDim) {

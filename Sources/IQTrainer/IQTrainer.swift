@@ -6,8 +6,8 @@ import IQKernels
 ///   `Ops` (Linear, LayerNorm, Mish, SimNorm forward + hand-derived backward), `MLPCache`
 ///   (one network call site: activations kept for backward, dropout masks), `PolicyHead`
 ///   (squashed Gaussian with the correct per-dimension log-density), `SeededRandom`.
-/// - Model/: `NetShape` / `ParamLayout` (θ = [encoder | dynamics | π | Q_0…Q_{K−1}] in
-///   IQModel's file order), `WeightsBridge` (θ ⇄ `WorldModel`, the deployable file).
+/// - Model/: `ParamLayout` (θ = [encoder | dynamics | π | Q_0…Q_{K−1}] over IQModel's
+///   `TensorLayout` networks, in its file order), `WeightsBridge` (θ ⇄ `WorldModel`, the deployable file).
 /// - Update/: `IQLoss` (stop-gradient targets, 20·L_cons + 0.1·L_iq with v0 and χ², L_π),
 ///   `GradientPenalty` (exact double backprop, optional), `Optimiser` (Adam, clip, Polyak),
 ///   `TrainState` + `IQUpdater` (one full update, docs/algorithm.md §4.2), `BCLoss`.

@@ -57,7 +57,7 @@ public enum UpdateBenchmark {
         openblas_set_num_threads(1)
         let load0 = loadAverage()
         let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
-        let layout = ParamLayout(NetShape(config))
+        let layout = ParamLayout(config)
         var hyper = Hyper()
         hyper.batch = batch
         hyper.horizon = horizon

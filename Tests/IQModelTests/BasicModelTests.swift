@@ -6,8 +6,8 @@ import Testing
     // docs/algorithm.md §1.8 sanity numbers for D_o = 67, A = 21 at the paper preset.
     let c = try ModelConfig.preset("paper", obsDim: 67, actDim: 21)
     let l = TensorLayout(c)
-    func count(_ ls: [LayerSpec]) -> Int {
-        ls.reduce(0) { $0 + $1.inDim * $1.outDim + $1.outDim + ($1.hasNorm ? 2 * $1.outDim : 0) }
+    func count(_ n: NetworkSpec) -> Int {
+        n.layers.reduce(0) { $0 + $1.inDim * $1.outDim + $1.outDim + ($1.hasNorm ? 2 * $1.outDim : 0) }
     }
     #expect(count(l.encoder) == 150_528)
     #expect(count(l.dynamics) == 801_792)

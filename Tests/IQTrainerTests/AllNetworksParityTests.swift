@@ -27,7 +27,7 @@ import Testing
         let c = Self.configs[index]
         let D = c.obsDim, A = c.actDim, L = c.latentDim
         let model = WorldModel.initialised(config: c, seed: 11, nonzeroQ: true)
-        let layout = ParamLayout(NetShape(c))
+        let layout = ParamLayout(c)
         let theta = Tensor<Float>(layout.total)
         WeightsBridge.load(model, into: theta.p)
         let rows = 9

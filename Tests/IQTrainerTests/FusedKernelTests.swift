@@ -1,4 +1,5 @@
 import IQKernels
+import IQModel
 import Testing
 @testable import IQTrainer
 
@@ -113,7 +114,7 @@ struct FusedKernelTests {
     /// the Double network (separate generic kernels, finite-difference checked).
     @Test(arguments: [3, 1])
     func floatNetworkAgreesWithDoubleReference(outputs: Int) {
-        let spec = MLPSpec(input: 13, hidden: [24, 16], output: outputs, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
+        let spec = NetworkSpec("t", widths: [13, 24, 16, outputs], last: .none, dropoutFirst: true)
         let rows = 9
         var r = SeededRandom(seed: 21)
         let params = (0..<spec.paramCount).map { _ in r.normal() * 0.4 }
@@ -156,7 +157,7 @@ struct FusedKernelTests {
 /// The gradient penalty in Float (its caches keep the LayerNorm outputs the fused path
 /// otherwise drops) agrees with the finite-difference-checked Double version.
 @Test func gradientPenaltyFloatAgreesWithDouble() {
-    let spec = MLPSpec(input: 10, hidden: [16, 16], output: 1, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
+    let spec = NetworkSpec("t", widths: [10, 16, 16, 1], last: .none, dropoutFirst: true)
     let rows = 6
     var r = SeededRandom(seed: 43)
     let p = (0..<(2 * spec.paramCount)).map { _ in r.normal() * 0.5 }

@@ -1,4 +1,5 @@
 import IQKernels
+import IQModel
 @testable import IQTrainer
 
 /// Central finite differences in Double against the analytic gradient.
@@ -23,13 +24,13 @@ func worstRelativeError(analytic: [Double], count: Int, h: Double = 1e-5,
 }
 
 /// A tiny architecture where every parameter can be checked: SimNorm group 4, 3 Q heads.
-func tinyShape() -> NetShape {
-    NetShape(obsDim: 3, actDim: 2, latentDim: 8, encoderHidden: [6], mlpDim: 7, numQ: 3, simnormGroup: 4)
+func tinyShape() -> ModelConfig {
+    ModelConfig(obsDim: 3, actDim: 2, latentDim: 8, encoderHidden: [6], mlpDim: 7, numQ: 3, simnormGroup: 4)
 }
 
 /// Parameters scaled up from the reference init (std 0.02 makes every layer near-linear and
 /// the checks weak), Q's zeroed last layer made non-zero.
-func randomisedState(_ shape: NetShape, seed: UInt64) -> TrainState<Double> {
+func randomisedState(_ shape: ModelConfig, seed: UInt64) -> TrainState<Double> {
     let s = TrainState<Double>(layout: ParamLayout(shape), seed: seed)
     var r = SeededRandom(seed: seed &+ 99)
     for i in 0..<s.layout.total { s.theta.p[i] = r.normal() * 0.6 }
@@ -38,7 +39,7 @@ func randomisedState(_ shape: NetShape, seed: UInt64) -> TrainState<Double> {
     return s
 }
 
-func randomBatch(_ shape: NetShape, hyper: Hyper, seed: UInt64) -> Batch<Double> {
+func randomBatch(_ shape: ModelConfig, hyper: Hyper, seed: UInt64) -> Batch<Double> {
     let b = Batch<Double>(horizon: hyper.horizon, batch: hyper.batch, obsDim: shape.obsDim, actDim: shape.actDim)
     var r = SeededRandom(seed: seed)
     for i in 0..<b.obs.count { b.obs.p[i] = r.normal() }

@@ -1,4 +1,5 @@
 import IQKernels
+import IQModel
 @testable import IQTrainer
 import Testing
 
@@ -91,7 +92,7 @@ struct LossGradientTests {
 
 /// The gradient penalty's second-order path on its own: FD of GP over both heads' parameters.
 @Test func gradientPenaltyDoubleBackprop() {
-    let spec = MLPSpec(input: 6, hidden: [7, 5], output: 1, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
+    let spec = NetworkSpec("t", widths: [6, 7, 5, 1], last: .none, dropoutFirst: true)
     let rows = 4
     let gp = GradientPenalty<Double>(spec: spec, rows: rows)
     var r = SeededRandom(seed: 41)

@@ -1,11 +1,12 @@
 import IQKernels
+import IQModel
 @testable import IQTrainer
 import Testing
 
 /// Each primitive on its own: a random linear functional of the output, FD vs backward.
 struct OpGradientTests {
     /// Checks one MLP (= chain of the primitives under test) w.r.t. its input and parameters.
-    func checkMLP(_ spec: MLPSpec, rows: Int, dropout: Double, seed: UInt64) -> Double {
+    func checkMLP(_ spec: NetworkSpec, rows: Int, dropout: Double, seed: UInt64) -> Double {
         var r = SeededRandom(seed: seed)
         let cache = MLPCache<Double>(spec: spec, maxRows: rows)
         let params = Tensor<Double>(spec.paramCount)
@@ -34,22 +35,22 @@ struct OpGradientTests {
     }
 
     @Test func linear() {
-        let spec = MLPSpec(input: 4, hidden: [], output: 3, finalAct: nil, dropoutFirst: false, simnormGroup: 4)
+        let spec = NetworkSpec("t", widths: [4, 3], last: .none)
         #expect(checkMLP(spec, rows: 5, dropout: 0, seed: 1) < 1e-6)
     }
 
     @Test func linearLayerNormMish() {
-        let spec = MLPSpec(input: 4, hidden: [], output: 6, finalAct: .mish, dropoutFirst: false, simnormGroup: 4)
+        let spec = NetworkSpec("t", widths: [4, 6], last: .mish)
         #expect(checkMLP(spec, rows: 5, dropout: 0, seed: 2) < 1e-6)
     }
 
     @Test func linearLayerNormSimNorm() {
-        let spec = MLPSpec(input: 4, hidden: [], output: 8, finalAct: .simNorm, dropoutFirst: false, simnormGroup: 4)
+        let spec = NetworkSpec("t", widths: [4, 8], last: .simNorm(group: 4))
         #expect(checkMLP(spec, rows: 5, dropout: 0, seed: 3) < 1e-6)
     }
 
     @Test func dropoutFirstLayerThenMLP() {
-        let spec = MLPSpec(input: 5, hidden: [9, 7], output: 1, finalAct: nil, dropoutFirst: true, simnormGroup: 4)
+        let spec = NetworkSpec("t", widths: [5, 9, 7, 1], last: .none, dropoutFirst: true)
         // High p so the fixed mask really drops units; the gradient must follow the same mask.
         #expect(checkMLP(spec, rows: 6, dropout: 0.3, seed: 4) < 1e-6)
     }

@@ -9,7 +9,7 @@ struct ParityTests {
     @Test func exportRoundTripIsExact() throws {
         let config = try ModelConfig.preset("tiny", obsDim: 5, actDim: 2)
         let model = WorldModel.initialised(config: config, seed: 3, nonzeroQ: true)
-        let theta = Tensor<Float>(ParamLayout(NetShape(config)).total)
+        let theta = Tensor<Float>(ParamLayout(config).total)
         WeightsBridge.load(model, into: theta.p)
         let back = try WeightsBridge.model(config: config, theta: theta.p)
         #expect(back.contentHash == model.contentHash)

@@ -12,7 +12,7 @@ struct ThreadedUpdateTests {
     /// (rows >= 32 per partition), plus one odd size so partitions differ in length.
     static func setup(batch: Int, seed: UInt64 = 1) throws -> (ParamLayout, Hyper, TrainState<Float>, Batch<Float>) {
         let config = try ModelConfig.preset("tiny", obsDim: 5, actDim: 2)
-        let layout = ParamLayout(NetShape(config))
+        let layout = ParamLayout(config)
         var hyper = Hyper()
         hyper.batch = batch
         let state = TrainState<Float>(layout: layout, seed: seed)

@@ -1,53 +1,5 @@
 import IQKernels
-
-/// One network of docs/algorithm.md §1.1, mlp (a stack of NormedLinear layers, optionally ending in a
-/// plain Linear) with the activations a backward pass needs kept in an `MLPCache`.
-public enum TrainActivation: Sendable, Equatable { case mish, simNorm, none }
-
-public struct DenseLayer: Sendable, Equatable {
-    public var inDim: Int
-    public var outDim: Int
-    /// NormedLinear (Linear, [Dropout], LayerNorm, act) when true; plain Linear otherwise.
-    public var normed: Bool
-    public var act: TrainActivation
-    public var dropout: Bool
-
-    /// Parameter order inside the layer: W [out, in], b [out], then gain [out], beta [out] if normed.
-    public var paramCount: Int { outDim * inDim + outDim + (normed ? 2 * outDim : 0) }
-}
-
-public struct MLPSpec: Sendable, Equatable {
-    public var layers: [DenseLayer]
-    public var simnormGroup: Int
-    public var offsets: [Int]
-    public var paramCount: Int
-
-    /// docs/algorithm.md §1.1 `mlp(in, hidden, out, φ_out, dropout)`.
-    public init(input: Int, hidden: [Int], output: Int, finalAct: TrainActivation?, dropoutFirst: Bool, simnormGroup: Int) {
-        var ls: [DenseLayer] = []
-        var prev = input
-        for (i, h) in hidden.enumerated() {
-            ls.append(DenseLayer(inDim: prev, outDim: h, normed: true, act: .mish, dropout: dropoutFirst && i == 0))
-            prev = h
-        }
-        if let finalAct {
-            ls.append(DenseLayer(inDim: prev, outDim: output, normed: true, act: finalAct, dropout: false))
-        } else {
-            ls.append(DenseLayer(inDim: prev, outDim: output, normed: false, act: .none, dropout: false))
-        }
-        layers = ls
-        self.simnormGroup = simnormGroup
-        var off: [Int] = []
-        var total = 0
-        for l in ls { off.append(total); total += l.paramCount }
-        offsets = off
-        paramCount = total
-    }
-
-    public var inDim: Int { layers[0].inDim }
-    public var outDim: Int { layers[layers.count - 1].outDim }
-    public var maxWidth: Int { layers.map { max($0.inDim, $0.outDim) }.max()! }
-}
+import IQModel
 
 /// Activations of one call site (sized once for `maxRows`) plus backward scratch.
 ///
@@ -60,7 +12,7 @@ public struct MLPSpec: Sendable, Equatable {
 public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
     // Safety: owned and used by a single training thread; while a pass is split, partition p
     // writes only its own rows and its own gradient buffer, and the pool's hand-off orders it.
-    public let spec: MLPSpec
+    public let spec: NetworkSpec
     public let maxRows: Int
     /// The caller writes the network input here (rows x inDim) before `forward`, unless it
     /// passes its own input buffer to `forward`.
@@ -115,7 +67,7 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
         var accumulate = false
     }
 
-    public init(spec: MLPSpec, maxRows: Int, keepsPreActivation: Bool = false) {
+    public init(spec: NetworkSpec, maxRows: Int, keepsPreActivation: Bool = false) {
         self.spec = spec
         self.maxRows = maxRows
         self.keepsPreActivation = keepsPreActivation
@@ -125,10 +77,10 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
         let fused = T.self == Float.self
         for l in spec.layers {
             let n = maxRows * l.outDim
-            let fusedMish = fused && l.normed && l.act == .mish
-            xhat.append(Tensor(l.normed ? n : 0))
-            rstd.append(Tensor(l.normed ? maxRows : 0))
-            actIn.append(Tensor(l.normed && (!fusedMish || keepsPreActivation) ? n : 0))
+            let fusedMish = fused && l.hasNorm && l.activation == .mish
+            xhat.append(Tensor(l.hasNorm ? n : 0))
+            rstd.append(Tensor(l.hasNorm ? maxRows : 0))
+            actIn.append(Tensor(l.hasNorm && (!fusedMish || keepsPreActivation) ? n : 0))
             deriv.append(Tensor(fusedMish ? n : 0))
             out.append(Tensor(n))
             mask.append(l.dropout ? Tensor(n) : nil)
@@ -208,15 +160,15 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
             let b = w + l.outDim * l.inDim
             let n = rows * l.outDim
             let o = r0 * l.outDim
-            let fusedMish = T.self == Float.self && l.normed && l.act == .mish
+            let fusedMish = T.self == Float.self && l.hasNorm && l.activation == .mish
             let y = out[i].p + o
-            let pre = l.normed ? (fusedMish ? y : actIn[i].p + o) : y
+            let pre = l.hasNorm ? (fusedMish ? y : actIn[i].p + o) : y
             Ops.linearForward(x, rows: rows, inDim: l.inDim, w: w, b: b, outDim: l.outDim, y: pre)
             if maskOn[i], let m = mask[i] {
                 let mp = m.p + o
                 for j in 0..<n { pre[j] *= mp[j] }
             }
-            if l.normed {
+            if l.hasNorm {
                 let g = b + l.outDim
                 if fusedMish {
                     // LayerNorm + Mish in place on out[i] (each row is read fully before it is written).
@@ -231,9 +183,9 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                     let a = actIn[i].p + o
                     Ops.layerNormForward(pre, rows: rows, n: l.outDim, gain: g, bias: g + l.outDim,
                                          xhat: xhat[i].p + o, rstd: rstd[i].p + r0, y: a)
-                    switch l.act {
+                    switch l.activation {
                     case .mish: Ops.mishForward(a, y, n)
-                    case .simNorm: Ops.simNormForward(a, y, count: n, group: spec.simnormGroup)
+                    case .simNorm(let group): Ops.simNormForward(a, y, count: n, group: group)
                     case .none: y.update(from: a, count: n)
                     }
                 }
@@ -296,10 +248,10 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
             let o = r0 * l.outDim
             let dw = grads.map { $0 + spec.offsets[i] }
             var biasDone = false
-            if l.normed {
+            if l.hasNorm {
                 let g = w + l.outDim * l.inDim + l.outDim
                 let gg = grads.map { $0 + spec.offsets[i] + l.outDim * l.inDim + l.outDim }
-                if T.self == Float.self && l.act == .mish {
+                if T.self == Float.self && l.activation == .mish {
                     FusedKernels.normedBackward(dy: Ops.FM(dy), rows: rows, n: l.outDim, deriv: Ops.F(deriv[i].p + o),
                                                 xhat: Ops.F(xhat[i].p + o), rstd: Ops.F(rstd[i].p + r0), gain: Ops.F(g),
                                                 dgain: gg.map(Ops.FM), dbias: gg.map { Ops.FM($0 + l.outDim) },
@@ -308,9 +260,9 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
                     outer = nil
                     biasDone = true
                 } else {
-                    switch l.act {
+                    switch l.activation {
                     case .mish: Ops.mishBackward(x: actIn[i].p + o, dy: dy, dx: dy, scratch: scr, n)
-                    case .simNorm: Ops.simNormBackward(y: out[i].p + o, dy: dy, dx: dy, count: n, group: spec.simnormGroup)
+                    case .simNorm(let group): Ops.simNormBackward(y: out[i].p + o, dy: dy, dx: dy, count: n, group: group)
                     case .none: break
                     }
                     Ops.layerNormBackward(dy: dy, rows: rows, n: l.outDim, xhat: xhat[i].p + o, rstd: rstd[i].p + r0,
@@ -322,8 +274,8 @@ public final class MLPCache<T: TrainScalar>: @unchecked Sendable {
             }
             let xin = i == 0 ? inputPointer + r0 * l.inDim : UnsafePointer(out[i - 1].p + r0 * l.inDim)
             var needDx = i > 0 || wantInputGrad
-            if T.self == Float.self, i > 0, i == last, !l.normed, l.outDim == 1,
-               spec.layers[i - 1].normed, spec.layers[i - 1].act == .mish {
+            if T.self == Float.self, i > 0, i == last, !l.hasNorm, l.outDim == 1,
+               spec.layers[i - 1].hasNorm, spec.layers[i - 1].activation == .mish {
                 outer = (Ops.F(dy), Ops.F(w))
                 needDx = false
             }

@@ -27,7 +27,7 @@ public final class BCRun: @unchecked Sendable {
         var c = try ModelConfig.preset(preset, obsDim: expert.obsDim, actDim: expert.actDim)
         c.discount = h.discount
         config = c
-        layout = ParamLayout(NetShape(c))
+        layout = ParamLayout(c)
         state = TrainState(layout: layout, seed: seed)
         WeightsBridge.load(WorldModel.initialised(config: c, seed: seed), into: state.theta.p)
         state.syncTarget()

@@ -81,7 +81,7 @@ public final class TrainingRun: @unchecked Sendable {
         c.discount = h.discount
         c.entropyCoef = h.entropyCoef
         config = c
-        layout = ParamLayout(NetShape(c))
+        layout = ParamLayout(c)
         state = TrainState(layout: layout, seed: options.seed)
         // θ starts from the runtime's own docs/algorithm.md §1.8 initialiser (one definition of init).
         WeightsBridge.load(WorldModel.initialised(config: c, seed: options.seed), into: state.theta.p)

@@ -1,4 +1,5 @@
 import IQKernels
+import IQModel
 /// The optional Wasserstein-1 gradient penalty of docs/algorithm.md §4.2 step 7 with exact double
 /// backpropagation. For one (k, t) term: x̃ = λ x_E + (1 − λ) x_B (λ ~ U(0,1) per row, the
 /// inputs detached as in the reference), a fresh random head pair, and
@@ -9,7 +10,7 @@ import IQKernels
 /// and the tangent computations (every term, LayerNorm's statistics and Mish'' included).
 public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
     // Safety: used by one training thread.
-    let spec: MLPSpec
+    let spec: NetworkSpec
     let rows: Int
     let caches: [MLPCache<T>]
     let g: Tensor<T>
@@ -18,7 +19,7 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
     var pDot: [Tensor<T>] = [], xhDot: [Tensor<T>] = [], nDot: [Tensor<T>] = [], hDot: [Tensor<T>] = []
     let aPrim: Tensor<T>, aTan: Tensor<T>, bPrim: Tensor<T>, bTan: Tensor<T>
 
-    public init(spec: MLPSpec, rows: Int) {
+    public init(spec: NetworkSpec, rows: Int) {
         self.spec = spec
         self.rows = rows
         caches = [MLPCache(spec: spec, maxRows: rows, keepsPreActivation: true),
@@ -85,8 +86,8 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
             T.gemm(transA: false, transB: true, m: R, n: l.outDim, k: l.inDim, alpha: 1, a: xinDot, lda: l.inDim,
                    b: w, ldb: l.inDim, beta: 0, c: pd, ldc: l.outDim)
             if let m = c.activeMask(i) { for j in 0..<(R * l.outDim) { pd[j] *= m.p[j] } }
-            if l.normed {
-                precondition(l.act == .mish, "gradient penalty supports Mish hidden layers (the Q network)")
+            if l.hasNorm {
+                precondition(l.activation == .mish, "gradient penalty supports Mish hidden layers (the Q network)")
                 let gain = w + l.outDim * l.inDim + l.outDim
                 let n = l.outDim, inv = 1 / T(n)
                 for r in 0..<R {
@@ -117,7 +118,7 @@ public final class GradientPenalty<T: TrainScalar>: @unchecked Sendable {
             let gw = grads + spec.offsets[i]
             let gb = gw + n * l.inDim
             // hBar/hdBar become p̄ / ṗ̄ in place.
-            if l.normed {
+            if l.hasNorm {
                 let gain = w + n * l.inDim + n
                 let gGain = gb + n, gBeta = gGain + n
                 let inv = 1 / T(n)
