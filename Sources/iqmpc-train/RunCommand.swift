@@ -29,6 +29,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
     @Flag(help: "Add the Wasserstein-1 gradient penalty (docs/algorithm.md §4.2 step 7; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
+    @Option(help: "Weight of the χ² term on uniformly drawn off-data actions, which keeps the critic from rating actions no data shows above the expert's (docs/algorithm.md §4.2 step 6b); 0 turns it off.")
+    var offDataWeight = 0.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
@@ -47,6 +49,7 @@ struct RunCommand: ParsableCommand {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if evalEvery < 1 { throw ValidationError("--eval-every must be at least 1") }
         if !(1...64).contains(threads) { throw ValidationError("--threads must be in 1...64") }
+        if !(offDataWeight >= 0 && offDataWeight.isFinite) { throw ValidationError("--off-data-weight must be a finite number >= 0") }
     }
 
     func run() throws {
@@ -80,6 +83,7 @@ struct RunCommand: ParsableCommand {
         o.hyper.batch = batch
         o.hyper.useGradientPenalty = gradientPenalty
         o.hyper.gradientPenaltyLambda = gradientPenaltyLambda
+        o.hyper.offDataWeight = offDataWeight
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.plannerRefresh = plannerRefresh

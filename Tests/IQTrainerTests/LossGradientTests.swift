@@ -39,6 +39,38 @@ struct LossGradientTests {
         }
     }
 
+    /// The χ² term on off-data actions (docs/algorithm.md §4.2 step 6b): its rows' inputs and
+    /// targets are fixed by phase 1, so central differences of phase 2 see exactly the analytic
+    /// gradient; and the term must change the loss (a weight that did nothing would pass the FD check).
+    @Test func modelLossWithOffDataActionsGradient() {
+        let shape = tinyShape()
+        var hp = hyper()
+        hp.offDataWeight = 2
+        let s = randomisedState(shape, seed: 61)
+        let batch = randomBatch(shape, hyper: hp, seed: 62)
+        let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
+        var rng = SeededRandom(seed: 63)
+        loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
+        let r0 = rng
+        s.grad.zero()
+        var rr = r0
+        let withTerm = loss.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
+        #expect(loss.stats.rewardOffData != 0)
+        let analytic = s.grad.array
+        let (e, at) = worstRelativeError(analytic: analytic, count: s.layout.total,
+                                         perturb: { i, h in s.theta.p[i] += h },
+                                         loss: { var r = r0; return loss.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r) })
+        #expect(e < 1e-5, "worst at parameter \(at) of \(s.layout.total)")
+        // Same batch without the term: the data rows' part is unchanged, so the difference is the
+        // term itself, which is a weighted sum of squares (> 0).
+        hp.offDataWeight = 0
+        let plain = IQLoss<Double>(layout: s.layout, hyper: hp)
+        var r1 = SeededRandom(seed: 63)
+        plain.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &r1)
+        let without = plain.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r1)
+        #expect(withTerm > without)
+    }
+
     @Test func policyLossGradient() {
         let shape = tinyShape()
         let hp = hyper()

@@ -242,6 +242,7 @@ public final class TrainingRun: @unchecked Sendable {
                        "policy_loss": s.policyLoss, "policy_log_prob": s.policyLogProb,
                        "q_expert": s.qExpert, "q_behavioural": s.qBehavioural, "q_gap": s.qExpert - s.qBehavioural,
                        "reward_expert": s.rewardExpert, "reward_behavioural": s.rewardBehavioural,
+                       "reward_off_data": s.rewardOffData,
                        "grad_norm_model": s.modelGradNorm, "grad_norm_policy": s.policyGradNorm,
                        "gradient_penalty": s.gradientPenalty, "updates_per_second": rate],
                       kind: "update")

@@ -19,6 +19,8 @@ public struct Hyper: Sendable, Equatable, Codable {
     public var modelAdamEps = 1e-8
     public var useGradientPenalty = false
     public var gradientPenaltyLambda = 1.0
+    /// Weight of the χ² term on uniformly drawn off-data actions (docs/algorithm.md §4.2 step 6b); 0 = off.
+    public var offDataWeight = 0.0
 
     public init() {}
 

@@ -31,6 +31,11 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     /// [z | a] rows shared by every Q head of one phase (the heads read the same input).
     let qIn: Tensor<T>
     let gp: GradientPenalty<T>?
+    /// Off-data action rows (docs/algorithm.md §4.2 step 6b), H·2B of them when
+    /// `hyper.offDataWeight` > 0, else 0: detached latents h(o_t), uniform actions, and their
+    /// detached targets γ V̄(d(h(o_t), u)).
+    let uRows: Int
+    let uZ: Tensor<T>, uA: Tensor<T>, uNext: Tensor<T>, yU: Tensor<T>
 
     public var stats = UpdateStats()
     /// Heads used by the v0 term in the last `modelLoss` (for the gradient-penalty checks).
@@ -44,7 +49,8 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         enc = MLPCache(spec: layout.encoder, maxRows: H * N2)
         let n2 = N2, h = H, b = B
         dyn = (0..<h).map { _ in MLPCache(spec: layout.dynamics, maxRows: n2) }
-        let qRows = max(h * n2 + b, (h + 1) * n2)
+        uRows = hyper.offDataWeight > 0 ? h * n2 : 0
+        let qRows = max(h * n2 + uRows + b, (h + 1) * n2)
         q = (0..<K).map { _ in MLPCache(spec: layout.q, maxRows: qRows) }
         pi = MLPCache(spec: layout.policy, maxRows: (H + 1) * N2)
         piHead = PolicyHead(actDim: A, maxRows: (H + 1) * N2, logStdMin: layout.shape.logStdMin,
@@ -60,6 +66,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         dPiA = Tensor((H + 1) * N2 * A); dPiL = Tensor((H + 1) * N2)
         qIn = Tensor(qRows * (L + A))
         gp = hyper.useGradientPenalty ? GradientPenalty(spec: layout.q, rows: B) : nil
+        uZ = Tensor(uRows * L); uA = Tensor(uRows * A); uNext = Tensor(uRows * L); yU = Tensor(uRows)
     }
 
     /// Splits every network pass of the update over `pool` (see `MLPCache`); nil: one thread.
@@ -99,6 +106,40 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
         let o1 = q[0].output, o2 = q[1].output
         for i in 0..<rows { y.p[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
+        if uRows > 0 { prepareOffDataTargets(theta: theta, target: target, batch: batch, rng: &rng) }
+    }
+
+    /// docs/algorithm.md §4.2 step 6b: for every data row (t, i) an action u drawn uniformly from
+    /// the action box at the encoded latent h(o_t), and its target γ (Q̄min2(z'_u, ã) − α ℓ(ã))
+    /// with z'_u = d(h(o_t), u), the dynamics' prediction (no observation of u's outcome
+    /// exists), ã ~ π(z'_u). All detached: the term shapes Q over actions, not the latents.
+    func prepareOffDataTargets(theta: UnsafePointer<T>, target: UnsafePointer<T>, batch: Batch<T>,
+                               rng: inout SeededRandom) {
+        // h(o_0) for t = 0; h(o_t) = z*_{t-1} for t ≥ 1.
+        uZ.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: N2, dropout: 0, rng: &rng,
+                                      input: batch.obs.p, needsBackward: false),
+                    count: N2 * L)
+        if H > 1 { (uZ.p + N2 * L).update(from: zStar.p, count: (H - 1) * N2 * L) }
+        for j in 0..<(uRows * A) { uA.p[j] = T(2 * rng.uniform() - 1) }
+        for t in 0..<H {
+            concat(into: dyn[t].input.p, z: uZ.p + t * N2 * L, a: uA.p + t * N2 * A, rows: N2)
+            let out = dyn[t].forward(params: theta + layout.dynamicsOffset, rows: N2, dropout: 0, rng: &rng,
+                                     needsBackward: false)
+            (uNext.p + t * N2 * L).update(from: out, count: N2 * L)
+        }
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: uRows, dropout: 0, rng: &rng,
+                             input: uNext.p, needsBackward: false)
+        rng.fillNormal(piHead.eps.p, uRows * A)
+        piHead.forward(raw: raw, rows: uRows)
+        let (p1, p2) = rng.pair(K)
+        concat(into: qIn.p, z: uNext.p, a: piHead.action.p, rows: uRows)
+        for (slot, head) in [(0, p1), (1, p2)] {
+            q[slot].forward(params: target + head * layout.q.paramCount, rows: uRows, dropout: 0, rng: &rng,
+                            input: qIn.p, needsBackward: false)
+        }
+        let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
+        let o1 = q[0].output, o2 = q[1].output
+        for i in 0..<uRows { yU.p[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
     }
 
     // MARK: Phase 2
@@ -143,13 +184,16 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         for t in 0..<H {
             concat(into: qIn.p + t * N2 * LA, z: zs.p + t * N2 * L, a: batch.act.p + t * N2 * A, rows: N2)
         }
-        concat(into: qIn.p + qRows * LA, z: zs.p + B * L, a: headV.action.p, rows: B)
+        // Then the off-data rows (detached inputs), then the v0 rows.
+        if uRows > 0 { concat(into: qIn.p + qRows * LA, z: uZ.p, a: uA.p, rows: uRows) }
+        let vRow = qRows + uRows
+        concat(into: qIn.p + vRow * LA, z: zs.p + B * L, a: headV.action.p, rows: B)
         for k in 0..<K {
-            let rows = k == pair.0 || k == pair.1 ? qRows + B : qRows
+            let rows = k == pair.0 || k == pair.1 ? vRow + B : vRow
             q[k].forward(params: theta + layout.qHeadOffset(k), rows: rows, dropout: hyper.dropout, rng: &rng,
                          input: qIn.p)
         }
-        let v1 = q[pair.0].output + qRows, v2 = q[pair.1].output + qRows
+        let v1 = q[pair.0].output + vRow, v2 = q[pair.1].output + vRow
         var v0: T = 0
         for j in 0..<B { v0 += min(v1[j], v2[j]) - alpha * headV.logProb.p[j] }
         v0 /= T(B)
@@ -161,7 +205,8 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         rhoT = 1
         for _ in 0..<H { sumRho += rhoT; rhoT *= rho }
         var liq: T = 0
-        var qE: T = 0, qB: T = 0, rE: T = 0, rB: T = 0
+        var qE: T = 0, qB: T = 0, rE: T = 0, rB: T = 0, rU: T = 0
+        let lamU = T(hyper.offDataWeight)
         for k in 0..<K {
             let o = q[k].output
             rhoT = 1
@@ -173,7 +218,16 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                     sq += r * r
                     if i >= B { lin += r; qE += o[idx]; rE += r } else { qB += o[idx]; rB += r }
                 }
-                liq += rhoT * (-lin / T(B) + (1 - gamma) * v0 + chi * sq / T(N2))
+                var sqU: T = 0
+                if uRows > 0 {
+                    for i in 0..<N2 {
+                        let idx = t * N2 + i
+                        let r = o[qRows + idx] - yU.p[idx]
+                        sqU += r * r
+                        rU += r
+                    }
+                }
+                liq += rhoT * (-lin / T(B) + (1 - gamma) * v0 + chi * (sq + lamU * sqU) / T(N2))
                 rhoT *= rho
             }
         }
@@ -216,6 +270,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         stats.qBehavioural = Double(qB / denom)
         stats.rewardExpert = Double(rE / denom)
         stats.rewardBehavioural = Double(rB / denom)
+        stats.rewardOffData = uRows > 0 ? Double(rU / T(H * K * N2)) : 0
         stats.modelLoss = Double(total)
         guard let grad else { return total }
 
@@ -240,14 +295,17 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                     let idx = t * N2 + i
                     let r = o[idx] - y.p[idx]
                     dq.p[idx] = c * ((i >= B ? -1 / T(B) : 0) + chi * 2 * r / T(N2))
+                    if uRows > 0 {
+                        dq.p[qRows + idx] = c * chi * lamU * 2 * (o[qRows + idx] - yU.p[idx]) / T(N2)
+                    }
                 }
                 rhoT *= rho
             }
-            var rows = qRows
+            var rows = vRow
             if k == pair.0 || k == pair.1 {
                 for j in 0..<B {
                     let mine = k == pair.0 ? v1[j] <= v2[j] : v2[j] < v1[j]
-                    dq.p[qRows + j] = mine ? dv0 / T(B) : 0
+                    dq.p[vRow + j] = mine ? dv0 / T(B) : 0
                 }
                 rows += B
             }
@@ -256,10 +314,10 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             // ∂/∂ẑ of the data rows straight into dzs (rows t·N2 + i are ẑ_t's rows); the
             // data actions' gradient is never needed, the v0 rows' is (into π).
             q[k].addInputGrad(params: qp, rowStart: 0, rows: qRows, columns: 0..<L, into: dzs.p, ld: L, accumulate: true)
-            if rows > qRows {
-                q[k].addInputGrad(params: qp, rowStart: qRows, rows: B, columns: 0..<L, into: dzs.p + B * L, ld: L,
+            if rows > vRow {
+                q[k].addInputGrad(params: qp, rowStart: vRow, rows: B, columns: 0..<L, into: dzs.p + B * L, ld: L,
                                   accumulate: true)
-                q[k].addInputGrad(params: qp, rowStart: qRows, rows: B, columns: L..<LA, into: dA0.p, ld: A,
+                q[k].addInputGrad(params: qp, rowStart: vRow, rows: B, columns: L..<LA, into: dA0.p, ld: A,
                                   accumulate: true)
             }
         }
@@ -361,6 +419,8 @@ public struct UpdateStats: Sendable, Codable, Equatable {
     public var qBehavioural = 0.0
     public var rewardExpert = 0.0
     public var rewardBehavioural = 0.0
+    /// Mean decoded reward on the off-data action rows (0 when the term is off).
+    public var rewardOffData = 0.0
     public var modelGradNorm = 0.0
     public var policyGradNorm = 0.0
     public init() {}
