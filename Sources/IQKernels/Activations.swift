@@ -24,21 +24,19 @@ public enum Activations {
         mish8(SIMD8(repeating: x))[0]
     }
 
-    /// In-place Mish over `count` contiguous values. Tail lanes go through the same
-    /// vector formula, so a value's result does not depend on its position.
+    /// Mish over `count` contiguous values of `x` into `y` (which may be `x`). Tail lanes go
+    /// through the same vector formula, so a value's result does not depend on its position.
+    /// The trainer's Float forward runs this same function.
     @inline(__always)
-    public static func mish(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    public static func mish(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 8 <= count {
-            let v = UnsafeMutableRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: mish8(v), as: SIMD8<Float>.self)
+            store8(mish8(load8(x + i)), y + i)
             i += 8
         }
         if i < count {
-            var v = SIMD8<Float>(repeating: 0)
-            for j in 0..<(count - i) { v[j] = p[i + j] }
-            let m = mish8(v)
-            for j in 0..<(count - i) { p[i + j] = m[j] }
+            let m = mish8(loadPartial(x + i, count - i))
+            storePartial(m, y + i, count - i)
         }
     }
 
@@ -60,67 +58,73 @@ public enum Activations {
         return e * SIMD8(repeating: 1 / hsum(e))
     }
 
-    /// In-place SimNorm: softmax within each contiguous group of `group` values.
-    /// Groups of 8 (the default) are one vector each.
+    /// SimNorm of `x` into `y` (which may be `x`): softmax within each contiguous group of
+    /// `group` values, each group's maximum subtracted first. The runtime's unfused layers and
+    /// the trainer's Float forward both run this; the planner's fused epilogue handles groups
+    /// of 8 one vector at a time (`softmax8`).
     @inline(__always)
-    public static func simNorm(_ p: UnsafeMutablePointer<Float>, count: Int, group: Int) {
-        if group == 8 {
-            var i = 0
-            while i + 8 <= count {
-                store8(softmax8(load8(p + i)), p + i)
-                i += 8
-            }
-            return
+    public static func simNorm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, group g: Int) {
+        var base = 0
+        while base < count {
+            var m = x[base]
+            for j in 1..<g { m = max(m, x[base + j]) }
+            for j in 0..<g { y[base + j] = x[base + j] - m }
+            base += g
         }
-        var g = 0
-        while g < count {
-            var m = -Float.infinity
-            for j in g..<(g + group) { m = max(m, p[j]) }
+        vexp(y, into: y, count: count)
+        base = 0
+        while base < count {
             var s: Float = 0
-            for j in g..<(g + group) { let e = Foundation.exp(p[j] - m); p[j] = e; s += e }
+            for j in 0..<g { s += y[base + j] }
             let inv = 1 / s
-            for j in g..<(g + group) { p[j] *= inv }
-            g += group
+            for j in 0..<g { y[base + j] *= inv }
+            base += g
         }
     }
 
-    /// LayerNorm (biased variance, eps inside the square root, PyTorch semantics) of one
-    /// row in place, then the affine `gain`, `bias`.
+    /// LayerNorm's ε (inside the square root, as PyTorch's default).
+    public static let layerNormEps: Float = 1e-5
+
+    /// A row's mean and 1/sqrt(biased variance + ε), in two passes (as PyTorch's LayerNorm).
     @inline(__always)
-    public static func layerNorm(
-        _ p: UnsafeMutablePointer<Float>, count: Int,
-        gain: UnsafePointer<Float>, bias: UnsafePointer<Float>, eps: Float = 1e-5
-    ) {
-        var acc = SIMD8<Float>(repeating: 0)
-        var i = 0
-        while i + 8 <= count {
-            acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-            i += 8
+    public static func layerNormMoments(_ x: UnsafePointer<Float>, count n: Int) -> (mean: Float, rstd: Float) {
+        let n8 = n & ~7
+        let inv = 1 / Float(n)
+        var acc = SIMD8<Float>()
+        var j = 0
+        while j < n8 { acc += load8(x + j); j += 8 }
+        var mean = acc.sum()
+        while j < n { mean += x[j]; j += 1 }
+        mean *= inv
+        let m8 = SIMD8<Float>(repeating: mean)
+        acc = SIMD8<Float>()
+        j = 0
+        while j < n8 { let d = load8(x + j) - m8; acc = acc.addingProduct(d, d); j += 8 }
+        var v = acc.sum()
+        while j < n { let d = x[j] - mean; v += d * d; j += 1 }
+        v *= inv
+        return (mean, 1 / (v + layerNormEps).squareRoot())
+    }
+
+    /// LayerNorm of one row of `x` into `y` (which may be `x`) with the affine `gain`, `bias`;
+    /// `xhat` (optional) receives the normalised row. Returns 1/std. The runtime's unfused
+    /// layers and the trainer's Float forward both run this; the planner's fused epilogue
+    /// (`biasLayerNorm`) computes the moments in one pass instead.
+    @inline(__always) @discardableResult
+    public static func layerNorm(_ x: UnsafePointer<Float>, count n: Int, gain: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>? = nil,
+                                 into y: UnsafeMutablePointer<Float>) -> Float {
+        let n8 = n & ~7
+        let (mean, rs) = layerNormMoments(x, count: n)
+        let m8 = SIMD8<Float>(repeating: mean), rs8 = SIMD8<Float>(repeating: rs)
+        var j = 0
+        while j < n8 {
+            let h = (load8(x + j) - m8) * rs8
+            if let xhat { store8(h, xhat + j) }
+            store8(load8(bias + j).addingProduct(h, load8(gain + j)), y + j)
+            j += 8
         }
-        var sum = hsum(acc)
-        while i < count { sum += p[i]; i += 1 }
-        let mean = sum / Float(count)
-        let mv = SIMD8<Float>(repeating: mean)
-        var accv = SIMD8<Float>(repeating: 0)
-        i = 0
-        while i + 8 <= count {
-            let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) - mv
-            accv = accv.addingProduct(d, d)
-            i += 8
-        }
-        var sq = hsum(accv)
-        while i < count { let d = p[i] - mean; sq += d * d; i += 1 }
-        let inv = 1 / (sq / Float(count) + eps).squareRoot()
-        let iv = SIMD8<Float>(repeating: inv)
-        i = 0
-        while i + 8 <= count {
-            let raw = UnsafeMutableRawPointer(p + i)
-            let x = raw.loadUnaligned(as: SIMD8<Float>.self)
-            let g = UnsafeRawPointer(gain + i).loadUnaligned(as: SIMD8<Float>.self)
-            let b = UnsafeRawPointer(bias + i).loadUnaligned(as: SIMD8<Float>.self)
-            raw.storeBytes(of: b.addingProduct((x - mv) * iv, g), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { p[i] = bias[i].addingProduct((p[i] - mean) * inv, gain[i]); i += 1 }
+        while j < n { let h = (x[j] - mean) * rs; xhat?[j] = h; y[j] = h * gain[j] + bias[j]; j += 1 }
+        return rs
     }
 }

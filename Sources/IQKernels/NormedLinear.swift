@@ -84,8 +84,8 @@ public struct NormedLinear: @unchecked Sendable {
                 for r in 0..<rows {
                     let row = y + r * n
                     if !biasIncluded { Activations.addBias(row, count: n, bias: b) }
-                    Activations.layerNorm(row, count: n, gain: g, bias: lb)
-                    Activations.simNorm(row, count: n, group: group)
+                    Activations.layerNorm(row, count: n, gain: g, bias: lb, into: row)
+                    Activations.simNorm(row, into: row, count: n, group: group)
                 }
             }
         }

@@ -34,13 +34,14 @@ public func hsum(_ v: SIMD8<Float>) -> Float {
     return s2[0] + s2[1]
 }
 
-@inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+/// Unaligned loads and stores of eight floats (shared by the runtime's and the trainer's kernels).
+@_transparent
+public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always)
-func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+@_transparent
+public func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 

@@ -30,3 +30,14 @@ public func vexp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
     return er * scale
 }
+
+/// `y[i] = e^x[i]` over a buffer (`y` may be `x`); every element through the vector formula.
+@inline(__always)
+public func vexp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        store8(vexp(load8(x + i)), y + i)
+        i += 8
+    }
+    while i < n { y[i] = vexp(SIMD8(repeating: x[i]))[0]; i += 1 }
+}

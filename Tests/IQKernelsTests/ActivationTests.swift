@@ -39,7 +39,7 @@ struct ActivationTests {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
         defer { p.deallocate() }
         for i in 0..<n { p[i] = Float(i) * 0.37 - 3 }
-        Activations.mish(p, count: n)
+        Activations.mish(p, into: p, count: n)
         for i in 0..<n { #expect(p[i] == Activations.mish(Float(i) * 0.37 - 3)) }
     }
 
@@ -59,7 +59,7 @@ struct ActivationTests {
                 return i == 3 ? base + 80 : base
             }
             for i in 0..<n { p[i] = x[i] }
-            Activations.simNorm(p, count: n, group: group)
+            Activations.simNorm(p, into: p, count: n, group: group)
             for g in stride(from: 0, to: n, by: group) {
                 let m = x[g..<(g + group)].max()!
                 let den = x[g..<(g + group)].reduce(0.0) { $0 + exp(Double($1 - m)) }
@@ -88,8 +88,8 @@ struct ActivationTests {
         for i in 0..<n { ref[i] = row[i] }
         Activations.biasLayerNorm(row, count: n, bias: b, gain: g, lnBias: lb, then: .mish)
         Activations.addBias(ref, count: n, bias: b)
-        Activations.layerNorm(ref, count: n, gain: g, bias: lb)
-        Activations.mish(ref, count: n)
+        Activations.layerNorm(ref, count: n, gain: g, bias: lb, into: ref)
+        Activations.mish(ref, into: ref, count: n)
         let scale = y.reduce(0) { max($0, abs($1)) }
         for i in 0..<n {
             #expect(abs(Double(row[i]) - y[i]) <= 2e-6 * scale, "element \(i)")

@@ -9,13 +9,6 @@ import IQKernels
 /// of the separate kernels: results are bit-identical to them (tested), only the memory
 /// passes differ.
 enum FusedKernels {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-    @inline(__always) static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-    }
-
     /// Mish (as `Activations.mish8`) and Mish' (as `FloatKernels.mishBackward`) of eight lanes
     /// from one exponential: the forward's e^min(x, 15) equals the derivative's e^min(x, 20)
     /// wherever x <= 15, and is the constant `e15` = e^15 elsewhere. Results go through
@@ -31,15 +24,15 @@ enum FusedKernels {
         let big = x .> 15
         let n = e.replacing(with: e15, where: big)
         let t = n * (n + 2)
-        store((x * (t * reciprocal8(t + 2))).replacing(with: x, where: big), y)
+        store8((x * (t * reciprocal8(t + 2))).replacing(with: x, where: big), y)
         let w = e * (e + two)
         let d = w + two
         var gv = w / d + x * four * e * (e + one) / (d * d)
         gv.replace(with: one, where: over)
-        store(gv, g)
+        store8(gv, g)
     }
 
-    /// Per row: LayerNorm (as `FloatKernels.layerNormForward`) then Mish into `y`. Optional
+    /// Per row: LayerNorm (as `Activations.layerNorm`) then Mish into `y`. Optional
     /// stores: `xhat` (LayerNorm backward), `preAct` (the LayerNorm output, for the gradient
     /// penalty's second-order pass), `deriv` = Mish'(LayerNorm output) (Mish backward).
     /// A forward pass that is never back-propagated passes nil for all three.
@@ -52,19 +45,19 @@ enum FusedKernels {
         var tailY = SIMD8<Float>(), tailG = SIMD8<Float>()
         for r in 0..<rows {
             let xr = x + r * n, yr = y + r * n
-            let (mean, rs) = FloatKernels.layerNormMoments(xr, n: n)
+            let (mean, rs) = Activations.layerNormMoments(xr, count: n)
             rstd[r] = rs
             let m8 = SIMD8<Float>(repeating: mean), rs8 = SIMD8<Float>(repeating: rs)
             var j = 0
             while j < n8 {
-                let h = (load(xr + j) - m8) * rs8
-                if let xhat { store(h, xhat + r * n + j) }
-                let a = load(bias + j).addingProduct(h, load(gain + j))
-                if let preAct { store(a, preAct + r * n + j) }
+                let h = (load8(xr + j) - m8) * rs8
+                if let xhat { store8(h, xhat + r * n + j) }
+                let a = load8(bias + j).addingProduct(h, load8(gain + j))
+                if let preAct { store8(a, preAct + r * n + j) }
                 if let deriv {
                     mishAndDerivative(a, e15: e15, y: yr + j, g: deriv + r * n + j)
                 } else {
-                    store(Activations.mish8(a), yr + j)
+                    store8(Activations.mish8(a), yr + j)
                 }
                 j += 8
             }
@@ -111,13 +104,13 @@ enum FusedKernels {
             if let (s, w) = outer {
                 let sr = s[r], s8 = SIMD8<Float>(repeating: sr)
                 var j = 0
-                while j < n8 { store(s8 * load(w + j) + zero, dyr + j); j += 8 }
+                while j < n8 { store8(s8 * load8(w + j) + zero, dyr + j); j += 8 }
                 while j < n { dyr[j] = sr * w[j] + 0; j += 1 }
             }
             if let deriv {
                 let gr = deriv + r * n
                 var j = 0
-                while j < n8 { store(load(dyr + j) * load(gr + j), dyr + j); j += 8 }
+                while j < n8 { store8(load8(dyr + j) * load8(gr + j), dyr + j); j += 8 }
                 while j < n { dyr[j] *= gr[j]; j += 1 }
             }
             let (s1, s2) = FloatKernels.layerNormBackwardRow(dy: dyr, xhat: hr, gain: gain, n: n,
@@ -126,11 +119,11 @@ enum FusedKernels {
             let rs8 = SIMD8<Float>(repeating: rs), s18 = SIMD8<Float>(repeating: s1), s28 = SIMD8<Float>(repeating: s2)
             var j = 0
             while j < n8 {
-                let v = load(dyr + j) * load(gain + j) - s18 - load(hr + j) * s28
+                let v = load8(dyr + j) * load8(gain + j) - s18 - load8(hr + j) * s28
                 var o = rs8 * v
-                if let mask { o *= load(mask + r * n + j) }
-                store(o, dyr + j)
-                if let db { store(load(db + j) + o, db + j) }
+                if let mask { o *= load8(mask + r * n + j) }
+                store8(o, dyr + j)
+                if let db { store8(load8(db + j) + o, db + j) }
                 j += 8
             }
             while j < n {

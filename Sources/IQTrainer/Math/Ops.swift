@@ -1,3 +1,5 @@
+import IQKernels
+
 /// Forward and hand-derived backward kernels for the primitives of docs/algorithm.md §1.1, on raw row-major
 /// buffers ([rows, features]). Backward functions *accumulate* parameter gradients (+=) and
 /// either overwrite or accumulate the input gradient as asked, so a layer used several times
@@ -121,7 +123,7 @@ public enum Ops {
     /// One exp per element; y may not alias x.
     @inline(__always)
     public static func mishForward<T: TrainScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
-        if T.self == Float.self { return FloatKernels.mishForward(F(x), FM(y), count) }
+        if T.self == Float.self { return Activations.mish(F(x), into: FM(y), count: count) }
         let cut = T(mishCut)
         for i in 0..<count { y[i] = min(x[i], cut) }
         T.vexp(y, y, count)
@@ -172,6 +174,7 @@ public enum Ops {
     @inline(__always)
     public static func simNormForward<T: TrainScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                                                       count: Int, group g: Int) {
+        if T.self == Float.self { return Activations.simNorm(F(x), into: FM(y), count: count, group: g) }
         var base = 0
         while base < count {
             var m = x[base]

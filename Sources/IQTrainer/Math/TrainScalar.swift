@@ -41,13 +41,7 @@ extension Float: TrainScalar {
     @inline(__always) public static func tanhf(_ x: Float) -> Float { Foundation.tanh(x) }
     @inline(__always) public static func log1pf(_ x: Float) -> Float { Foundation.log1p(x) }
     public static func vexp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: IQKernels.vexp(v), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { y[i] = IQKernels.vexp(SIMD8(repeating: x[i]))[0]; i += 1 }
+        IQKernels.vexp(x, into: y, count: n)
     }
 }
 
