@@ -59,27 +59,35 @@ public enum Activations {
     }
 
     /// SimNorm of `x` into `y` (which may be `x`): softmax within each contiguous group of
-    /// `group` values, each group's maximum subtracted first. The runtime's unfused layers and
-    /// the trainer's Float forward both run this; the planner's fused epilogue handles groups
-    /// of 8 one vector at a time (`softmax8`).
-    @inline(__always)
-    public static func simNorm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, group g: Int) {
+    /// `group` values, each group's maximum subtracted first. The runtime's unfused layers run
+    /// it in Float (the planner's fused epilogue handles groups of 8 one vector at a time,
+    /// `softmax8`); the trainer runs it in Float and, as its finite-difference oracle, in Double.
+    /// `exp` writes e^x over a buffer.
+    @inlinable @inline(__always)
+    public static func simNorm<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count: Int,
+                                                      group g: Int, exp: (UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void) {
         var base = 0
         while base < count {
             var m = x[base]
-            for j in 1..<g { m = max(m, x[base + j]) }
+            for j in 1..<g { m = Swift.max(m, x[base + j]) }
             for j in 0..<g { y[base + j] = x[base + j] - m }
             base += g
         }
-        vexp(y, into: y, count: count)
+        exp(y, y, count)
         base = 0
         while base < count {
-            var s: Float = 0
+            var s: T = 0
             for j in 0..<g { s += y[base + j] }
             let inv = 1 / s
             for j in 0..<g { y[base + j] *= inv }
             base += g
         }
+    }
+
+    /// SimNorm in Float with the vector exponential.
+    @inline(__always)
+    public static func simNorm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, group: Int) {
+        simNorm(x, into: y, count: count, group: group) { vexp($0, into: $1, count: $2) }
     }
 
     /// LayerNorm's ε (inside the square root, as PyTorch's default).

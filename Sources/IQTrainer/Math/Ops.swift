@@ -171,26 +171,11 @@ public enum Ops {
 
     // MARK: SimNorm (softmax within contiguous groups of g)
 
+    /// IQKernels' SimNorm (the runtime's), with this scalar type's buffer exponential.
     @inline(__always)
     public static func simNormForward<T: TrainScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                                                       count: Int, group g: Int) {
-        if T.self == Float.self { return Activations.simNorm(F(x), into: FM(y), count: count, group: g) }
-        var base = 0
-        while base < count {
-            var m = x[base]
-            for j in 1..<g { m = max(m, x[base + j]) }
-            for j in 0..<g { y[base + j] = x[base + j] - m }
-            base += g
-        }
-        T.vexp(y, y, count)
-        base = 0
-        while base < count {
-            var s: T = 0
-            for j in 0..<g { s += y[base + j] }
-            let inv = 1 / s
-            for j in 0..<g { y[base + j] *= inv }
-            base += g
-        }
+        Activations.simNorm(x, into: y, count: count, group: g, exp: T.vexp)
     }
 
     /// dx = y * (dy - sum_g(dy * y)); dx may alias dy.
