@@ -17,6 +17,11 @@ let package = Package(
         .executable(name: "iqmpc-runtime", targets: ["iqmpc-runtime"]),
         .executable(name: "iqmpc-train", targets: ["iqmpc-train"]),
         .executable(name: "iqmpc-sim", targets: ["iqmpc-sim"]),
+        // The parsers of untrusted files, for the fuzzing package in Fuzz/ (a separate package
+        // so that its sanitizer build never touches this one's .build).
+        .library(name: "IQLink", targets: ["IQLink"]),
+        .library(name: "IQWeightsFile", targets: ["IQWeightsFile"]),
+        .library(name: "IQCalibration", targets: ["IQCalibration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

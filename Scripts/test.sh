@@ -12,5 +12,6 @@ swift test --skip-build --no-parallel
 make -C Firmware test
 make -C Firmware sanitize
 make -C Firmware e2e
-# Fuzzing, briefly (Scripts/fuzz.sh SECONDS runs each harness longer).
-Scripts/fuzz.sh 15
+# Fuzzing, briefly: 4 harnesses x 10 s (Scripts/fuzz.sh SECONDS runs each longer). Its first
+# build compiles the parsers' modules again with sanitizers, in .build/fuzz.
+Scripts/fuzz.sh 10

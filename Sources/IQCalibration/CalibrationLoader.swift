@@ -27,13 +27,19 @@ extension Calibration {
         } catch {
             throw CalibrationError(file: path, field: "(file)", message: "cannot read: \(error.localizedDescription)")
         }
+        return try parse(data: data, source: path)
+    }
+
+    /// The file's bytes as read from disk (`load` reads, this checks size and encoding, then
+    /// parses): the entry point for bytes from elsewhere, and the one the fuzzer drives.
+    public static func parse(data: Data, source: String? = nil) throws(CalibrationError) -> Calibration {
         if data.count > maxFileBytes {
-            throw CalibrationError(file: path, field: "(file)", message: "is more than the \(maxFileBytes) bytes a calibration may have")
+            throw CalibrationError(file: source, field: "(file)", message: "is more than the \(maxFileBytes) bytes a calibration may have")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw CalibrationError(file: path, field: "(file)", message: "is not UTF-8 text")
+            throw CalibrationError(file: source, field: "(file)", message: "is not UTF-8 text")
         }
-        return try parse(yaml: text, source: path)
+        return try parse(yaml: text, source: source)
     }
 
     public static func parse(yaml text: String, source: String? = nil) throws(CalibrationError) -> Calibration {
