@@ -68,7 +68,8 @@ let package = Package(
         .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
         /// Autodiff, losses, optimisers, replay buffers, the training loop.
         .target(name: "IQTrainer", dependencies: [
-            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQAnalysis", "COpenBLAS",
+            "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQAnalysis", "IQWeightsFile", "IQJSON",
+            "COpenBLAS",
         ], swiftSettings: numeric),
 
         /// Reading what the critic learned: rewards decoded from Q on logged transitions, their

@@ -113,8 +113,22 @@ struct TrainingLoopTests {
         var same = true
         for i in 0..<a.state.theta.count where a.state.theta.p[i].bitPattern != b2.state.theta.p[i].bitPattern { same = false; break }
         for i in 0..<a.state.target.count where a.state.target.p[i].bitPattern != b2.state.target.p[i].bitPattern { same = false; break }
+        for i in 0..<a.state.adamM.count where a.state.adamM.p[i].bitPattern != b2.state.adamM.p[i].bitPattern { same = false; break }
         for i in 0..<a.state.adamV.count where a.state.adamV.p[i].bitPattern != b2.state.adamV.p[i].bitPattern { same = false; break }
         #expect(same)
+        #expect(a.online.episodes.map { $0.obs.map(\.bitPattern) + $0.act.map(\.bitPattern) + $0.reward.map(\.bitPattern) }
+                == b2.online.episodes.map { $0.obs.map(\.bitPattern) + $0.act.map(\.bitPattern) + $0.reward.map(\.bitPattern) })
+        // The checkpoint is a safetensors file; a resume with another seed is refused.
+        #expect(FileManager.default.fileExists(atPath: dirB + "/ck/checkpoint.safetensors"))
+        var o3 = Self.options(dir: dirB, steps: steps)
+        o3.resume = true
+        o3.seed = 8
+        let envC = try WireEnvironment.inProcess(task: .pendulumSwingup)
+        defer { envC.close() }
+        #expect(throws: TrainError.self) {
+            _ = try TrainingRun(options: o3, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
+        }
         // And the run is not trivially constant: training moved the weights.
         let fresh = WorldModel.initialised(config: a.config, seed: 7)
         let t0 = Tensor<Float>(a.layout.total)

@@ -1,6 +1,8 @@
 import Foundation
+import IQJSON
 import IQKernels
 import IQModel
+import IQWeightsFile
 
 /// Loop position and settings saved beside the tensors.
 public struct LoopPosition: Codable, Sendable, Equatable {
@@ -12,10 +14,10 @@ public struct LoopPosition: Codable, Sendable, Equatable {
     public init() {}
 }
 
-/// Exact-resume checkpoint: "IQMPCCK1", u64 JSON length, JSON header, then raw little-endian
-/// Float32 θ, target Q, Adam m, Adam v, then each online episode (u64 rows, obs, act, reward).
-/// The expert buffer is not stored: its source (demo path and fingerprint) is, and is re-read.
-public struct CheckpointHeader: Codable, Sendable {
+/// Everything of a checkpoint that is not a tensor: the run's identity (so a resume with other
+/// demonstrations, calibration or model is refused), the step counters, the generator's whole
+/// state and the loop position. Stored as strict JSON in the safetensors metadata.
+public struct CheckpointHeader: Codable, Sendable, Equatable {
     public var config: ModelConfig
     public var hyper: Hyper
     public var modelSteps: Int
@@ -26,89 +28,131 @@ public struct CheckpointHeader: Codable, Sendable {
     public var demosPath: String
     public var demosFingerprint: String
     public var calibrationHash: String
-    public var episodes: Int
-    public var thetaCount: Int
-    public var targetCount: Int
+    /// Rows of each online episode, oldest first: the replay tensors are their concatenation.
+    public var episodeRows: [Int]
 }
 
+/// Exact-resume checkpoint as a safetensors file (the same container as the weights, so any
+/// safetensors reader can open it): F32 tensors `theta`, `target_q`, `adam.m`, `adam.v`, and
+/// the online replay buffer as `replay.obs` [rows, obs_dim], `replay.act` [rows, act_dim],
+/// `replay.reward` [rows]; the rest (`CheckpointHeader`) in the metadata. Floats are stored
+/// bit for bit, so a resumed run continues exactly where the interrupted one stopped.
+/// The expert buffer is not stored: its source (demo path and fingerprint) is, and is re-read.
 public enum Checkpoint {
-    static let magic = Array("IQMPCCK1".utf8)
+    public static let formatKey = "iqmpc.checkpoint.format"
+    public static let headerKey = "iqmpc.checkpoint.header"
+    /// Bumped on any incompatible change; 1 was the pre-safetensors "IQMPCCK1" file.
+    public static let formatVersion = "2"
+    static let oldMagic = Array("IQMPCCK1".utf8)
+
+    /// A checkpoint read and checked for internal consistency, not yet applied to a run.
+    public struct Contents {
+        public var header: CheckpointHeader
+        var tensors: [String: (shape: [Int], values: [Float])]
+    }
 
     public static func write(path: String, header: CheckpointHeader, state: TrainState<Float>, online: ReplayBuffer) throws {
-        var data = Data(magic)
-        let json = try JSONEncoder().encode(header)
-        var len = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &len) { data.append(contentsOf: $0) }
-        data.append(json)
-        func put(_ p: UnsafePointer<Float>, _ n: Int) { data.append(UnsafeBufferPointer(start: p, count: n)) }
-        put(state.theta.p, state.theta.count)
-        put(state.target.p, state.target.count)
-        put(state.adamM.p, state.adamM.count)
-        put(state.adamV.p, state.adamV.count)
-        for e in online.episodes {
-            var rows = UInt64(e.rows).littleEndian
-            withUnsafeBytes(of: &rows) { data.append(contentsOf: $0) }
-            e.obs.withUnsafeBufferPointer { data.append($0) }
-            e.act.withUnsafeBufferPointer { data.append($0) }
-            e.reward.withUnsafeBufferPointer { data.append($0) }
+        precondition(header.episodeRows == online.episodes.map(\.rows), "header.episodeRows must describe the buffer")
+        var obs: [Float] = [], act: [Float] = [], reward: [Float] = []
+        obs.reserveCapacity(online.rows * online.obsDim)
+        act.reserveCapacity(online.rows * online.actDim)
+        reward.reserveCapacity(online.rows)
+        for e in online.episodes { obs += e.obs; act += e.act; reward += e.reward }
+        let json: String
+        do { json = try StrictJSON.encode(header) } catch {
+            throw TrainError.io("cannot write checkpoint \(path): \(error)")
         }
+        let rows = online.rows
+        let bytes = obs.withUnsafeBufferPointer { o in act.withUnsafeBufferPointer { a in reward.withUnsafeBufferPointer { r in
+            SafeTensors.encode(metadata: [formatKey: formatVersion, headerKey: json], tensors: [
+                ("theta", [state.theta.count], UnsafeBufferPointer(start: state.theta.p, count: state.theta.count)),
+                ("target_q", [state.target.count], UnsafeBufferPointer(start: state.target.p, count: state.target.count)),
+                ("adam.m", [state.adamM.count], UnsafeBufferPointer(start: state.adamM.p, count: state.adamM.count)),
+                ("adam.v", [state.adamV.count], UnsafeBufferPointer(start: state.adamV.p, count: state.adamV.count)),
+                ("replay.obs", [rows, online.obsDim], o),
+                ("replay.act", [rows, online.actDim], a),
+                ("replay.reward", [rows], r),
+            ])
+        } } }
+        // Written beside the old one and renamed over it: an interrupted write never leaves
+        // a half checkpoint under the real name.
         let tmp = path + ".tmp"
         do {
-            try data.write(to: URL(fileURLWithPath: tmp))
-            _ = try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.moveItem(atPath: tmp, toPath: path)
+            try Data(bytes).write(to: URL(fileURLWithPath: tmp))
+            if rename(tmp, path) != 0 { throw TrainError.io("rename \(tmp) -> \(path): errno \(errno)") }
         } catch {
-            throw TrainError.io("cannot write checkpoint \(path): \(error.localizedDescription)")
+            throw TrainError.io("cannot write checkpoint \(path): \(error)")
         }
     }
 
-    /// Reads the header and restores tensors into `state` and episodes into `online`.
-    public static func readHeader(path: String) throws -> (CheckpointHeader, Data, Int) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainError.io("cannot read checkpoint \(path)") }
-        guard data.count >= 16, Array(data.prefix(8)) == magic else {
-            throw TrainError.badInput("\(path) is not an iqmpc checkpoint (bad magic)")
+    /// Reads `path` and checks that it is a complete checkpoint of this format whose tensors
+    /// agree with its header. Refuses, with the reason, an old-format, truncated or corrupt file.
+    public static func read(path: String) throws -> Contents {
+        if let h = FileHandle(forReadingAtPath: path) {
+            let first = (try? h.read(upToCount: 8)) ?? nil
+            try? h.close()
+            if let first, Array(first) == oldMagic {
+                throw TrainError.badInput("\(path) is a checkpoint in the old IQMPCCK1 format, which this version cannot resume (checkpoints are safetensors files now): start the run again without --resume")
+            }
         }
-        let len = data.subdata(in: 8..<16).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        guard len < UInt64(data.count - 16) else { throw TrainError.badInput("\(path): truncated header") }
+        let file: SafeTensors.Contents
+        do { file = try SafeTensors.read(path: path) } catch {
+            throw TrainError.badInput("\(path) is not a readable checkpoint: \(error)")
+        }
+        func bad(_ problem: String) -> TrainError { .badInput("checkpoint \(path): \(problem)") }
+        guard let version = file.metadata[formatKey], let json = file.metadata[headerKey] else {
+            throw bad("a safetensors file without \(formatKey) and \(headerKey) metadata, so not a training checkpoint (a weights file?)")
+        }
+        guard version == formatVersion else { throw bad("format \(version), this version reads format \(formatVersion)") }
         let header: CheckpointHeader
-        do { header = try JSONDecoder().decode(CheckpointHeader.self, from: data.subdata(in: 16..<(16 + Int(len)))) } catch {
-            throw TrainError.badInput("\(path): unreadable header: \(error)")
+        do { header = try StrictJSON.decode(CheckpointHeader.self, from: json) } catch {
+            throw bad("unreadable header: \(error)")
         }
-        return (header, data, 16 + Int(len))
+        let names: Set = ["theta", "target_q", "adam.m", "adam.v", "replay.obs", "replay.act", "replay.reward"]
+        guard Set(file.tensors.keys) == names else {
+            throw bad("tensors \(file.tensors.keys.sorted()), expected \(names.sorted())")
+        }
+        let theta = file.tensors["theta"]!.values.count
+        for name in ["adam.m", "adam.v"] where file.tensors[name]!.values.count != theta {
+            throw bad("\(name) has \(file.tensors[name]!.values.count) values, theta \(theta)")
+        }
+        guard header.episodeRows.allSatisfy({ $0 >= 1 }) else { throw bad("an episode with no rows in \(header.episodeRows)") }
+        let rows = header.episodeRows.reduce(0, +)
+        let (obsDim, actDim) = (header.config.obsDim, header.config.actDim)
+        for (name, shape) in [("replay.obs", [rows, obsDim]), ("replay.act", [rows, actDim]), ("replay.reward", [rows])]
+        where file.tensors[name]!.shape != shape {
+            throw bad("\(name) has shape \(file.tensors[name]!.shape), the header's episodes and model need \(shape)")
+        }
+        return Contents(header: header, tensors: file.tensors)
     }
 
-    public static func restore(header: CheckpointHeader, data: Data, offset start: Int, state: TrainState<Float>,
-                               online: ReplayBuffer) throws {
-        guard header.thetaCount == state.theta.count, header.targetCount == state.target.count else {
-            throw TrainError.badInput("checkpoint parameter count \(header.thetaCount) does not match the model \(state.theta.count)")
+    /// Copies the tensors into `state` and the episodes into `online`, after checking they
+    /// fit this run's model and buffer (nothing is changed when they do not).
+    public static func restore(_ c: Contents, state: TrainState<Float>, online: ReplayBuffer) throws {
+        func bad(_ problem: String) -> TrainError { .badInput("checkpoint does not fit this run: \(problem)") }
+        let sizes = [("theta", state.theta.count), ("target_q", state.target.count),
+                     ("adam.m", state.adamM.count), ("adam.v", state.adamV.count)]
+        for (name, n) in sizes where c.tensors[name]!.values.count != n {
+            throw bad("\(name) has \(c.tensors[name]!.values.count) values, the model has \(n)")
         }
-        var off = start
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            func take(_ dst: UnsafeMutablePointer<Float>, _ n: Int) throws {
-                guard off + 4 * n <= raw.count else { throw TrainError.badInput("checkpoint truncated at byte \(off)") }
-                for i in 0..<n { dst[i] = raw.loadUnaligned(fromByteOffset: off + 4 * i, as: Float.self) }
-                off += 4 * n
-            }
-            try take(state.theta.p, state.theta.count)
-            try take(state.target.p, state.target.count)
-            try take(state.adamM.p, state.adamM.count)
-            try take(state.adamV.p, state.adamV.count)
-            for _ in 0..<header.episodes {
-                guard off + 8 <= raw.count else { throw TrainError.badInput("checkpoint truncated at byte \(off)") }
-                let rows = Int(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: off, as: UInt64.self)))
-                off += 8
-                guard rows >= 1, rows < 100_000_000 else { throw TrainError.badInput("checkpoint episode with \(rows) rows at byte \(off)") }
-                var o = [Float](repeating: 0, count: rows * online.obsDim)
-                var a = [Float](repeating: 0, count: rows * online.actDim)
-                var r = [Float](repeating: 0, count: rows)
-                try o.withUnsafeMutableBufferPointer { try take($0.baseAddress!, $0.count) }
-                try a.withUnsafeMutableBufferPointer { try take($0.baseAddress!, $0.count) }
-                try r.withUnsafeMutableBufferPointer { try take($0.baseAddress!, $0.count) }
-                online.add(Episode(obsDim: online.obsDim, actDim: online.actDim, obs: o, act: a, reward: r))
-            }
+        guard c.header.config.obsDim == online.obsDim, c.header.config.actDim == online.actDim else {
+            throw bad("replay dimensions \(c.header.config.obsDim)/\(c.header.config.actDim), the run's \(online.obsDim)/\(online.actDim)")
         }
-        state.modelSteps = header.modelSteps
-        state.policySteps = header.policySteps
-        state.rng = header.rng
+        guard online.episodes.isEmpty else { throw bad("the online buffer already holds episodes") }
+        for (name, t) in [("theta", state.theta), ("target_q", state.target), ("adam.m", state.adamM), ("adam.v", state.adamV)] {
+            t.p.update(from: c.tensors[name]!.values, count: t.count)
+        }
+        let obs = c.tensors["replay.obs"]!.values, act = c.tensors["replay.act"]!.values, reward = c.tensors["replay.reward"]!.values
+        var row = 0
+        for n in c.header.episodeRows {
+            online.add(Episode(obsDim: online.obsDim, actDim: online.actDim,
+                               obs: Array(obs[row * online.obsDim..<(row + n) * online.obsDim]),
+                               act: Array(act[row * online.actDim..<(row + n) * online.actDim]),
+                               reward: Array(reward[row..<(row + n)])))
+            row += n
+        }
+        state.modelSteps = c.header.modelSteps
+        state.policySteps = c.header.policySteps
+        state.rng = c.header.rng
     }
 }

@@ -94,15 +94,26 @@ public final class TrainingRun: @unchecked Sendable {
         seedSteps = options.seedSteps ?? max(1000, 5 * episodeLimit)
         if options.resume {
             guard let dir = options.checkpointDir else { throw TrainError.badInput("--resume needs --checkpoint-dir") }
-            let (header, data, off) = try Checkpoint.readHeader(path: Self.checkpointPath(dir))
+            let path = Self.checkpointPath(dir)
+            if !FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: dir + "/checkpoint.iqckpt") {
+                throw TrainError.badInput("\(dir) holds only an old-format checkpoint (checkpoint.iqckpt), which this version cannot resume (checkpoints are safetensors files now): start the run again without --resume")
+            }
+            let contents = try Checkpoint.read(path: path)
+            let header = contents.header
             guard header.config == c else { throw TrainError.badInput("checkpoint model config differs from this run's") }
+            guard header.hyper == h else {
+                throw TrainError.badInput("checkpoint was trained with other hyperparameters (\(header.hyper)), this run has \(h): resuming would not continue that run")
+            }
+            guard header.runSeed == options.seed else {
+                throw TrainError.badInput("checkpoint was trained with --seed \(header.runSeed), this run has \(options.seed)")
+            }
             guard header.demosFingerprint == demosFingerprint else {
                 throw TrainError.badInput("checkpoint was trained on demonstrations with fingerprint \(header.demosFingerprint), --demos has \(demosFingerprint)")
             }
             guard header.calibrationHash == calibration.mappingHash else {
                 throw TrainError.badInput("checkpoint calibration hash \(header.calibrationHash) differs from --calibration's \(calibration.mappingHash)")
             }
-            try Checkpoint.restore(header: header, data: data, offset: off, state: state, online: online)
+            try Checkpoint.restore(contents, state: state, online: online)
             position = header.position
         }
         if let dir = options.checkpointDir {
@@ -111,7 +122,7 @@ public final class TrainingRun: @unchecked Sendable {
         metrics = try MetricsLog(path: options.metricsPath, append: options.resume)
     }
 
-    public static func checkpointPath(_ dir: String) -> String { dir + "/checkpoint.iqckpt" }
+    public static func checkpointPath(_ dir: String) -> String { dir + "/checkpoint.safetensors" }
 
     public func run() throws -> RunSummary {
         var summary = RunSummary()
@@ -276,8 +287,7 @@ public final class TrainingRun: @unchecked Sendable {
         let header = CheckpointHeader(config: config, hyper: hyper, modelSteps: state.modelSteps,
                                       policySteps: state.policySteps, rng: state.rng, position: position,
                                       runSeed: options.seed, demosPath: demosPath, demosFingerprint: demosFingerprint,
-                                      calibrationHash: calibration.mappingHash, episodes: online.episodes.count,
-                                      thetaCount: state.theta.count, targetCount: state.target.count)
+                                      calibrationHash: calibration.mappingHash, episodeRows: online.episodes.map(\.rows))
         try Checkpoint.write(path: Self.checkpointPath(dir), header: header, state: state, online: online)
     }
 }
