@@ -4,13 +4,11 @@ import CMuJoCo
 /// argument is reported, never turned into a crash.
 public enum PlantError: Error, CustomStringConvertible, Equatable {
     case modelLoad(task: String, message: String)
-    case unknownTask(String)
     case badArgument(String)
 
     public var description: String {
         switch self {
         case .modelLoad(let task, let message): return "MuJoCo could not load the model of \(task): \(message)"
-        case .unknownTask(let name): return "unknown task '\(name)' (known: \(TaskID.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .badArgument(let message): return message
         }
     }

@@ -13,11 +13,6 @@ public enum TaskID: String, CaseIterable, Sendable {
     case cheetahRun = "cheetah-run"
     /// Planar 6-actuator biped with ground contacts, rewarded for walking upright at 1 m/s.
     case walkerWalk = "walker-walk"
-
-    public init(parsing name: String) throws(PlantError) {
-        guard let t = TaskID(rawValue: name) else { throw .unknownTask(name) }
-        self = t
-    }
 }
 
 /// One observation or action channel, in physical units. Actions: `low`/`high` are the

@@ -18,7 +18,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Weights file (safetensors).") var weights: String
     @Option(help: "Calibration file (YAML, Calibration/README.md).") var calibration: String
-    @Option(help: "Override link.mode: lockstep or free-running.") var mode: String?
+    @Option(help: "Override link.mode.") var mode: Calibration.LinkMode?
     @Option(help: "Override link.observation_endpoint.") var observationEndpoint: String?
     @Option(help: "Override link.action_endpoint.") var actionEndpoint: String?
     @Option(help: "Override link.telemetry_endpoint ('none' disables telemetry).") var telemetryEndpoint: String?
@@ -28,7 +28,7 @@ struct RunCommand: ParsableCommand {
     var allowCalibrationMismatch = false
     @Flag(help: "Answer with the policy prior's mean action and never plan (baseline; behaviour-cloning weights).")
     var policyPriorOnly = false
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(help: "Log level.") var logLevel: Logger.Level = .info
     @Option(help: "Override real_time.priority: SCHED_FIFO priority 1...99 (0: normal scheduling); applied when permitted.")
     var priority: Int?
     @Option(help: "Override real_time.lock_memory (true or false); applied when permitted.") var lockMemory: Bool?
@@ -38,20 +38,13 @@ struct RunCommand: ParsableCommand {
         // control thread never writes to stderr itself.
         var logger = Logger(label: "iqmpc-runtime") { LogQueue.shared.handler(label: $0) }
         defer { LogQueue.shared.flush() }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = logLevel
 
-        var parsedMode: Calibration.LinkMode?
-        if let m = mode {
-            guard let parsed = Calibration.LinkMode(rawValue: m) else {
-                throw ValidationError("--mode must be lockstep or free-running, got \(m)")
-            }
-            parsedMode = parsed
-        }
         if let p = priority, !(0...99).contains(p) {
             throw ValidationError("--priority must be in 0...99, got \(p)")
         }
         let cal = try Calibration.load(path: calibration).overriding { o in
-            if let m = parsedMode { o.link.mode = m }
+            if let m = mode { o.link.mode = m }
             if let e = observationEndpoint { o.link.observationEndpoint = e }
             if let e = actionEndpoint { o.link.actionEndpoint = e }
             if let e = telemetryEndpoint { o.link.telemetryEndpoint = e == "none" ? nil : e }

@@ -21,7 +21,7 @@ struct BCCommand: ParsableCommand {
     @Option(help: "Episode length (sets the discount stored in the file); default: the demonstrations' longest episode.")
     var episodeLength: Int?
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
-    @Option(help: "Evaluate the policy prior on this in-process task after training.") var task: String?
+    @Option(help: "Evaluate the policy prior on this in-process task after training.") var task: TaskID?
     @Option(help: "Evaluation episodes.") var evalEpisodes = 5
     @Option(help: "Weights file to write.") var out: String
 
@@ -48,7 +48,7 @@ struct BCCommand: ParsableCommand {
         print(String(format: "bc: %d updates in %.0f s, nll %.4f -> %.4f; weights: %@", updates,
                      Date().timeIntervalSince(t0), first, last, out))
         if let t = task {
-            let env = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
+            let env = try WireEnvironment.inProcess(task: t)
             defer { env.close() }
             var pc = PlannerConfig()
             pc.samples = 64; pc.iterations = 1; pc.elites = 8; pc.policyTrajectories = 8

@@ -13,7 +13,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Train an IQ-MPC world model from expert demonstrations plus online interaction with a simulator.")
 
     @Option(help: "Expert demonstrations (.iqlog record file).") var demos: String
-    @Option(help: "Simulated task run in this process (e.g. pendulum-swingup).") var task: String?
+    @Option(help: "Simulated task run in this process.") var task: TaskID?
     @Option(help: "Lockstep simulator endpoint instead of --task (e.g. tcp://127.0.0.1:5701).") var env: String?
     @Option(help: "Calibration file (default: Calibration/<task>.yaml).") var calibration: String?
     @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
@@ -54,7 +54,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let calPath: String
-        if let c = calibration { calPath = c } else if let t = task { calPath = "Calibration/\(t).yaml" } else {
+        if let c = calibration { calPath = c } else if let t = task { calPath = "Calibration/\(t.rawValue).yaml" } else {
             throw ValidationError("--env needs --calibration")
         }
         let cal = try Calibration.load(path: calPath)
@@ -63,8 +63,8 @@ struct RunCommand: ParsableCommand {
         // --eval-every steps instead of waiting for the end of a training episode.
         let evalEnvironment: WireEnvironment?
         if let t = task {
-            environment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
-            evalEnvironment = try WireEnvironment.inProcess(task: try TaskID(parsing: t))
+            environment = try WireEnvironment.inProcess(task: t)
+            evalEnvironment = try WireEnvironment.inProcess(task: t)
         } else {
             // CURVE from the calibration's link.security (the simulator is the server).
             let keys = try cal.link.security.curve.map { c in

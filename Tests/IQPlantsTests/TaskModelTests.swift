@@ -56,10 +56,6 @@ import Testing
         #expect(plant.data.pointee.ctrl[0] == 1)
     }
 
-    @Test func unknownTaskNamesAreRejected() {
-        #expect(throws: PlantError.unknownTask("walker")) { try TaskID(parsing: "walker") }
-    }
-
     @Test func badModelTextIsAnErrorNotACrash() {
         #expect(throws: PlantError.self) { try MuJoCoWorld(xml: "<mujoco><worldbody><body>", name: "broken") }
     }

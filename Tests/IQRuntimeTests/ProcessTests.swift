@@ -107,4 +107,13 @@ func run(_ bin: URL, _ args: [String]) throws -> (status: Int32, out: String, er
                                        "--steps", "50", "--budget-ms", "0.001"])
         #expect(impossible.status != 0 && impossible.out.contains("FAIL"), "\(impossible)")
     }
+
+    /// Options with a closed set of values are refused, with the values, before anything runs.
+    @Test func choiceOptionsAreRefusedWithTheirValues() throws {
+        let bin = try runtimeExecutable()
+        let mode = try run(bin, ["run", "--weights", "none", "--calibration", "none", "--mode", "bogus"])
+        #expect(mode.status != 0 && mode.err.contains("'lockstep'") && mode.err.contains("'free-running'"), "\(mode)")
+        let level = try run(bin, ["run", "--weights", "none", "--calibration", "none", "--log-level", "loud"])
+        #expect(level.status != 0 && level.err.contains("trace") && level.err.contains("critical"), "\(level)")
+    }
 }
