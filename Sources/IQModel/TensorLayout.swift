@@ -104,3 +104,30 @@ public struct TensorLayout: Sendable {
     /// Widest activation any layer produces or consumes (sizes workspace buffers).
     public var maxWidth: Int { layers.reduce(0) { max($0, $1.inDim, $1.outDim) } }
 }
+
+extension TensorLayout {
+    /// docs/algorithm.md §1.8, the one definition of the initial parameters: hands `set` every
+    /// parameter's index (file order) and value. Linear weights trunc-normal(0, 0.02, ±2) drawn
+    /// from `rng`, biases 0, LayerNorm gains 1 and biases 0, and each value head's (every Q
+    /// member's, and TD-MPC2's reward head's) last weight 0, so Q ≡ 0 at start; `keepValueHeads`
+    /// keeps those drawn instead (tests that need non-zero Q). `drawZeroed`: zeroed weights still
+    /// take their draws, so no other value depends on `keepValueHeads` (`WorldModel.initialised`);
+    /// without it they take none (the trainer's `TrainState(layout:seed:)`, whose sequence the
+    /// update benchmark's checksums pin).
+    public func initialise(rng: inout SeededRandom, keepValueHeads: Bool = false, drawZeroed: Bool,
+                           _ set: (_ index: Int, _ value: Double) -> Void) {
+        let valueLast = Set((q + [reward]).compactMap { $0.layers.last?.prefix })
+        var i = 0
+        func fill(_ n: Int, _ value: () -> Double) { for _ in 0..<n { set(i, value()); i += 1 } }
+        for l in layers {
+            let zero = !keepValueHeads && valueLast.contains(l.prefix)
+            if zero && !drawZeroed {
+                fill(l.outDim * l.inDim) { 0 }
+            } else {
+                fill(l.outDim * l.inDim) { let v = rng.truncatedNormal(std: 0.02); return zero ? 0 : v }
+            }
+            fill(l.outDim) { 0 }
+            if l.hasNorm { fill(l.outDim) { 1 }; fill(l.outDim) { 0 } }
+        }
+    }
+}

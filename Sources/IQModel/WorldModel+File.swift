@@ -97,29 +97,19 @@ extension WorldModel {
         }
     }
 
-    /// docs/algorithm.md §1.8: every Linear weight ~ trunc-normal(0, 0.02, bounds ±2), biases 0,
-    /// LayerNorm gains 1 and biases 0, each Q member's last weight zero (so Q ≡ 0).
-    /// `nonzeroQ` keeps the drawn last-layer Q weights, so tests see non-zero Q. The draws
-    /// are identical either way (same generator sequence), only the zeroing differs.
+    /// A freshly initialised model (docs/algorithm.md §1.8, `TensorLayout.initialise`).
+    /// `nonzeroQ` keeps the drawn last-layer Q weights, so tests see non-zero Q; every other
+    /// value is the same either way.
     /// The config must be valid (`config.validate()`); an invalid one is a programming error and traps.
     public static func initialised(config: ModelConfig, seed: UInt64, nonzeroQ: Bool = false) -> WorldModel {
         do { try config.validate() } catch { fatalError("WorldModel.initialised: \(error)") }
         let layout = TensorLayout(config)
         var g = SeededRandom(seed: seed)
-        let qLast = Set((layout.q + [layout.reward]).compactMap { $0.layers.last.map { $0.prefix + ".weight" } })
+        var flat = [Float](repeating: 0, count: layout.parameterCount)
+        layout.initialise(rng: &g, keepValueHeads: nonzeroQ, drawZeroed: true) { flat[$0] = Float($1) }
         var t: [String: [Float]] = [:]
-        for s in layout.tensors {
-            if s.name.hasSuffix(".ln.weight") {
-                t[s.name] = [Float](repeating: 1, count: s.count)
-            } else if s.name.hasSuffix(".weight") {
-                var w = [Float](repeating: 0, count: s.count)
-                for i in 0..<s.count { w[i] = Float(g.truncatedNormal(std: 0.02)) }
-                if qLast.contains(s.name) && !nonzeroQ { w = [Float](repeating: 0, count: s.count) }
-                t[s.name] = w
-            } else {
-                t[s.name] = [Float](repeating: 0, count: s.count)
-            }
-        }
+        var off = 0
+        for s in layout.tensors { t[s.name] = Array(flat[off..<(off + s.count)]); off += s.count }
         do { return try WorldModel(config: config, tensors: t) } catch { fatalError("WorldModel.initialised: \(error)") }
     }
 }

@@ -35,30 +35,8 @@ public struct ParamLayout: Sendable, Equatable {
     public var policyRange: Range<Int> { policyOffset..<qOffset }
     public var qRange: Range<Int> { qOffset..<total }
 
-    /// docs/algorithm.md §1.8: Linear weights N(0, 0.02²) truncated at ±2 (absolute), biases 0, LayerNorm
-    /// gain 1 / bias 0, and every Q head's last Linear zeroed so Q ≡ 0 at start.
+    /// docs/algorithm.md §1.8 (`TensorLayout.initialise`; zeroed weights take no draws).
     public func initialise<T: TrainScalar>(_ theta: UnsafeMutablePointer<T>, rng: inout SeededRandom) {
-        func initMLP(_ spec: NetworkSpec, at base: Int, zeroLast: Bool) {
-            for (i, l) in spec.layers.enumerated() {
-                let w = theta + base + spec.offsets[i]
-                let nw = l.outDim * l.inDim
-                let zero = zeroLast && i == spec.layers.count - 1
-                for j in 0..<nw {
-                    if zero { w[j] = 0; continue }
-                    var v = rng.normal() * 0.02
-                    while abs(v) > 2 { v = rng.normal() * 0.02 }
-                    w[j] = T(v)
-                }
-                (w + nw).update(repeating: 0, count: l.outDim)
-                if l.hasNorm {
-                    (w + nw + l.outDim).update(repeating: 1, count: l.outDim)
-                    (w + nw + 2 * l.outDim).update(repeating: 0, count: l.outDim)
-                }
-            }
-        }
-        initMLP(encoder, at: encoderOffset, zeroLast: false)
-        initMLP(dynamics, at: dynamicsOffset, zeroLast: false)
-        initMLP(policy, at: policyOffset, zeroLast: false)
-        for k in 0..<shape.numQ { initMLP(q, at: qHeadOffset(k), zeroLast: true) }
+        TensorLayout(shape).initialise(rng: &rng, drawZeroed: false) { theta[$0] = T($1) }
     }
 }
