@@ -1,4 +1,5 @@
 import Foundation
+import IQKernels
 import Testing
 @testable import IQModel
 
@@ -14,6 +15,29 @@ import Testing
     #expect(count(l.policy) == 548_906)
     #expect(count(l.q[0]) == 538_625)
     #expect(l.parameterCount == 150_528 + 801_792 + 548_906 + 5 * 538_625)
+}
+
+/// docs/algorithm.md §1.1-§1.6 as layer lists: hidden layers LayerNorm + Mish, the encoder's and
+/// dynamics' last SimNorm(g), π's and Q's last a bare Linear, dropout on each Q member's first
+/// layer only, and parameter offsets that follow file order.
+@Test func layerListsFollowTheArchitecture() throws {
+    let c = ModelConfig(obsDim: 3, actDim: 5, latentDim: 24, encoderHidden: [40, 17], mlpDim: 33, numQ: 3, simnormGroup: 6)
+    let l = TensorLayout(c)
+    #expect(l.encoder.layers.map(\.outDim) == [40, 17, 24] && l.encoder.inDim == 3)
+    #expect(l.dynamics.inDim == 29 && l.dynamics.outDim == 24 && l.policy.outDim == 10 && l.q.allSatisfy { $0.outDim == 1 })
+    for n in [l.encoder, l.dynamics] {
+        #expect(n.layers.dropLast().allSatisfy { $0.activation == .mish } && n.layers.last!.activation == .simNorm(group: 6))
+    }
+    for n in [l.policy] + l.q {
+        #expect(n.layers.dropLast().allSatisfy { $0.activation == .mish } && n.layers.last!.activation == LayerActivation.none)
+    }
+    #expect(l.layers.filter(\.dropout).map(\.prefix) == ["q.0.0", "q.1.0", "q.2.0"])
+    #expect(l.reward.layers.isEmpty)
+    for n in l.networks {
+        #expect(n.offsets == n.layers.indices.map { i in n.layers[..<i].reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.count } } })
+        #expect(n.tensors.map(\.name).allSatisfy { $0.hasPrefix(n.layers[0].prefix.split(separator: ".").dropLast().joined(separator: ".")) })
+    }
+    #expect(l.tensors.reduce(0) { $0 + $1.count } == l.parameterCount)
 }
 
 @Test func unknownPresetIsAnError() {
