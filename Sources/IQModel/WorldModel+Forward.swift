@@ -1,6 +1,15 @@
 import Foundation
 import IQKernels
 
+/// Constants of the squashed-Gaussian policy prior (docs/algorithm.md §1.4), shared by the
+/// runtime's sampler (`WorldModel.policySample`) and the trainer's `PolicyHead`.
+public enum PolicyPrior {
+    /// ½ log 2π, the Gaussian log-density's constant per dimension.
+    public static let halfLog2Pi = 0.918_938_533_204_672_741_78
+    /// Added to max(0, 1 − a²) inside the tanh correction's log.
+    public static let squashEps = 1e-6
+}
+
 /// Batched forward passes. All buffers are row-major `[rows, dim]`, owned by the caller;
 /// `rows` may be anything from 1 (the single-row policy-prior fallback) to the workspace's
 /// `maxRows`. No heap allocation, no locks; identical inputs give bit-identical outputs.
@@ -162,7 +171,8 @@ extension WorldModel {
         let A = config.actDim
         let lmin = SIMD8<Float>(repeating: Float(config.logStdMin))
         let half = SIMD8<Float>(repeating: Float(0.5 * (config.logStdMax - config.logStdMin)))
-        let halfLog2Pi = SIMD8<Float>(repeating: 0.918_938_533_204_672_7)
+        let halfLog2Pi = SIMD8<Float>(repeating: Float(PolicyPrior.halfLog2Pi))
+        let squashEps = SIMD8<Float>(repeating: Float(PolicyPrior.squashEps))
         var r0 = 0
         while r0 < rows {
             let lanes = Swift.min(8, rows - r0)
@@ -181,7 +191,7 @@ extension WorldModel {
                 if logProbOut != nil {
                     lp += -0.5 * eps * eps - logStd - halfLog2Pi
                     let q = 1 - act * act
-                    lp -= vlog(q.replacing(with: 0, where: q .< 0) + 1e-6)
+                    lp -= vlog(q.replacing(with: 0, where: q .< 0) + squashEps)
                 }
                 for l in 0..<lanes {
                     let k = (r0 + l) * A + i

@@ -1,3 +1,5 @@
+import IQModel
+
 /// The squashed-Gaussian head of docs/algorithm.md §1.4 with the correct per-dimension
 /// log-density (§6 D1):
 ///   log σ = lmin + ½(lmax − lmin)(tanh s + 1),  u = μ + ε σ,  a = tanh u,
@@ -17,9 +19,6 @@ public final class PolicyHead<T: TrainScalar>: @unchecked Sendable {
     public let dRaw: Tensor<T>
     public private(set) var rows = 0
 
-    public static var halfLog2Pi: Double { 0.91893853320467274178 }
-    public static var tanhEps: Double { 1e-6 }
-
     public init(actDim: Int, maxRows: Int, logStdMin: Double, logStdMax: Double) {
         self.actDim = actDim
         self.maxRows = maxRows
@@ -36,7 +35,7 @@ public final class PolicyHead<T: TrainScalar>: @unchecked Sendable {
         self.rows = rows
         let A = actDim
         let lmin = T(logStdMin), half = T(0.5 * (logStdMax - logStdMin))
-        let c = T(Self.halfLog2Pi), te = T(Self.tanhEps)
+        let c = T(PolicyPrior.halfLog2Pi), te = T(PolicyPrior.squashEps)
         for r in 0..<rows {
             let mu = raw + r * 2 * A, s = mu + A
             var lp: T = 0
@@ -59,7 +58,7 @@ public final class PolicyHead<T: TrainScalar>: @unchecked Sendable {
     /// `dLogProb` is per row (nil: zero).
     public func backward(dAction: UnsafePointer<T>?, dLogProb: UnsafePointer<T>?, rows: Int) {
         let A = actDim
-        let half = T(0.5 * (logStdMax - logStdMin)), te = T(Self.tanhEps)
+        let half = T(0.5 * (logStdMax - logStdMin)), te = T(PolicyPrior.squashEps)
         for r in 0..<rows {
             let dl = dLogProb?[r] ?? 0
             let out = dRaw.p + r * 2 * A
