@@ -28,27 +28,29 @@ static IQ_TLS uint64_t thread_allocs;
 static IQ_TLS int thread_group;
 
 static _Atomic int traced_group;
-static void *traced_frames[24];
-static _Atomic int traced_count;   /* frames captured (0: none yet) */
+#define IQ_TRACE_STACKS 4
+#define IQ_TRACE_DEPTH 32
+static void *traced_frames[IQ_TRACE_STACKS][IQ_TRACE_DEPTH];
+static int traced_depth[IQ_TRACE_STACKS];
+static _Atomic int traced_stacks;   /* stacks claimed so far (may exceed IQ_TRACE_STACKS) */
+static IQ_TLS int in_trace;
 
-/* Diagnosis: remember the call stack of the first allocation in the traced group, by walking
- * frame pointers (nothing here may allocate or take a lock; printing happens later). */
+/* Diagnosis: remember the call stacks of the first few allocations in the traced group.
+ * glibc's backtrace() unwinds with the .eh_frame tables, so it walks through libraries built
+ * without frame pointers (libzmq) to the Swift caller. It may allocate on its first use
+ * (loading libgcc_s): `iq_alloc_group_trace` calls it once before tracing starts, and the
+ * reentrancy guard keeps its own allocations out of the trace. Printing happens later. */
 static void trace_alloc(void) {
-    if (atomic_load_explicit(&traced_count, memory_order_relaxed) != 0) return;
-    void **fp = (void **)__builtin_frame_address(0);
-    int n = 0;
-    while (fp && n < 24) {
-        void *ret = fp[1];
-        if (!ret) break;
-        traced_frames[n++] = ret;
-        void **next = (void **)fp[0];
-        if (next <= fp) break;
-        fp = next;
-    }
-    atomic_store_explicit(&traced_count, n > 0 ? n : -1, memory_order_release);
+    if (in_trace) return;
+    int slot = atomic_fetch_add_explicit(&traced_stacks, 1, memory_order_relaxed);
+    if (slot >= IQ_TRACE_STACKS) return;
+    in_trace = 1;
+    traced_depth[slot] = backtrace(traced_frames[slot], IQ_TRACE_DEPTH);
+    in_trace = 0;
 }
 
 static inline void count_alloc(void) {
+    if (__builtin_expect(in_trace, 0)) return;   /* the tracer's own (diagnosis only) */
     atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
     thread_allocs++;
     int g = thread_group;
@@ -102,14 +104,26 @@ uint64_t iq_alloc_group_count(int group) {
     return atomic_load_explicit(&group_allocs[group], memory_order_acquire);
 }
 
-void iq_alloc_group_trace(int group) { atomic_store_explicit(&traced_group, group, memory_order_relaxed); }
+void iq_alloc_group_trace(int group) {
+    static IQ_TLS int primed;
+    if (group > 0 && !primed) {
+        void *frames[2];
+        in_trace = 1;                 /* loads the unwinder now; what that allocates is not counted */
+        (void)backtrace(frames, 2);
+        in_trace = 0;
+        primed = 1;
+    }
+    atomic_store_explicit(&traced_group, group, memory_order_relaxed);
+}
 
 void iq_alloc_trace_dump(void) {
-    int n = atomic_load_explicit(&traced_count, memory_order_acquire);
-    if (n <= 0) return;
-    static const char head[] = "iq_alloc_counter: first allocation in the traced group:\n";
-    (void)!write(2, head, sizeof head - 1);
-    backtrace_symbols_fd(traced_frames, n, 2);
+    int n = atomic_load_explicit(&traced_stacks, memory_order_acquire);
+    if (n > IQ_TRACE_STACKS) n = IQ_TRACE_STACKS;
+    for (int i = 0; i < n; i++) {
+        static const char head[] = "iq_alloc_counter: an allocation in the traced group:\n";
+        (void)!write(2, head, sizeof head - 1);
+        if (traced_depth[i] > 0) backtrace_symbols_fd(traced_frames[i], traced_depth[i], 2);
+    }
 }
 
 void iq_alloc_probe(void) {

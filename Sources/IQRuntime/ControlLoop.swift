@@ -255,6 +255,7 @@ public final class ControlLoop: @unchecked Sendable {
             let waitStart = linkMonotonicNs()
             var byteCount = 0
             var receiveFault = FaultCode.none
+            allocations.traceStep(sessionActive)   // the receive belongs to the step
             do throws(LinkError) {
                 guard let n = try input.receive(into: receiveBuffer, timeoutMs: options.pollIntervalMs) else {
                     watchdog(now: linkMonotonicNs())
@@ -275,7 +276,6 @@ public final class ControlLoop: @unchecked Sendable {
             }
             let receivedNs = linkMonotonicNs()
             timing.receiveNs = receivedNs - waitStart
-            allocations.traceStep(sessionActive)
 
             // 2-6. Decode … encode (or the safe answer to a frame refused by the socket).
             let result: StepResult

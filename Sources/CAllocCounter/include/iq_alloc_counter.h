@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define IQ_ALLOC_MAX_GROUPS 256
+#define IQ_ALLOC_MAX_GROUPS 4096
 
 /* Allocation calls (malloc, calloc, realloc, aligned variants) since process start. */
 uint64_t iq_alloc_count(void);
@@ -40,8 +40,8 @@ void iq_alloc_group_join(int group);
 int iq_alloc_group_current(void);
 /* Allocation calls made by the group's threads while they were in it. */
 uint64_t iq_alloc_group_count(int group);
-/* Diagnosis: remember the call stack of the first allocation made in `group` from now on
- * (0: stop); `iq_alloc_trace_dump` prints it to stderr. For finding what allocates. */
+/* Diagnosis: remember the call stacks of the first four allocations made in `group` from now
+ * on (0: stop); `iq_alloc_trace_dump` prints them to stderr. For finding what allocates. */
 void iq_alloc_group_trace(int group);
 void iq_alloc_trace_dump(void);
 /* Performs one real heap allocation and frees it: the counter's positive control. */
