@@ -89,7 +89,7 @@ let package = Package(
         /// The training-update benchmark (`iqmpc-train bench-update`).
         .target(name: "IQTrainerBench", dependencies: ["IQTrainer", "IQModel", "IQKernels", "COpenBLAS"]),
         /// Test peers and hooks: a scripted plant with fault injection, throw-hook suspension.
-        .target(name: "IQTestSupport", dependencies: ["IQLink"]),
+        .target(name: "IQTestSupport", dependencies: ["IQLink", "CAllocCounter"]),
 
         // MARK: Executables: argument parsing and wiring only.
         .executableTarget(name: "iqmpc-runtime", dependencies: [
@@ -106,14 +106,14 @@ let package = Package(
         ]),
 
         // MARK: Tests, one target per module.
-        .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "CAllocCounter"]),
+        .testTarget(name: "IQKernelsTests", dependencies: ["IQKernels", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQJSONTests", dependencies: ["IQJSON"]),
         .testTarget(name: "IQModelTests", dependencies: ["IQModel", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),
-        .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "CAllocCounter"]),
-        .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "CAllocCounter"]),
-        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "CMuJoCo", "CAllocCounter"]),
+        .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "IQTestSupport", "CAllocCounter"]),
+        .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "IQTestSupport", "CAllocCounter"]),
+        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "IQTestSupport", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "IQKernels", "CAllocCounter"]),
         .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQJSON", "IQCalibration", "IQLink", "IQModel"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),

@@ -28,7 +28,8 @@ public enum PlannerBenchmark {
     }
 
     /// Plans `steps` consecutive steps on a fixed pseudo-random observation walk.
-    /// `allocationCount` reads the process allocation counter (the CLI links it; nil = not counted).
+    /// `allocationCount` reads the allocation counter of the calling thread's group, which the
+    /// planner's workers join (the CLI links the counter; nil = not counted).
     public static func run(model: WorldModel, config: PlannerConfig, steps: Int, seed: UInt64 = 1,
                            allocationCount: (() -> UInt64)?) throws -> Result {
         let planner = try Planner(model: model, config: config, seed: seed)

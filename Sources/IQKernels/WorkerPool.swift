@@ -49,6 +49,9 @@ public final class WorkerPool: @unchecked Sendable {
             if rc != 0 { fatalError("WorkerPool: pthread_create failed (\(rc))") }
             threads.append(tid)
         }
+        // Start-up (a worker pinning itself allocates) must be over before the first job: a
+        // pool is ready, and its steady state begins, when init returns.
+        while control.started.load(ordering: .acquiring) < workers { sched_yield() }
     }
 
     /// Makes sleeping workers start spinning (cheap no-op when they are already awake).
@@ -107,6 +110,8 @@ final class PoolControl: @unchecked Sendable {
     /// Partitions finished in the current job.
     let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
+    /// Workers that finished their start-up (pinned, in the allocation group, looping).
+    let started = Atomic<Int>(0)
     let sleeping: UnsafeMutablePointer<Atomic<Int>>
     let semaphores: UnsafeMutablePointer<sem_t>
     var job: PartitionedJob?
@@ -169,9 +174,11 @@ final class WorkerContext: @unchecked Sendable {
     }
 
     func run() {
-        iq_alloc_group_join(allocationGroup)
         if let cpu { Affinity.pinCurrentThread(to: cpu) }
+        // Joined after start-up: from here on the worker's heap use is the job's.
+        iq_alloc_group_join(allocationGroup)
         let c = control
+        c.started.add(1, ordering: .releasing)
         let me = partition - 1
         // Generation 0 is the pool's value at creation: a job published before this thread got
         // here must still be seen as new (reading the current value instead would skip it).

@@ -5,6 +5,7 @@ import IQBench
 import IQJSON
 import IQModel
 import IQPlanner
+import IQRuntime
 
 /// `iqmpc-runtime bench`: plan-call latency percentiles, achieved GFLOP/s beside the machine's
 /// same-run sgemm rate on the planner's own GEMMs, allocations per step, policy-prior latency.
@@ -40,7 +41,13 @@ struct BenchCommand: ParsableCommand {
         config.pinWorkers = pin
         if let iterations { config.iterations = iterations }
         do { try config.validate() } catch { throw ValidationError(error.description) }
-        let r = try PlannerBenchmark.run(model: model, config: config, steps: steps, allocationCount: { iq_alloc_count() })
+        // Counted over one allocation group (this thread and the planner workers it starts),
+        // so nothing else in the process lands in the figure.
+        let window = AllocationWindow()
+        let r = try window.within {
+            try PlannerBenchmark.run(model: model, config: config, steps: steps,
+                                     allocationCount: { iq_alloc_group_count(window.group) })
+        }
         let c = model.config
         let ab = compareKernels ? try PlannerBenchmark.compareKernels(model: model, config: config, steps: steps) : nil
         if json {

@@ -1,6 +1,7 @@
 import CAllocCounter
 import Testing
 @testable import IQModel
+import IQTestSupport
 
 /// Forward passes must not touch the heap after warm-up (they run inside the control step),
 /// and must be bit-reproducible.
@@ -56,12 +57,9 @@ struct AllocationFreeForwardTests {
     func batchedAndSingleRowForwardsAllocateNothing(preset: String) throws {
         let h = try Harness(preset: preset, rows: 64)
         h.step(rows: 64); h.step(rows: 1)     // warm-up (lazy runtime metadata, BLAS buffers)
-        let before = iq_alloc_count()
-        for _ in 0..<3 { h.step(rows: 64) }
-        let batched = iq_alloc_count() - before
-        let before1 = iq_alloc_count()
-        for _ in 0..<3 { h.step(rows: 1) }
-        let single = iq_alloc_count() - before1
+        // One window each over a fresh allocation group (this thread only: exact).
+        let batched = try heapAllocations { for _ in 0..<3 { h.step(rows: 64) } }
+        let single = try heapAllocations { for _ in 0..<3 { h.step(rows: 1) } }
         #expect(batched == 0, "batched forward allocated \(batched) times")
         #expect(single == 0, "single-row forward allocated \(single) times")
     }
@@ -71,10 +69,11 @@ struct AllocationFreeForwardTests {
     @Test func plantedAllocationIsSeen() throws {
         let h = try Harness(preset: "tiny", rows: 8)
         h.step(rows: 8)
-        let before = iq_alloc_count()
-        h.step(rows: 8)
-        iq_alloc_probe()
-        #expect(iq_alloc_count() - before >= 1)
+        let seen = try heapAllocations {
+            h.step(rows: 8)
+            iq_alloc_probe()
+        }
+        #expect(seen >= 1)
     }
 
     @Test func repeatedOutputsAreBitIdentical() throws {

@@ -7,6 +7,7 @@ import IQModel
 @testable import IQPlanner
 import Synchronization
 import Testing
+import IQTestSupport
 
 @Suite(.serialized) struct PlannerMechanicsTests {
     @Test func paperDefaults() throws {

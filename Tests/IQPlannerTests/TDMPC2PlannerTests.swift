@@ -3,6 +3,7 @@ import IQKernels
 import IQModel
 import Testing
 @testable import IQPlanner
+import IQTestSupport
 
 /// Planning with TD-MPC2 models: their own trajectory value, deterministic across thread
 /// counts, no allocation per plan.

@@ -2,6 +2,7 @@ import CAllocCounter
 import Foundation
 import Testing
 @testable import IQPlants
+import IQTestSupport
 
 /// Experts against their documented thresholds: 90 % of the best achievable return in
 /// Sources/IQPlants/README.md (pendulum 324, cartpole 414.4, reacher 500 = the hard bound),
@@ -96,15 +97,14 @@ import Testing
         defer { obs.deallocate(); act.deallocate() }
         plant.reset(seed: 3)
         analytic.act(plant, into: act); mpc.act(plant, into: act); plant.step(normalized: act)
-        let before = iq_alloc_count()
-        for i in 0..<20 {
-            if i % 2 == 0 { analytic.act(plant, into: act) } else { mpc.act(plant, into: act) }
-            plant.step(normalized: act)
-            plant.observe(into: obs)
+        // One exact window (this thread's allocation group; heapAllocations' positive control).
+        let n = try heapAllocations {
+            for i in 0..<20 {
+                if i % 2 == 0 { analytic.act(plant, into: act) } else { mpc.act(plant, into: act) }
+                plant.step(normalized: act)
+                plant.observe(into: obs)
+            }
         }
-        let after = iq_alloc_count()
-        #expect(after - before == 0, "\(after - before) allocations in 20 steps")
-        iq_alloc_probe()
-        #expect(iq_alloc_count() > after, "positive control")
+        #expect(n == 0, "\(n) allocations in 20 steps")
     }
 }

@@ -3,6 +3,7 @@ import IQCalibration
 import IQLink
 @testable import IQRuntime
 import Testing
+import IQTestSupport
 
 @Suite struct SafetySupervisorTests {
     // Free-running: frame ages are checked against the plant's same-host clock.
@@ -81,23 +82,22 @@ import Testing
         #expect(abs(b[0] - 0.2) < 1e-6, "an episode start restarts from the safe action")
     }
 
-    @Test func perStepMethodsAllocateNothing() {
+    @Test func perStepMethodsAllocateNothing() throws {
         let s = SafetySupervisor(calibration: cal)
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 3)
         v.initialize(repeating: 0.5, count: 3)
         let a = UnsafeMutablePointer<Float>.allocate(capacity: 1)
         a.initialize(to: 0.3)
         defer { v.deallocate(); a.deallocate() }
-        let control = iq_alloc_count()
-        iq_alloc_probe()
-        #expect(iq_alloc_count() > control)
-        let before = iq_alloc_count()
-        for i in 0..<10_000 {
-            _ = s.admit(seq: UInt64(i + 1), timestampNs: 5, values: v, count: 3, receivedNs: 10, nowNs: 10)
-            _ = s.limit(a)
-            if i % 100 == 0 { s.writeSafeAction(into: a) }
+        // One exact window over this thread (heapAllocations makes and checks a positive control).
+        let n = try heapAllocations {
+            for i in 0..<10_000 {
+                _ = s.admit(seq: UInt64(i + 1), timestampNs: 5, values: v, count: 3, receivedNs: 10, nowNs: 10)
+                _ = s.limit(a)
+                if i % 100 == 0 { s.writeSafeAction(into: a) }
+            }
         }
-        #expect(iq_alloc_count() == before)
+        #expect(n == 0)
     }
 }
 
@@ -119,15 +119,16 @@ import Testing
         #expect(h.count == 0 && h.quantile(0.5) == 0)
     }
 
-    @Test func recordingAllocatesNothing() {
+    @Test func recordingAllocatesNothing() throws {
         let t = StepTelemetry()
         var timing = StepTiming()
-        let before = iq_alloc_count()
-        for i in 0..<10_000 {
-            timing.planNs = UInt64(i)
-            t.record(timing, source: i % 3 == 0 ? .policyPrior : .planner, iterations: 2)
+        let n = try heapAllocations {
+            for i in 0..<10_000 {
+                timing.planNs = UInt64(i)
+                t.record(timing, source: i % 3 == 0 ? .policyPrior : .planner, iterations: 2)
+            }
         }
-        #expect(iq_alloc_count() == before)
+        #expect(n == 0)
         #expect(t.steps == 10_000 && t.policyPriorSteps == 3334)
         #expect(t.summary(counters: RuntimeCounters(), mode: "lockstep").contains("policy prior 3334"))
     }
