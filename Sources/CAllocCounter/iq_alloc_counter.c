@@ -113,6 +113,7 @@ void iq_alloc_group_trace(int group) {
         in_trace = 0;
         primed = 1;
     }
+    if (group > 0) atomic_store_explicit(&traced_stacks, 0, memory_order_relaxed);
     atomic_store_explicit(&traced_group, group, memory_order_relaxed);
 }
 
