@@ -28,6 +28,7 @@ static IQ_TLS uint64_t thread_allocs;
 static IQ_TLS int thread_group;
 
 static _Atomic int traced_group;
+static _Atomic int last_traced_group;   /* the group the stacks below belong to */
 #define IQ_TRACE_STACKS 4
 #define IQ_TRACE_DEPTH 32
 static void *traced_frames[IQ_TRACE_STACKS][IQ_TRACE_DEPTH];
@@ -113,8 +114,12 @@ void iq_alloc_group_trace(int group) {
         in_trace = 0;
         primed = 1;
     }
-    if (group > 0) atomic_store_explicit(&traced_stacks, 0, memory_order_relaxed);
-    atomic_store_explicit(&traced_group, group, memory_order_relaxed);
+    /* A new group starts a new trace; toggling the same one (per step) keeps what it caught. */
+    int was = atomic_exchange_explicit(&traced_group, group, memory_order_relaxed);
+    if (group > 0 && was != group && atomic_load_explicit(&last_traced_group, memory_order_relaxed) != group) {
+        atomic_store_explicit(&traced_stacks, 0, memory_order_relaxed);
+        atomic_store_explicit(&last_traced_group, group, memory_order_relaxed);
+    }
 }
 
 void iq_alloc_trace_dump(void) {

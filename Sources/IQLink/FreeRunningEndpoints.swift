@@ -171,6 +171,37 @@ public final class FreeRunningControllerEndpoint: @unchecked Sendable {
         try actionSocket.send(sendCodec.encodeHeartbeat(timestampNs: linkMonotonicNs(), role: role), dontWait: true)
     }
 
+    /// Heartbeats pushed by `warmUpActionQueue`: one libzmq message-pipe chunk (256 messages).
+    public static let queueWarmUpFrames = 256
+
+    /// The queue warm-up (Proto/README.md, "Queue warm-up"): pushes `frames` Heartbeats on
+    /// the action socket, waiting for room (SNDHWM is small) up to `timeoutMs` in all.
+    ///
+    /// Why: libzmq queues a connection's outgoing messages in chunks of 256 (its
+    /// message_pipe_granularity). The first time the sending thread fills a connection's first
+    /// chunk it allocates a second one (posix_memalign, ~16 KiB); from then on the two
+    /// alternate, the reader handing back the one it emptied. Without this, that one
+    /// allocation falls into the control step that sends the ~255th message of the session.
+    /// Plants discard controller Heartbeats, so the warm-up changes nothing they act on.
+    /// Returns the number queued (less than `frames` only when the time ran out).
+    /// Allocates (once per connection): call it between sessions' control messages, never in a step.
+    public func warmUpActionQueue(frames: Int = queueWarmUpFrames, timeoutMs: Int = 1000) throws(LinkError) -> Int {
+        let deadline = linkMonotonicNs() + UInt64(max(timeoutMs, 0)) * 1_000_000
+        let previousTimeout = try actionSocket.get(.sendTimeoutMs)
+        try actionSocket.set(.sendTimeoutMs, 20)
+        defer { try? actionSocket.set(.sendTimeoutMs, previousTimeout) }
+        var queued = 0
+        while queued < frames && linkMonotonicNs() < deadline {
+            do throws(LinkError) {
+                try actionSocket.send(sendCodec.encodeHeartbeat(timestampNs: linkMonotonicNs(), role: .controller))
+                queued += 1
+            } catch .timeout {
+                continue     // the queue is full for now: the I/O thread is draining it
+            }
+        }
+        return queued
+    }
+
     public func close() {
         observationSocket.close()
         actionSocket.close()

@@ -276,6 +276,18 @@ public final class ZmqSocket: @unchecked Sendable {
         return zmq_send(h, bytes.baseAddress, bytes.count, flags)
     }
 
+    /// Makes libzmq process the commands queued for this socket now (ZMQ_EVENTS does). Why:
+    /// a receive that finds a message waiting skips command processing, so commands queued
+    /// at start-up (e.g. taking ownership of the connection's session, which allocates) can
+    /// wait for the first receive that blocks, inside a control step. Allocates only for what
+    /// those commands do; call it between steps.
+    public func processCommands() {
+        guard let h = handle else { return }
+        var events: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        _ = zmq_getsockopt(h, ZMQ_EVENTS, &events, &size)
+    }
+
     private func writableAfterCommands(_ h: UnsafeMutableRawPointer) -> Bool {
         var events: Int32 = 0
         var size = MemoryLayout<Int32>.size

@@ -111,6 +111,10 @@ public final class ControlLoop: @unchecked Sendable {
     var plantShutDown = false
     var runStartNs: UInt64 = 0
     var noPeerWarned = false
+    /// A session was accepted and its preparation (`prepareSession`) is still to be done.
+    var sessionPreparationDue = false
+    /// Heartbeats queued by the last queue warm-up (free-running; for tests and diagnosis).
+    public private(set) var lastQueueWarmUp = 0
     /// Fallback-share window (see `Options.fallbackWarningWindow`).
     var windowSteps: UInt64 = 0
     var windowFallbacks: UInt64 = 0
@@ -298,6 +302,8 @@ public final class ControlLoop: @unchecked Sendable {
                 if send(bytes) && result.isStep { supervisor.counters.link.actionsSent &+= 1 }
                 timing.sendNs = linkMonotonicNs() - sendStart
             }
+            // After a HelloAck, before the session's first observation is answered.
+            if sessionPreparationDue && !result.isStep { prepareSession() }
             finishStep(timing, result)
             allocations.traceStep(false)
             // Control messages (handshakes, the plant's shutdown) are not steps: what handling
@@ -496,6 +502,7 @@ public final class ControlLoop: @unchecked Sendable {
             } else {
                 ack = .accept(role: .controller, software: options.software)
                 startSession()
+                sessionPreparationDue = true
                 logger.info("session with \(hello.software) (\(hello.spec)) accepted")
             }
         } catch {
@@ -524,6 +531,27 @@ public final class ControlLoop: @unchecked Sendable {
     }
 
     // MARK: - Sending, watchdog, telemetry, shutdown
+
+    /// Between the HelloAck and the session's first observation, provokes libzmq's one-time
+    /// allocations so that steady state (no heap allocation) starts with the first answered
+    /// step. Free-running: the action queue's growth (IQLink `warmUpActionQueue`,
+    /// Proto/README.md "Queue warm-up"). Both modes: commands queued for the sockets since
+    /// start-up (`ZmqSocket.processCommands`). Not a step: what it allocates is counted
+    /// outside steps.
+    func prepareSession() {
+        sessionPreparationDue = false
+        lockstep?.socket.processCommands()
+        guard let f = freeRunning else { return }
+        defer {
+            f.observationSocket.processCommands()
+            f.actionSocket.processCommands()
+        }
+        let wanted = FreeRunningControllerEndpoint.queueWarmUpFrames
+        lastQueueWarmUp = (try? f.warmUpActionQueue(frames: wanted, timeoutMs: 1000)) ?? 0
+        if lastQueueWarmUp < wanted {
+            logger.warning("queue warm-up: \(lastQueueWarmUp) of \(wanted) heartbeats queued within 1 s (is the plant reading its action socket?); libzmq may allocate once near action \(wanted - lastQueueWarmUp)")
+        }
+    }
 
     /// Sends one reply; false when it could not be queued (free-running: counted as a drop).
     @discardableResult

@@ -41,7 +41,8 @@ int iq_alloc_group_current(void);
 /* Allocation calls made by the group's threads while they were in it. */
 uint64_t iq_alloc_group_count(int group);
 /* Diagnosis: remember the call stacks of the first four allocations made in `group` from now
- * on (0: stop); `iq_alloc_trace_dump` prints them to stderr. For finding what allocates. */
+ * on (0: pause; tracing the same group again resumes and keeps what was caught, another group
+ * starts over); `iq_alloc_trace_dump` prints them to stderr. For finding what allocates. */
 void iq_alloc_group_trace(int group);
 void iq_alloc_trace_dump(void);
 /* Performs one real heap allocation and frees it: the counter's positive control. */
