@@ -65,7 +65,7 @@ let package = Package(
 
         // MARK: Offline half.
         /// Simulated robots on MuJoCo, expert controllers, the simulator server.
-        .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink"], swiftSettings: numeric),
+        .target(name: "IQPlants", dependencies: ["CMuJoCo", "IQLink", "IQKernels"], swiftSettings: numeric),
         /// Autodiff, losses, optimisers, replay buffers, the training loop.
         .target(name: "IQTrainer", dependencies: [
             "IQModel", "IQPlanner", "IQKernels", "IQLink", "IQPlants", "IQCalibration", "IQAnalysis", "IQWeightsFile", "IQJSON",
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),
         .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "IQTestSupport", "CAllocCounter"]),
-        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "IQTestSupport", "CMuJoCo", "CAllocCounter"]),
+        .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "IQKernels", "IQTestSupport", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "IQKernels", "CAllocCounter"]),
         .testTarget(name: "IQAnalysisTests", dependencies: ["IQAnalysis", "IQJSON", "IQCalibration", "IQLink", "IQModel"]),
         .testTarget(name: "IQReportTests", dependencies: ["IQReport", "IQCalibration", "IQLink", "IQModel"]),

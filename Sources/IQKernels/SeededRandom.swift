@@ -2,7 +2,8 @@ import Foundation
 
 /// The project's one seeded generator for everything that is not the planner's hot path:
 /// weight initialisation, the trainer (slices, dropout masks, noise, head pairs, random
-/// actions) and synthetic inputs such as check-budget's observations. xoshiro256** seeded by
+/// actions), the simulated plants (initial states, targets, injected faults, the experts'
+/// exploration and sampling) and synthetic inputs such as check-budget's observations. xoshiro256** seeded by
 /// SplitMix64, Box–Muller normals with the second value kept for the next call.
 ///
 /// Why not Philox for these too: Philox is counter-based so the planner's draws do not depend
@@ -41,6 +42,10 @@ public struct SeededRandom: RandomNumberGenerator, Sendable, Equatable, Codable 
     /// Uniform in [0, 1) with 53 bits.
     @inline(__always)
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Uniform in [lo, hi).
+    @inline(__always)
+    public mutating func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * uniform() }
 
     /// Uniform integer in [0, n).
     @inline(__always)

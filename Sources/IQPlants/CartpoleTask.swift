@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// `cartpole-swingup`: a 1 kg cart on a frictionless, unbounded rail pushed by a ±10 N
 /// motor, carrying a 0.2 kg, 0.8 m uniform pole on a free hinge. θ = 0 is upright;
@@ -45,7 +46,7 @@ enum CartpoleTask {
             actionRepeat: 2, episodeLength: 500, physicsTimestep: timestep)
     }
 
-    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout PlantRandom) {
+    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout SeededRandom) {
         d.pointee.qpos[0] = rng.uniform(-0.1, 0.1)
         d.pointee.qpos[1] = Double.pi + rng.uniform(-0.1, 0.1)
         d.pointee.qvel[0] = rng.uniform(-0.05, 0.05)

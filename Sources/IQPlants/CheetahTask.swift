@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// `cheetah-run`: a planar runner written for iqmpc: a 1 m capsule torso (free in x, z and
 /// pitch) with a back and a front leg of three hinged segments each (6 motors, springy
@@ -81,7 +82,7 @@ enum CheetahTask {
                         actionRepeat: 2, episodeLength: 500, physicsTimestep: timestep)
     }
 
-    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout PlantRandom) {
+    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout SeededRandom) {
         for j in 3..<9 { d.pointee.qpos[j] = rng.uniform(-0.1, 0.1) }
         for j in 0..<9 { d.pointee.qvel[j] = rng.uniform(-0.05, 0.05) }
     }

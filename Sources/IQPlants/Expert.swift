@@ -1,4 +1,5 @@
 import Foundation
+import IQKernels
 
 /// Which demonstrator to run.
 public enum ExpertKind: String, CaseIterable, Sendable {
@@ -25,13 +26,13 @@ public final class Expert {
     let impl: Impl
     public let kind: ExpertKind
     public let task: TaskID
-    var rng: PlantRandom
+    var rng: SeededRandom
 
     public init(task: TaskID, kind: ExpertKind = .analytic, seed: UInt64 = 0,
                 mpc: SamplingMPCConfig? = nil) throws(PlantError) {
         self.task = task
         self.kind = kind
-        rng = PlantRandom(seed: seed ^ 0x5241_4E44)
+        rng = SeededRandom(seed: seed ^ 0x5241_4E44)
         switch (kind, task) {
         case (.random, _): impl = .random
         case (.analytic, .pendulumSwingup): impl = .pendulum(try PendulumExpert())
@@ -61,7 +62,7 @@ public final class Expert {
 
     /// Call at every episode start (clears warm starts, reseeds noise).
     public func reset(seed: UInt64) {
-        rng = PlantRandom(seed: seed ^ 0x5241_4E44)
+        rng = SeededRandom(seed: seed ^ 0x5241_4E44)
         if case .mpc(let p) = impl { p.reset(seed: seed) }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import IQKernels
 
 /// Faults the simulator server injects to exercise a controller's safety handling. Each
 /// probability is per observation frame; all draws come from one seeded generator, so a
@@ -62,7 +63,7 @@ public struct FaultCounters: Sendable, Equatable {
 public final class FaultInjector {
     public let config: FaultConfig
     public private(set) var counters = FaultCounters()
-    private var rng: PlantRandom
+    private var rng: SeededRandom
     private var nanLeft = 0
     private var frozenLeft = 0
     private let lastSent: UnsafeMutablePointer<Float>
@@ -72,7 +73,7 @@ public final class FaultInjector {
     public init(config: FaultConfig, obsDim: Int) {
         self.config = config
         dim = obsDim
-        rng = PlantRandom(seed: config.seed ^ 0x4641_554C)
+        rng = SeededRandom(seed: config.seed ^ 0x4641_554C)
         lastSent = .allocate(capacity: max(obsDim, 1))
         lastSent.initialize(repeating: 0, count: max(obsDim, 1))
     }

@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// `pendulum-swingup`: a 1 kg bob on a 0.5 m massless rod, hinge at 1 m height, motor
 /// limited to ±1 N·m (a fifth of the 4.9 N·m gravity torque at horizontal, so it must pump
@@ -40,7 +41,7 @@ enum PendulumTask {
             actionRepeat: 2, episodeLength: 500, physicsTimestep: timestep)
     }
 
-    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout PlantRandom) {
+    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout SeededRandom) {
         d.pointee.qpos[0] = Double.pi + rng.uniform(-0.2, 0.2)
         d.pointee.qvel[0] = rng.uniform(-0.2, 0.2)
     }

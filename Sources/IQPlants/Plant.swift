@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// Per-episode facts a task's observation and reward need besides the MuJoCo state
 /// (the reacher's target) plus indices resolved once at load. A value type so MPC
@@ -118,7 +119,7 @@ public final class Plant {
 
     /// Starts an episode whose initial state (and target) is a function of `seed` alone.
     public func reset(seed: UInt64) {
-        var rng = PlantRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let m = world.model, d = world.data
         mj_resetData(m, d)
         switch task {

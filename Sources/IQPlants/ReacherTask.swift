@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// `reacher`: a planar 2-link arm (0.15 m + 0.12 m, 50 g + 40 g) in the horizontal plane,
 /// ±0.05 N·m per joint, elbow limited to ±2.8 rad, reaching a target drawn uniformly in an
@@ -56,7 +57,7 @@ enum ReacherTask {
             actionRepeat: 2, episodeLength: 500, physicsTimestep: timestep)
     }
 
-    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout PlantRandom, _ ctx: inout TaskContext) {
+    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout SeededRandom, _ ctx: inout TaskContext) {
         d.pointee.qpos[0] = rng.uniform(-Double.pi, Double.pi)
         d.pointee.qpos[1] = rng.uniform(-2.5, 2.5)
         let r = rng.uniform(0.05, 0.25), a = rng.uniform(-Double.pi, Double.pi)

@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// Settings of the sampling MPC expert. Cost per control step ≈ samples × horizon ×
 /// actionRepeat MuJoCo steps (plus one copy of the state per sample).
@@ -43,7 +44,7 @@ public final class SamplingMPC {
     let state: StateBuffer
     let nu: Int
     let actionRepeat: Int
-    var rng: PlantRandom
+    var rng: SeededRandom
     let nominal: UnsafeMutablePointer<Double>      // horizon x nu
     let candidates: UnsafeMutablePointer<Double>   // samples x horizon x nu
     let knotNoise: UnsafeMutablePointer<Double>    // knots x nu
@@ -60,7 +61,7 @@ public final class SamplingMPC {
         state = StateBuffer(world: world)
         nu = world.nu
         actionRepeat = TaskKernels.info(task).actionRepeat
-        rng = PlantRandom(seed: seed ^ 0x4D50_4331)
+        rng = SeededRandom(seed: seed ^ 0x4D50_4331)
         nominal = .allocate(capacity: config.horizon * nu)
         nominal.initialize(repeating: 0, count: config.horizon * nu)
         candidates = .allocate(capacity: config.samples * config.horizon * nu)
@@ -77,7 +78,7 @@ public final class SamplingMPC {
     /// Clears the warm start (call at episode start).
     public func reset(seed: UInt64) {
         nominal.update(repeating: 0, count: config.horizon * nu)
-        rng = PlantRandom(seed: seed ^ 0x4D50_4331)
+        rng = SeededRandom(seed: seed ^ 0x4D50_4331)
     }
 
     public func act(_ plant: Plant, _ out: UnsafeMutablePointer<Float>) {

@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 
 /// `walker-walk`: a planar biped written for iqmpc. A 0.6 m capsule torso, free in x, z and
 /// pitch, carries two legs of thigh (0.45 m), shin (0.5 m) and foot (0.2 m), hinged at hip,
@@ -99,7 +100,7 @@ enum WalkerTask {
 
     /// Standing, slightly perturbed: hips and ankles ±0.1 rad, knees bent up to 0.2 rad,
     /// torso pitch ±0.05 rad, all rates ±0.05; raised 2 cm so no foot starts in the floor.
-    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout PlantRandom) {
+    static func reset(_ d: UnsafeMutablePointer<mjData>, _ rng: inout SeededRandom) {
         d.pointee.qpos[1] = 0.02
         d.pointee.qpos[2] = rng.uniform(-0.05, 0.05)
         for leg in 0..<2 {

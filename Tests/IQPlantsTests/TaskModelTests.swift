@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 import Testing
 @testable import IQPlants
 
@@ -14,7 +15,7 @@ import Testing
         plant.reset(seed: 7)
         var obs = [Float](repeating: .nan, count: plant.info.obsDim)
         var act = [Float](repeating: 0, count: plant.info.actDim)
-        var rng = PlantRandom(seed: 3)
+        var rng = SeededRandom(seed: 3)
         let q0 = Array(UnsafeBufferPointer(start: plant.data.pointee.qpos, count: plant.world.nq))
         for _ in 0..<50 {
             for i in act.indices { act[i] = Float(rng.uniform(-1, 1)) }

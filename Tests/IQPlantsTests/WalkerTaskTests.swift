@@ -1,5 +1,6 @@
 import CMuJoCo
 import Foundation
+import IQKernels
 import Testing
 @testable import IQPlants
 
@@ -56,7 +57,7 @@ import Testing
     @Test func rewardStaysInTheUnitIntervalOverRandomStates() throws {
         let plant = try Plant(task: .walkerWalk)
         let d = plant.data
-        var rng = PlantRandom(seed: 5)
+        var rng = SeededRandom(seed: 5)
         for _ in 0..<2000 {
             d.pointee.qpos[1] = rng.uniform(-1.5, 2)
             d.pointee.qpos[2] = rng.uniform(-10, 10)
