@@ -79,13 +79,7 @@ import Testing
             .write(toFile: files.calibration, atomically: true, encoding: .utf8)
         let subscriber = try TelemetrySubscriber(connect: "tcp://127.0.0.1:\(port)")
         defer { subscriber.close() }
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
+        let (p, _, err) = try start(bin, args)
         defer { if p.isRunning { p.terminate() } }
         var samples: [TelemetrySample] = []
         while let s = try subscriber.receive(timeoutMs: 10_000) {

@@ -26,7 +26,8 @@ func writeDeployment(_ cal: Calibration, yaml: String, in dir: URL) throws -> (w
     return (weights, calPath)
 }
 
-func run(_ bin: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+/// Starts `bin` with its stdout and stderr on pipes.
+func start(_ bin: URL, _ args: [String]) throws -> (process: Process, out: Pipe, err: Pipe) {
     let p = Process()
     p.executableURL = bin
     p.arguments = args
@@ -34,6 +35,12 @@ func run(_ bin: URL, _ args: [String]) throws -> (status: Int32, out: String, er
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    return (p, out, err)
+}
+
+/// Runs `bin` to its end.
+func run(_ bin: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let (p, out, err) = try start(bin, args)
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
@@ -59,13 +66,7 @@ func run(_ bin: URL, _ args: [String]) throws -> (status: Int32, out: String, er
         let cal = try Calibration.parse(yaml: yaml)
         let files = try writeDeployment(cal, yaml: yaml, in: dir)
 
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = ["run", "--weights", files.weights, "--calibration", files.calibration]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
+        let (p, out, err) = try start(bin, ["run", "--weights", files.weights, "--calibration", files.calibration])
         #expect(try peer.readLine() == "streaming")
         Thread.sleep(forTimeInterval: 0.5)
         kill(p.processIdentifier, SIGTERM)

@@ -129,6 +129,19 @@ struct TrainingLoopTests {
             _ = try TrainingRun(options: o3, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
                                 expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
         }
+        // A directory holding only a checkpoint of the old format: named, not "file not found".
+        var o4 = Self.options(dir: dirB, steps: steps)
+        o4.resume = true
+        o4.checkpointDir = dirB + "/old"
+        try FileManager.default.createDirectory(atPath: dirB + "/old", withIntermediateDirectories: true)
+        try Data("IQMPCCK1".utf8 + [UInt8](repeating: 0, count: 64)).write(to: URL(fileURLWithPath: dirB + "/old/checkpoint.iqckpt"))
+        do {
+            _ = try TrainingRun(options: o4, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
+            Issue.record("resumed from an old-format checkpoint")
+        } catch {
+            #expect("\(error)".contains("old-format checkpoint"), "\(error)")
+        }
         // And the run is not trivially constant: training moved the weights.
         let fresh = WorldModel.initialised(config: a.config, seed: 7)
         let t0 = Tensor<Float>(a.layout.total)
