@@ -37,12 +37,14 @@ let package = Package(
         .systemLibrary(name: "CMuJoCo", providers: [.apt(["libmujoco-dev"])]),
         /// Heap-allocation counters: process, thread, group of threads (interposes malloc).
         .target(name: "CAllocCounter"),
+        /// Real-time section marks for clang's RealtimeSanitizer (no-ops unless Scripts/rtsan.sh links it).
+        .target(name: "CRealtimeSanitizer"),
         /// protobuf-c code generated from Proto/iqmpc.proto (committed) + the decode arena.
         .target(name: "IQProto", dependencies: ["CProtobufC"]),
 
         // MARK: Runtime half (deployed).
         /// Kernels on caller-owned buffers: GEMM, LayerNorm, Mish, SimNorm, RNG, top-k.
-        .target(name: "IQKernels", dependencies: ["COpenBLAS", "CAllocCounter"], swiftSettings: numeric),
+        .target(name: "IQKernels", dependencies: ["COpenBLAS", "CAllocCounter", "CRealtimeSanitizer"], swiftSettings: numeric),
         /// Model configuration, the safetensors weights file, forward passes.
         /// Strict JSON (grammar, duplicate keys, byte offsets) in front of Foundation's Codable.
         .target(name: "IQJSON"),
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "IQCalibration", dependencies: ["Yams", .product(name: "Crypto", package: "swift-crypto")]),
         /// Safety supervisor, control loop, telemetry, real-time set-up.
         .target(name: "IQRuntime", dependencies: [
-            "IQPlanner", "IQKernels", "IQLink", "IQCalibration", "CAllocCounter",
+            "IQPlanner", "IQKernels", "IQLink", "IQCalibration", "CAllocCounter", "CRealtimeSanitizer",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -61,12 +61,20 @@ static inline void count_alloc(void) {
     }
 }
 
-void *malloc(size_t size) { count_alloc(); return __libc_malloc(size); }
-void *calloc(size_t n, size_t size) { count_alloc(); return __libc_calloc(n, size); }
-void *realloc(void *ptr, size_t size) { count_alloc(); return __libc_realloc(ptr, size); }
+/* RealtimeSanitizer (Scripts/rtsan.sh links its runtime; otherwise this stays null): these
+ * definitions take the place of RTSan's own malloc interceptors, so they report to it. */
+extern void __rtsan_notify_intercepted_call(const char *name) __attribute__((weak));
+#define RTSAN_NOTIFY(name) do { if (__rtsan_notify_intercepted_call) __rtsan_notify_intercepted_call(name); } while (0)
+
+void *malloc(size_t size) { RTSAN_NOTIFY("malloc"); count_alloc(); return __libc_malloc(size); }
+void *calloc(size_t n, size_t size) { RTSAN_NOTIFY("calloc"); count_alloc(); return __libc_calloc(n, size); }
+void *realloc(void *ptr, size_t size) { RTSAN_NOTIFY("realloc"); count_alloc(); return __libc_realloc(ptr, size); }
 
 void free(void *ptr) {
-    if (ptr) atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+    if (ptr) {
+        RTSAN_NOTIFY("free");
+        atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+    }
     __libc_free(ptr);
 }
 
@@ -74,6 +82,7 @@ static int valid_alignment(size_t a) { return a >= sizeof(void *) && (a & (a - 1
 
 int posix_memalign(void **out, size_t alignment, size_t size) {
     if (!valid_alignment(alignment)) return EINVAL;
+    RTSAN_NOTIFY("posix_memalign");
     count_alloc();
     void *p = __libc_memalign(alignment, size);
     if (!p) return ENOMEM;
@@ -81,9 +90,9 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
     return 0;
 }
 
-void *aligned_alloc(size_t alignment, size_t size) { count_alloc(); return __libc_memalign(alignment, size); }
-void *memalign(size_t alignment, size_t size) { count_alloc(); return __libc_memalign(alignment, size); }
-void *valloc(size_t size) { count_alloc(); return __libc_memalign((size_t)sysconf(_SC_PAGESIZE), size); }
+void *aligned_alloc(size_t alignment, size_t size) { RTSAN_NOTIFY("aligned_alloc"); count_alloc(); return __libc_memalign(alignment, size); }
+void *memalign(size_t alignment, size_t size) { RTSAN_NOTIFY("memalign"); count_alloc(); return __libc_memalign(alignment, size); }
+void *valloc(size_t size) { RTSAN_NOTIFY("valloc"); count_alloc(); return __libc_memalign((size_t)sysconf(_SC_PAGESIZE), size); }
 
 uint64_t iq_alloc_count(void) { return atomic_load_explicit(&allocs, memory_order_relaxed); }
 uint64_t iq_free_count(void) { return atomic_load_explicit(&frees, memory_order_relaxed); }

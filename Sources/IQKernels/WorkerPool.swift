@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CAllocCounter
+import CRealtimeSanitizer
 import Synchronization
 
 /// Work split into fixed partitions 0..<partitions: partition p always covers the same part,
@@ -203,7 +204,9 @@ final class WorkerContext: @unchecked Sendable {
             }
             seen = c.generation.load(ordering: .acquiring)
             if c.stop.load(ordering: .acquiring) { return }
+            iq_rt_section_enter()   // a job is real-time work (RTSan, Scripts/rtsan.sh)
             c.claimAndRun(generation: seen)
+            iq_rt_section_exit()
         }
     }
 }

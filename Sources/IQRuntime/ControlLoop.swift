@@ -1,4 +1,5 @@
 import CAllocCounter
+import CRealtimeSanitizer
 import IQCalibration
 import IQLink
 import IQModel
@@ -280,6 +281,10 @@ public final class ControlLoop: @unchecked Sendable {
             }
             let receivedNs = linkMonotonicNs()
             timing.receiveNs = receivedNs - waitStart
+            // The step proper, from the frame's arrival to its answer sent: a real-time section
+            // for RealtimeSanitizer (Scripts/rtsan.sh; a no-op otherwise).
+            let realTimeSection = sessionActive
+            if realTimeSection { iq_rt_section_enter() }
 
             // 2-6. Decode … encode (or the safe answer to a frame refused by the socket).
             let result: StepResult
@@ -305,6 +310,7 @@ public final class ControlLoop: @unchecked Sendable {
             // After a HelloAck, before the session's first observation is answered.
             if sessionPreparationDue && !result.isStep { prepareSession() }
             finishStep(timing, result)
+            if realTimeSection { iq_rt_section_exit() }
             allocations.traceStep(false)
             // Control messages (handshakes, the plant's shutdown) are not steps: what handling
             // them allocates (log lines, the HelloAck) stays out of the step count.
