@@ -3,6 +3,9 @@ import IQCalibration
 import IQKernels
 import IQLink
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An observation to replay (from a record file, or synthetic).
 public struct RecordedObservation: Sendable {
@@ -38,10 +41,14 @@ public enum BudgetCheck {
         public var deadlineMisses: UInt64
         public var stepP99Ns: UInt64
         public var stepP999Ns: UInt64
+        /// Plans that ended after their deadline (frame arrival + budget), and the overshoot per
+        /// plan (0 for a plan on time) over all timed plans.
+        public var latePlans: Int
+        public var overshootP50Ns: UInt64, overshootP99Ns: UInt64, overshootMaxNs: UInt64
     }
 
     public static func run(setup: ControllerSetup, steps: Int, recorded: [RecordedObservation]? = nil,
-                           cpuHogNs: UInt64 = 0, logger: Logger) throws -> Result {
+                           cpuHogNs: UInt64 = 0, paced: Bool = false, logger: Logger) throws -> Result {
         precondition(steps > 0, "check-budget needs at least one step")
         let cal = setup.calibration
         var options = ControlLoop.Options()
@@ -61,8 +68,22 @@ public enum BudgetCheck {
         // allocation-free).
         let previousGroup = loop.allocations.join()
         defer { loop.allocations.leave(restoring: previousGroup) }
+        // How late each plan ended: plan end − (frame arrival + budget), 0 when on time.
+        let overshoot = LatencyHistogram()
+        var latePlans = 0
+        let budgetNs = cal.timing.planningBudgetNs
+        var nextStart = linkMonotonicNs()
         for i in 0..<(warmUp + steps) {
+            if paced {
+                // One frame per control period, as a plant sends them: the thread sleeps between
+                // steps like the served loop, so the scheduler treats it as it would in service.
+                nextStart &+= cal.timing.controlPeriodNs
+                let now = linkMonotonicNs()
+                if nextStart > now { sleepNs(nextStart - now) } else { nextStart = now }
+            }
             if i == warmUp {
+                overshoot.reset()
+                latePlans = 0
                 loop.telemetry.reset()
                 countersBefore = loop.supervisor.counters
                 allocationsBefore = iq_alloc_group_count(loop.allocations.group)
@@ -80,6 +101,9 @@ public enum BudgetCheck {
                 throw ControllerSetup.SetupError(description: "step \(i) produced no action (internal error)")
             }
             loop.finishStep(timing, result)
+            let planEnd = timing.decodeNs &+ timing.planNs   // from the frame's arrival
+            if planEnd > budgetNs { latePlans += 1 }
+            overshoot.record(planEnd > budgetNs ? planEnd - budgetNs : 0)
         }
         let allocations = iq_alloc_group_count(loop.allocations.group) - allocationsBefore
         let c = loop.supervisor.counters
@@ -106,17 +130,20 @@ public enum BudgetCheck {
         var lines = [
             "check-budget: \(cal.robotId), model obs \(setup.model.config.obsDim) act \(setup.model.config.actDim) latent \(setup.model.config.latentDim), \(setup.model.parameterCount) parameters",
             "planner: samples \(p.samples), iterations \(p.iterations), horizon \(p.horizon), threads \(p.threads), selection \(p.actionSelection.rawValue)",
-            "budget \(ms(budget)), control period \(ms(cal.timing.controlPeriodNs)); \(steps) timed steps after \(warmUp) warm-up, \(recorded == nil ? "synthetic" : "recorded") observations\(cpuHogNs > 0 ? ", CPU hog \(ms(cpuHogNs)) per step" : "")",
+            "budget \(ms(budget)), control period \(ms(cal.timing.controlPeriodNs)); \(steps) timed steps after \(warmUp) warm-up, \(recorded == nil ? "synthetic" : "recorded") observations\(cpuHogNs > 0 ? ", CPU hog \(ms(cpuHogNs)) per step" : "")\(paced ? ", one step per control period" : ", back to back")",
             "  decode+validate  \(t.decode.summary())",
             "  plan             \(t.plan.summary())",
             "  encode           \(t.encode.summary())",
             "  step             \(t.processing.summary())",
+            "deadline: \(latePlans) of \(steps) plans ended past it; overshoot per plan p50 \(ms(overshoot.quantile(0.5))), p99 \(ms(overshoot.quantile(0.99))), max \(ms(overshoot.max))",
             "planner answered \(t.plannerSteps), policy prior \(t.policyPriorSteps), safe \(safe); deadline misses \(misses); mean iterations \(format(t.plannerSteps == 0 ? 0 : Double(t.iterations) / Double(t.plannerSteps), decimals: 2))",
         ]
         for (ok, text) in checks { lines.append("  [\(ok ? "ok" : "FAIL")] \(text)") }
         lines.append(passed ? "PASS: the budget holds on this computer" : "FAIL: the budget does not hold (see Calibration/README.md, timing)")
         return Result(passed: passed, report: lines.joined(separator: "\n"), steps: steps, allocations: allocations,
-                      fallbacks: fallbacks, deadlineMisses: misses, stepP99Ns: p99, stepP999Ns: p999)
+                      fallbacks: fallbacks, deadlineMisses: misses, stepP99Ns: p99, stepP999Ns: p999,
+                      latePlans: latePlans, overshootP50Ns: overshoot.quantile(0.5),
+                      overshootP99Ns: overshoot.quantile(0.99), overshootMaxNs: overshoot.max)
     }
 
     /// Observations spread over each channel's typical range (offset ± scale), inside the
@@ -145,4 +172,11 @@ extension BudgetCheck {
         }
         return out
     }
+}
+
+/// Sleeps `ns` (EINTR: sleeps the rest).
+func sleepNs(_ ns: UInt64) {
+    var ts = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+    var rest = timespec()
+    while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
 }

@@ -23,6 +23,7 @@ struct CheckBudgetCommand: ParsableCommand {
     @Option(help: "Recorded observations (.iqlog) to replay instead of synthetic ones.") var observations: String?
     @Option(help: "Override timing.planning_budget_ms (e.g. to see how small it can go).") var budgetMs: Double?
     @Option(help: "Inject a CPU hog: spin this many ms before every plan call.") var hogMs: Double = 0
+    @Flag(help: "One step per control period (sleeping between steps, as in service) instead of back to back.") var paced = false
     @Flag(help: "Measure the runtime overhead beyond a raw ZeroMQ round trip instead.") var overhead = false
     @Flag(help: "Run even if the calibration's mapping differs from the weights' (warns).") var allowCalibrationMismatch = false
 
@@ -46,7 +47,7 @@ struct CheckBudgetCommand: ParsableCommand {
         var recorded: [RecordedObservation]?
         if let path = observations { recorded = try BudgetCheck.loadObservations(path: path) }
         let result = try BudgetCheck.run(setup: setup, steps: steps, recorded: recorded,
-                                         cpuHogNs: UInt64(hogMs * 1e6), logger: logger)
+                                         cpuHogNs: UInt64(hogMs * 1e6), paced: paced, logger: logger)
         print(result.report)
         if !result.passed { throw ExitCode(1) }
     }
