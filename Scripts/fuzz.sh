@@ -53,8 +53,8 @@ for name in $NAMES; do
        -print_final_stats=1 "$work" "Fuzz/corpus/$name" > "$BUILD/$name.log" 2>&1; then
     echo "fuzz: $name FAILED (see $BUILD/$name.log and Fuzz/crashes/)"; tail -30 "$BUILD/$name.log"; status=1
   else
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD/$name.log")
-    new=$(sed -n 's/^stat::new_units_added: *//p' "$BUILD/$name.log")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$BUILD/$name.log"); runs=${runs:-0}
+    new=$(sed -n 's/^stat::new_units_added: *//p' "$BUILD/$name.log"); new=${new:-0}
     echo "fuzz: $name: $runs executions ($(( runs / SECONDS_EACH ))/s), $new new units, 0 crashes"
   fi
   rm -rf "$work"
