@@ -78,6 +78,27 @@ public final class LockstepPlantEndpoint: @unchecked Sendable {
         throw .timeout
     }
 
+    /// Heartbeat requests of the lockstep queue warm-up (Proto/README.md).
+    public static let queueWarmUpRequests = 128
+
+    /// The lockstep queue warm-up (Proto/README.md, "Queue warm-up"), after an accepting
+    /// HelloAck and before the first Observation: `requests` Heartbeats, each answered with a
+    /// Heartbeat. A lockstep controller can only reply, so libzmq's one-time growth of its reply
+    /// queue (a second 256-message chunk, near reply 85 with 3 messages per reply) and of its
+    /// command queue happen in its steps unless the plant gives it replies to make first.
+    /// Best effort: stops at the first request left unanswered within `timeoutMs` (the next
+    /// request then goes out as usual, REQ_RELAXED). Returns the requests answered.
+    @discardableResult
+    public func warmUpQueues(requests: Int = queueWarmUpRequests, timeoutMs: Int32 = 500) throws(LinkError) -> Int {
+        var answered = 0
+        while answered < requests {
+            try socket.send(codec.encodeHeartbeat(timestampNs: linkMonotonicNs(), role: hello.role))
+            guard let frame = try receiver.receive(socket, timeoutMs: timeoutMs), case .heartbeat = frame else { break }
+            answered += 1
+        }
+        return answered
+    }
+
     /// Sends an observation and waits up to `timeoutMs` for the controller's answer
     /// (Action, Reset, Shutdown, or Error). Throws `timeout` when none came: the plant then
     /// re-handshakes. Allocation-free. The frame's views are valid until the next call.

@@ -28,6 +28,10 @@ public struct SimServerConfig: Sendable {
     /// than this; 0 or less waits for ever (a trainer that updates for minutes between
     /// steps; `stop()` then takes effect only after the next answer).
     public var replyTimeoutMs: Int32 = 5000
+    /// Lockstep: run the queue warm-up (128 Heartbeat requests) after each accepted handshake,
+    /// so a controller's steps allocate nothing from the first (Proto/README.md). Off by default:
+    /// a controller that does not answer Heartbeats would see them where it expects observations.
+    public var queueWarmUp = false
     /// Real time: apply zero command after this many periods without a fresh action.
     public var actionTimeoutPeriods = 5
     /// Attach the ground-truth reward (evaluation only) to observations.
@@ -202,6 +206,7 @@ public final class SimServer: @unchecked Sendable {
             do throws(LinkError) {
                 try e.handshake(attemptTimeoutMs: 250, attempts: 1)
                 report.handshakes += 1
+                if config.queueWarmUp { try e.warmUpQueues() }
                 return true
             } catch {
                 if error != .timeout { throw error }

@@ -19,6 +19,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Stop after this many episodes (0 = until the controller sends Shutdown).") var episodes: Int = 0
     @Flag(name: .customLong("no-reward"), help: "Do not attach the evaluation reward to observations.") var noReward = false
     @Option(name: .customLong("reply-timeout-ms"), help: "Lockstep: re-send Hello after waiting this long for an answer (0 = wait for ever, e.g. for a trainer that updates between steps).") var replyTimeoutMs: Int32 = 5000
+    @Flag(name: .customLong("queue-warm-up"), help: "Lockstep: after each accepted handshake send 128 Heartbeat requests before the first observation (the protocol's queue warm-up: the controller's steps then allocate nothing from the first).") var queueWarmUp = false
 
     // Fault injection.
     @Option(name: .customLong("obs-noise"), help: "Std of Gaussian noise on every observation value (physical units).") var obsNoise: Double = 0
@@ -55,6 +56,7 @@ struct ServeCommand: ParsableCommand {
         c.episodes = episodes
         c.sendReward = !noReward
         c.replyTimeoutMs = replyTimeoutMs
+        c.queueWarmUp = queueWarmUp
         if record != nil && m != .realtime { throw ValidationError("--record needs --mode realtime") }
         c.recordPath = record
         if (curveSecret == nil) != (curveAuthorised == nil) {

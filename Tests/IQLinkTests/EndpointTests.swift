@@ -69,6 +69,29 @@ import Testing
         plant.close(); ctl.close()
     }
 
+    /// The lockstep queue warm-up: every Heartbeat request answered, then the session goes on
+    /// as usual; against a controller that does not answer it stops at the first request.
+    @Test func lockstepQueueWarmUpIsAnsweredHeartbeats() throws {
+        let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
+        let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: sampleSpec(), software: "sim", context: ctx)
+        let ctl = try LockstepControllerEndpoint(connect: plant.endpoint, context: ctx)
+        let peer = TestThread {
+            guard case .hello = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+            try ctl.replyHelloAck(.accept(role: .controller, software: "test"))
+            for _ in 0..<LockstepPlantEndpoint.queueWarmUpRequests {
+                guard case .heartbeat = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+                try ctl.replyHeartbeat()
+            }
+            // Then a controller that stops answering Heartbeats: the warm-up gives up.
+            guard case .heartbeat = try ctl.receive(timeoutMs: 5000) else { throw LinkError.timeout }
+        }
+        try plant.handshake()
+        #expect(try plant.warmUpQueues() == LockstepPlantEndpoint.queueWarmUpRequests)
+        #expect(try plant.warmUpQueues(timeoutMs: 200) == 0)
+        try peer.join()
+        plant.close(); ctl.close()
+    }
+
     @Test func lockstepRefusesAMismatchedSpecWithReasons() throws {
         let ctx = try ZmqContext()  // own context: its termination waits for libzmq's teardown
         let plant = try LockstepPlantEndpoint(bind: "tcp://127.0.0.1:*", spec: sampleSpec(obs: 5), software: "sim", context: ctx)

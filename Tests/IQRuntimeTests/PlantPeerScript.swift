@@ -146,6 +146,16 @@ if scenario == "lockstep-normal":
     ack = request(s, hello(pb.LINK_MODE_LOCKSTEP))
     if ack is None or not ack.get("accepted"):
         done({"error": "handshake", "ack": ack})
+    # The lockstep queue warm-up (Proto/README.md): Heartbeat requests, each answered.
+    warm = 0
+    for _ in range(cfg.get("warmup", 0)):
+        e = pb.Envelope()
+        e.heartbeat.timestamp_ns = now()
+        e.heartbeat.role = pb.ROLE_SIMULATOR
+        r = request(s, e.SerializeToString())
+        if r is None or r["kind"] != "heartbeat":
+            break
+        warm += 1
     n, first = cfg["frames"], cfg.get("first_seq", 1)
     unanswered = mismatched = out_of_limits = 0
     sources, details = {}, []
@@ -170,7 +180,7 @@ if scenario == "lockstep-normal":
         e.shutdown.reason = "episode budget done"
         r = request(s, e.SerializeToString())
         shutdown_reply = None if r is None else r["kind"]
-    done({"frames": n, "shutdown_reply": shutdown_reply, "unanswered": unanswered, "mismatched": mismatched,
+    done({"frames": n, "warmup_answered": warm, "shutdown_reply": shutdown_reply, "unanswered": unanswered, "mismatched": mismatched,
           "out_of_limits": out_of_limits, "sources": sources, "mismatch_details": details})
 
 PLANNED = -1   # not a fault: answered normally

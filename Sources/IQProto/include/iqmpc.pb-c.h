@@ -514,8 +514,9 @@ struct  Iqmpc__V1__Shutdown
 
 /*
  * Liveness signal when no other traffic flows (application-level, not ZMTP). A free-running
- * controller also pushes 256 of them right after an accepting HelloAck (the queue warm-up,
- * Proto/README.md): receivers discard Heartbeats.
+ * controller also pushes 256 of them right after an accepting HelloAck, and a lockstep
+ * simulator may send 128 Heartbeat requests before its first Observation, each answered with a
+ * Heartbeat (the queue warm-ups, Proto/README.md): receivers discard Heartbeats.
  */
 struct  Iqmpc__V1__Heartbeat
 {
