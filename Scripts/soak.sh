@@ -3,8 +3,8 @@
 # STEPS steps while the simulator injects a mix of faults (drops, duplicates, re-ordered
 # frames, NaN bursts, frozen sensors, stalls). Samples the runtime's RSS and open file
 # descriptors, and checks at the end that
-#   - no control step allocated (per-thread count: control thread + planner workers), apart
-#     from libzmq's one-time queue growth (at most one step, reported),
+#   - no control step allocated, from the first (per-thread count: control thread + planner
+#     workers; libzmq's one-time queue growth is provoked by the runtime's queue warm-up),
 #   - every frame the runtime received was answered or counted (faults, drops),
 #   - RSS and fd count did not grow after the first sample.
 #
@@ -69,7 +69,7 @@ m = re.search(r"heap allocations in control steps: (\d+) over (\d+) steps[^\n]*"
 allocs = int(m.group(1)) if m else -1
 alloc_steps = re.findall(r"first allocating steps: \[([^\]]*)\]", text)
 print(f"allocations in control steps: {allocs} ({m.group(0) if m else 'not reported'})")
-if allocs < 0 or allocs > 1: ok = False
+if allocs != 0: ok = False
 c = dict(re.findall(r"(frames|actions|skipped|send drops|out of order|duplicate) (\d+)", text))
 answered = int(re.search(r"(\d+) steps answered", text).group(1))
 frames = int(c.get("frames", 0)); dropped_ooo = int(c.get("out of order", 0)) + int(c.get("duplicate", 0))
