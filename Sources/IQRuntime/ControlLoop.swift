@@ -91,6 +91,9 @@ public final class ControlLoop: @unchecked Sendable {
     let lockstep: LockstepControllerEndpoint?
     let freeRunning: FreeRunningControllerEndpoint?
     let publisher: TelemetryPublisher?
+    /// Where the step leaves its telemetry sample; a low-priority thread publishes it
+    /// (`TelemetryQueue`). Set once start-up is done, from then on the only user of `publisher`.
+    public private(set) var telemetryQueue: TelemetryQueue?
     let codec = FrameCodec()
 
     // Buffers made once.
@@ -182,6 +185,7 @@ public final class ControlLoop: @unchecked Sendable {
         self.freeRunning = freeRunning
         self.publisher = publisher
         warmEncoders()
+        telemetryQueue = publisher.map { TelemetryQueue(publisher: $0) }
     }
 
     /// Decodes an observation and encodes one of each reply a step can send. Swift
@@ -217,6 +221,7 @@ public final class ControlLoop: @unchecked Sendable {
         planner.shutdown()
         lockstep?.close()
         freeRunning?.close()
+        telemetryQueue?.stop()
         publisher?.close()
         receiveBuffer.deallocate()
         sendBuffer.deallocate()
@@ -580,7 +585,7 @@ public final class ControlLoop: @unchecked Sendable {
         guard result.isStep else { return }   // a control message, not a step
         telemetry.record(timing, source: result.source, iterations: result.iterations)
         answered &+= 1
-        if let p = publisher {
+        if let q = telemetryQueue {
             var s = TelemetrySample()
             s.step = answered
             s.observationSeq = result.observationSeq
@@ -592,9 +597,9 @@ public final class ControlLoop: @unchecked Sendable {
             s.iterations = UInt32(result.iterations)
             s.source = result.source
             s.counters = linkCounters
-            s.counters.authRefusals = p.socket.refusedClients
+            s.counters.authRefusals = q.publisher.socket.refusedClients
             s.linkInsecure = linkInsecure
-            _ = try? p.publish(s)
+            q.push(s)   // published off the control thread: see TelemetryQueue
         }
     }
 
@@ -661,6 +666,7 @@ public final class ControlLoop: @unchecked Sendable {
         if AllocationWindow.traceSteps { iq_alloc_trace_dump() }
         var s = telemetry.summary(counters: supervisor.counters, mode: mode.rawValue)
         if allocations.steps > 0 { s += "\n" + allocations.summary }
+        if let q = telemetryQueue, q.dropped > 0 { s += "\ntelemetry: \(q.dropped) samples dropped (queue full)" }
         return s
     }
 }

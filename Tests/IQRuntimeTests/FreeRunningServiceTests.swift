@@ -57,18 +57,36 @@ import Testing
         #expect(c.link.fromFuture == 1, "\(c)")
     }
 
-    /// Free-running (the demo's mode) at a 1 ms period, 2 planner threads: counted per thread
-    /// (control thread and planner workers) from the first step, one window.
+    /// Free-running (the demo's mode) at a 1 ms period, 2 planner threads, with a telemetry
+    /// subscriber reading: counted per thread (control thread and planner workers) from the
+    /// first step, one window.
     @Test func freeRunningStepsAllocateNothingFromTheFirst() throws {
         var cal = try testCalibration(mode: "free-running", watchdogMs: 2000, threads: 2, samples: 8)
         let peer = try PythonPeer(scenario: "free-stream", config: peerConfig(cal, ["period_ms": 1, "duration_ms": 3000]))
         let endpoints = try peer.readLine().split(separator: " ").map(String.init)
-        cal = try cal.overriding { $0.link.observationEndpoint = endpoints[0]; $0.link.actionEndpoint = endpoints[1] }
+        cal = try cal.overriding {
+            $0.link.observationEndpoint = endpoints[0]; $0.link.actionEndpoint = endpoints[1]
+            $0.link.telemetryEndpoint = "tcp://127.0.0.1:*"
+        }
         let loop = try ControlLoop(setup: try testSetup(cal), logger: quietLogger())
+        // A subscriber connected while the loop serves: attaching it, and its queue's growth
+        // ~255 samples later, allocate in libzmq on the thread that publishes, which must not
+        // be the control thread (TelemetryQueue).
+        let subscriber = try TelemetrySubscriber(connect: try #require(loop.telemetryEndpoint))
+        let samples = SampleCount()
+        let reader = Thread {
+            while !samples.stop { if (try? subscriber.receive(timeoutMs: 50)) != nil { samples.n += 1 } }
+            samples.done.signal()
+        }
+        reader.start()
         let runner = LoopRunner(loop)
         #expect(try peer.readLine() == "streaming")
         let summary = try peer.summary()
         runner.stopAndWait()
+        samples.stop = true
+        samples.done.wait()
+        subscriber.close()
+        #expect(samples.n >= 300, "telemetry samples received: \(samples.n)")
         let w = loop.allocations
         #expect(w.isCounting)
         #expect(loop.answered >= 300, "the peer sent \(summary["sent"] ?? "?") frames")
@@ -81,4 +99,11 @@ import Testing
         #expect(w.inSteps == 0, "\(w.summary)")
         #expect(w.outsideSteps > 0, "positive control: the handshake's log line allocates")
     }
+}
+
+/// Shared with the telemetry reader thread (written there, read after it signalled).
+private final class SampleCount: @unchecked Sendable {
+    var n = 0
+    var stop = false
+    let done = DispatchSemaphore(value: 0)
 }
