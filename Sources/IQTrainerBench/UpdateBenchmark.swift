@@ -53,7 +53,8 @@ public struct UpdateBenchmarkResult: Sendable, Codable {
 
 public enum UpdateBenchmark {
     public static func run(preset: String, obsDim: Int, actDim: Int, batch: Int, horizon: Int,
-                           updates: Int, warmup: Int = 2, threads: Int = 1, rounds: Int = 4) throws -> UpdateBenchmarkResult {
+                           updates: Int, warmup: Int = 2, threads: Int = 1, rounds: Int = 4,
+                           offDataWeight: Double = 0) throws -> UpdateBenchmarkResult {
         openblas_set_num_threads(1)
         let load0 = loadAverage()
         let config = try ModelConfig.preset(preset, obsDim: obsDim, actDim: actDim)
@@ -61,6 +62,7 @@ public enum UpdateBenchmark {
         var hyper = Hyper()
         hyper.batch = batch
         hyper.horizon = horizon
+        hyper.offDataWeight = offDataWeight
         let state = TrainState<Float>(layout: layout, seed: 1)
         let updater = IQUpdater<Float>(layout: layout, hyper: hyper)
         let b = Batch<Float>(horizon: horizon, batch: batch, obsDim: obsDim, actDim: actDim)

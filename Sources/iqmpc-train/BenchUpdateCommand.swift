@@ -19,6 +19,8 @@ struct BenchUpdateCommand: ParsableCommand {
     @Option(help: "Timed updates.") var updates = 20
     @Option(help: "Also time the update split over this many threads against one thread, in alternating rounds.")
     var threads = 1
+    @Option(help: "Weight of the off-data action term (docs/algorithm.md §4.2 step 6b; 0 = off), to time its cost.")
+    var offDataWeight = 0.0
     @Flag(help: "Print JSON instead of a sentence.") var json = false
 
     func validate() throws {
@@ -28,7 +30,8 @@ struct BenchUpdateCommand: ParsableCommand {
 
     func run() throws {
         let r = try UpdateBenchmark.run(preset: preset.rawValue, obsDim: obsDim, actDim: actDim, batch: batch,
-                                        horizon: horizon, updates: updates, threads: threads)
+                                        horizon: horizon, updates: updates, threads: threads,
+                                        offDataWeight: offDataWeight)
         if json {
             let data = try JSONEncoder().encode(r)
             print(String(decoding: data, as: UTF8.self))
