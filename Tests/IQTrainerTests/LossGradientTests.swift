@@ -16,59 +16,53 @@ struct LossGradientTests {
         return h
     }
 
-    @Test func modelLossGradient() {
+    /// Phase 1 once, then the analytic gradient of phase 2 against central differences over every
+    /// parameter (phase 1's outputs are constants of phase 2, so FD sees exactly what is derived).
+    func checkModelLoss(_ hp: Hyper, seed: UInt64)
+        -> (error: Double, at: Int, analytic: [Double], loss: Double, stats: UpdateStats, layout: ParamLayout) {
         let shape = tinyShape()
-        let hp = hyper()
-        let s = randomisedState(shape, seed: 11)
-        let batch = randomBatch(shape, hyper: hp, seed: 12)
+        let s = randomisedState(shape, seed: seed)
+        let batch = randomBatch(shape, hyper: hp, seed: seed + 1)
         let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
-        var rng = SeededRandom(seed: 13)
+        var rng = SeededRandom(seed: seed + 2)
         loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
         let r0 = rng
         s.grad.zero()
         var rr = r0
-        loss.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
+        let value = loss.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
+        let stats = loss.stats
         let analytic = s.grad.array
         let (e, at) = worstRelativeError(analytic: analytic, count: s.layout.total,
                                          perturb: { i, h in s.theta.p[i] += h },
                                          loss: { var r = r0; return loss.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r) })
-        #expect(e < 1e-5, "worst at parameter \(at) of \(s.layout.total)")
+        return (e, at, analytic, value, stats, s.layout)
+    }
+
+    @Test func modelLossGradient() {
+        let c = checkModelLoss(hyper(), seed: 11)
+        #expect(c.error < 1e-5, "worst at parameter \(c.at) of \(c.layout.total)")
         // Every network receives gradient (π through the v0 path).
-        for range in [s.layout.encoderRange, s.layout.dynamicsRange, s.layout.policyRange, s.layout.qRange] {
-            #expect(range.contains { analytic[$0] != 0 })
+        for range in [c.layout.encoderRange, c.layout.dynamicsRange, c.layout.policyRange, c.layout.qRange] {
+            #expect(range.contains { c.analytic[$0] != 0 })
         }
     }
 
-    /// The χ² term on off-data actions (docs/algorithm.md §4.2 step 6b): its rows' inputs and
-    /// targets are fixed by phase 1, so central differences of phase 2 see exactly the analytic
-    /// gradient; and the term must change the loss (a weight that did nothing would pass the FD check).
+    /// The χ² term on off-data actions (docs/algorithm.md §4.2 step 6b). A weight that did nothing
+    /// would pass the FD check, so also: with the same state, batch and draws (any λ > 0 draws
+    /// alike), the loss grows by the same positive amount for each unit of λ.
     @Test func modelLossWithOffDataActionsGradient() {
-        let shape = tinyShape()
         var hp = hyper()
         hp.offDataWeight = 2
-        let s = randomisedState(shape, seed: 61)
-        let batch = randomBatch(shape, hyper: hp, seed: 62)
-        let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
-        var rng = SeededRandom(seed: 63)
-        loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
-        let r0 = rng
-        s.grad.zero()
-        var rr = r0
-        let withTerm = loss.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
-        #expect(loss.stats.rewardOffData != 0)
-        let analytic = s.grad.array
-        let (e, at) = worstRelativeError(analytic: analytic, count: s.layout.total,
-                                         perturb: { i, h in s.theta.p[i] += h },
-                                         loss: { var r = r0; return loss.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r) })
-        #expect(e < 1e-5, "worst at parameter \(at) of \(s.layout.total)")
-        // Same batch without the term: the data rows' part is unchanged, so the difference is the
-        // term itself, which is a weighted sum of squares (> 0).
-        hp.offDataWeight = 0
-        let plain = IQLoss<Double>(layout: s.layout, hyper: hp)
-        var r1 = SeededRandom(seed: 63)
-        plain.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &r1)
-        let without = plain.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r1)
-        #expect(withTerm > without)
+        let c = checkModelLoss(hp, seed: 61)
+        #expect(c.error < 1e-5, "worst at parameter \(c.at) of \(c.layout.total)")
+        #expect(c.stats.rewardOffData != 0)
+        hp.offDataWeight = 1
+        let one = checkModelLoss(hp, seed: 61).loss
+        hp.offDataWeight = 3
+        let three = checkModelLoss(hp, seed: 61).loss
+        let perUnit = c.loss - one
+        #expect(perUnit > 0)
+        #expect(abs((three - c.loss) - perUnit) <= 1e-9 * abs(c.loss))
     }
 
     @Test func policyLossGradient() {

@@ -93,19 +93,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         zStar.p.update(from: enc.forward(params: theta + layout.encoderOffset, rows: rows, dropout: 0, rng: &rng,
                                          input: batch.obs.p + N2 * Do, needsBackward: false),
                        count: rows * L)
-        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng,
-                             input: zStar.p, needsBackward: false)
-        rng.fillNormal(piHead.eps.p, rows * A)
-        piHead.forward(raw: raw, rows: rows)
-        let (p1, p2) = rng.pair(K)
-        concat(into: qIn.p, z: zStar.p, a: piHead.action.p, rows: rows)
-        for (slot, head) in [(0, p1), (1, p2)] {
-            q[slot].forward(params: target + head * layout.q.paramCount, rows: rows, dropout: 0, rng: &rng,
-                            input: qIn.p, needsBackward: false)
-        }
-        let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
-        let o1 = q[0].output, o2 = q[1].output
-        for i in 0..<rows { y.p[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
+        discountedTargetValue(theta: theta, target: target, next: zStar.p, rows: rows, into: y.p, rng: &rng)
         if uRows > 0 { prepareOffDataTargets(theta: theta, target: target, batch: batch, rng: &rng) }
     }
 
@@ -127,19 +115,26 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                                      needsBackward: false)
             (uNext.p + t * N2 * L).update(from: out, count: N2 * L)
         }
-        let raw = pi.forward(params: theta + layout.policyOffset, rows: uRows, dropout: 0, rng: &rng,
-                             input: uNext.p, needsBackward: false)
-        rng.fillNormal(piHead.eps.p, uRows * A)
-        piHead.forward(raw: raw, rows: uRows)
+        discountedTargetValue(theta: theta, target: target, next: uNext.p, rows: uRows, into: yU.p, rng: &rng)
+    }
+
+    /// γ (Q̄min2(z', ã) − α ℓ(ã)) per row, ã ~ π(z'), one pair of target members for all rows:
+    /// the stop-gradient value both kinds of target use (docs/algorithm.md §4.2 steps 1 and 6b).
+    func discountedTargetValue(theta: UnsafePointer<T>, target: UnsafePointer<T>, next: UnsafePointer<T>, rows: Int,
+                               into out: UnsafeMutablePointer<T>, rng: inout SeededRandom) {
+        let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng,
+                             input: next, needsBackward: false)
+        rng.fillNormal(piHead.eps.p, rows * A)
+        piHead.forward(raw: raw, rows: rows)
         let (p1, p2) = rng.pair(K)
-        concat(into: qIn.p, z: uNext.p, a: piHead.action.p, rows: uRows)
+        concat(into: qIn.p, z: next, a: piHead.action.p, rows: rows)
         for (slot, head) in [(0, p1), (1, p2)] {
-            q[slot].forward(params: target + head * layout.q.paramCount, rows: uRows, dropout: 0, rng: &rng,
+            q[slot].forward(params: target + head * layout.q.paramCount, rows: rows, dropout: 0, rng: &rng,
                             input: qIn.p, needsBackward: false)
         }
         let g = T(hyper.discount), alpha = T(hyper.entropyCoef)
         let o1 = q[0].output, o2 = q[1].output
-        for i in 0..<uRows { yU.p[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
+        for i in 0..<rows { out[i] = g * (min(o1[i], o2[i]) - alpha * piHead.logProb.p[i]) }
     }
 
     // MARK: Phase 2
