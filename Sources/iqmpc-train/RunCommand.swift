@@ -29,7 +29,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
     @Flag(help: "Add the Wasserstein-1 gradient penalty (docs/algorithm.md §4.2 step 7; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
-    @Option(help: "Weight of the χ² term on uniformly drawn off-data actions, which keeps the critic from rating actions no data shows above the expert's (docs/algorithm.md §4.2 step 6b); 0 turns it off.")
+    @Option(help: "Weight of the χ² term on uniformly drawn off-data actions (docs/algorithm.md §4.2 step 6b; measured in docs/reward-recovery.md §6: it slowed learning, so 0, off, is the default).")
     var offDataWeight = 0.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
