@@ -4,18 +4,27 @@
 #   2. record expert demonstrations       as separate processes over ZeroMQ, evaluate:
 #   3. train IQ-MPC and a behaviour-      planning, policy prior alone, behaviour cloning
 #      cloning baseline                5. summary on the terminal + out/demo/report.html
-# Usage: Scripts/demo.sh [--quick]    (--quick: small budgets, ~3 minutes after the build; CI runs it)
-#   IQMPC_DEMO_SEED=N (training seed), IQMPC_DEMO_OUT=dir, IQMPC_DEMO_PORT=p, IQMPC_DEMO_STEPS=n
+# Usage: Scripts/demo.sh [--quick] [--seed N]
+#   --quick: small budgets, ~3 minutes after the build (CI runs it)
+#   --seed N: training seed of IQ-MPC and BC (default 1; also IQMPC_DEMO_SEED=N)
+#   IQMPC_DEMO_OUT=dir, IQMPC_DEMO_PORT=p, IQMPC_DEMO_STEPS=n (training env steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { echo "usage: Scripts/demo.sh [--quick] [--seed N]" >&2; exit 2; }
 QUICK=0
-for arg in "$@"; do
-  case "$arg" in
+# Training seed (IQ-MPC and BC); the demonstrations and evaluation episodes stay fixed.
+SEED=${IQMPC_DEMO_SEED:-1}
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=1 ;;
-    *) echo "usage: Scripts/demo.sh [--quick]" >&2; exit 2 ;;
+    --seed) [ $# -ge 2 ] || usage; SEED=$2; shift ;;
+    --seed=*) SEED=${1#--seed=} ;;
+    *) usage ;;
   esac
+  shift
 done
+case "$SEED" in ''|*[!0-9]*) echo "demo.sh: --seed needs a non-negative integer, got '$SEED'" >&2; exit 2 ;; esac
 
 TASK=pendulum-swingup
 CAL=Calibration/$TASK.yaml
@@ -44,8 +53,6 @@ else
   EVAL_EVERY=500
 fi
 export OPENBLAS_NUM_THREADS=1
-# Training seed (IQ-MPC and BC); the demonstrations and evaluation episodes stay fixed.
-SEED=${IQMPC_DEMO_SEED:-1}
 # Training splits its update and its planner over both cores when there are two (results are
 # reproducible for a given seed and thread count).
 THREADS=$(( $(nproc) >= 2 ? 2 : 1 ))
@@ -78,7 +85,7 @@ BIN=$(swift build -c release --show-bin-path)
 step "record $DEMOS expert demonstrations ($TASK)"
 "$BIN/iqmpc-sim" record --task $TASK --expert --episodes $DEMOS --seed 1 --out "$OUT/demos.iqlog"
 
-step "train IQ-MPC ($TRAIN_STEPS environment steps, tiny preset)"
+step "train IQ-MPC ($TRAIN_STEPS environment steps, tiny preset, seed $SEED)"
 "$BIN/iqmpc-train" run --demos "$OUT/demos.iqlog" --task $TASK --calibration "$CAL" --preset tiny \
   --steps $TRAIN_STEPS --seed-steps $SEED_STEPS --batch $BATCH --plan-samples $PLAN_SAMPLES \
   --plan-iterations $PLAN_ITERS --eval-every $EVAL_EVERY --eval-episodes 1 --seed $SEED --threads $THREADS \
