@@ -46,7 +46,7 @@ else
   # the expert: seed 1 0.90 / 0.75, seed 2 0.67 / 0.65, seed 3 0.29 / 0.53 (the trainer's last
   # evaluations swing between 0.3 and 1.0 from one 500-step point to the next). Not yet the
   # dependable >= 0.9 the README promises: the budget needs to move towards bench-train's.
-  DEMOS=10; TRAIN_STEPS=${IQMPC_DEMO_STEPS:-4000}; SEED_STEPS=1000; BATCH=64; PLAN_SAMPLES=256; PLAN_ITERS=4
+  DEMOS=10; TRAIN_STEPS=${IQMPC_DEMO_STEPS:-6000}; SEED_STEPS=1000; BATCH=256; PLAN_SAMPLES=256; PLAN_ITERS=4
   BC_UPDATES=2000; EVAL_EPISODES=3
   # An evaluation (one episode with planning, one with the prior) every 500 steps once
   # updates have started: enough points to see the learning curve.
