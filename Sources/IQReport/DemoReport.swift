@@ -189,6 +189,15 @@ public struct DemoReport {
 
     // MARK: - HTML
 
+    /// Legend text for a trainer evaluation series: what a reader compares, not the metrics key.
+    static func curveLabel(_ key: String) -> String {
+        switch key {
+        case "eval_return_plan": return "with planning"
+        case "eval_return_prior": return "policy prior alone"
+        default: return key.replacingOccurrences(of: "_", with: " ")
+        }
+    }
+
     public func html() -> String {
         let colors = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#d62728"]
         var sections: [String] = []
@@ -201,7 +210,7 @@ public struct DemoReport {
                 guard let y = m.values[key], let x = m.values["env_step"] ?? m.values["step"] else { return nil }
                 return (x, y)
             }
-            if !pts.isEmpty { series.append(.init(name: key, points: pts, color: colors[i % colors.count])) }
+            if !pts.isEmpty { series.append(.init(name: Self.curveLabel(key), points: pts, color: colors[i % colors.count])) }
         }
         // One panel per loss: their scales differ by orders of magnitude.
         let lossKeys = Set(metrics.flatMap { $0.values.keys })
