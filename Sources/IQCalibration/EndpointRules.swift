@@ -73,6 +73,17 @@ public struct LinkEndpoint: Sendable, Equatable {
 
     /// A bind on every interface (`*`, `0.0.0.0`, `[::]`).
     public var isWildcardHost: Bool { transport == .tcp && ["*", "0.0.0.0", "[::]", "[*]"].contains(host) }
+
+    /// Whether two endpoints of one link reach the same socket address, so that the runtime's
+    /// telemetry bind would take the plant's port or two link roles would share one socket.
+    /// A wildcard bind covers every host on its port; `localhost` is 127.0.0.1.
+    func sameAddress(as other: LinkEndpoint, text: String, otherText: String) -> Bool {
+        guard transport == other.transport else { return false }
+        guard transport == .tcp else { return text == otherText }
+        guard let p = port, p == other.port else { return false }
+        func canonical(_ h: String) -> String { h == "localhost" ? "127.0.0.1" : h }
+        return isWildcardHost || other.isWildcardHost || canonical(host) == canonical(other.host)
+    }
 }
 
 public struct EndpointProblem: Error, Sendable, Equatable {
@@ -113,6 +124,15 @@ extension Calibration {
                 _ = try LinkEndpoint(value, bound: bound.contains(field))
             } catch {
                 throw CalibrationError(field: field, message: "\"\(value)\" \(error.message)")
+            }
+        }
+        let used = link.usedEndpoints.compactMap { e in
+            (try? LinkEndpoint(e.endpoint, bound: e.bound)).map { (e.field, e.endpoint, $0) }
+        }
+        for i in used.indices {
+            for j in used.indices where j > i && used[i].2.sameAddress(as: used[j].2, text: used[i].1, otherText: used[j].1) {
+                throw CalibrationError(field: used[j].0,
+                    message: "\"\(used[j].1)\" is the same address as \(used[i].0) \"\(used[i].1)\": each role of the link needs its own socket")
             }
         }
         if let c = link.security.curve {

@@ -77,6 +77,28 @@ import Testing
         #expect(!local.linkIsInsecure && local.securityWarnings.isEmpty)
     }
 
+    /// Two roles on one address: the runtime's telemetry bind would take the plant's port, or
+    /// observations and actions would share one socket. Refused at load and for overrides.
+    @Test func endpointsThatCollideAreRefused() throws {
+        let plantPort = minimalYAML.replacingOccurrences(of: "ipc:///tmp/x-obs", with: "tcp://127.0.0.1:6711")
+        #expect(try Calibration.parse(yaml: plantPort).link.observationEndpoint == "tcp://127.0.0.1:6711")
+        for (field, line) in [("link.telemetry_endpoint", "  telemetry_endpoint: tcp://127.0.0.1:6711"),
+                              ("link.telemetry_endpoint", "  telemetry_endpoint: tcp://localhost:6711"),
+                              ("link.telemetry_endpoint", "  telemetry_endpoint: tcp://*:6711")] {
+            let yaml = plantPort.replacingOccurrences(of: "  telemetry_endpoint: ~", with: line)
+            let e = problem(yaml)
+            #expect(e?.field == field && e?.message.contains("same address as link.observation_endpoint") == true,
+                    "\(line): \(String(describing: e))")
+        }
+        let sameSocket = minimalYAML.replacingOccurrences(of: "ipc:///tmp/x-act", with: "ipc:///tmp/x-obs")
+        #expect(problem(sameSocket)?.field == "link.action_endpoint")
+        // Another port is fine, and so is the same port on another transport.
+        let apart = plantPort.replacingOccurrences(of: "  telemetry_endpoint: ~", with: "  telemetry_endpoint: tcp://127.0.0.1:6713")
+        #expect(problem(apart) == nil)
+        let c = try Calibration.parse(yaml: plantPort)
+        #expect(throws: CalibrationError.self) { _ = try c.overriding { $0.link.telemetryEndpoint = "tcp://127.0.0.1:6711" } }
+    }
+
     @Test func curveSectionIsReadWithPathsRelativeToTheFile() throws {
         let yaml = replacing("  telemetry_endpoint: ~", """
           telemetry_endpoint: tcp://0.0.0.0:5703
