@@ -14,6 +14,9 @@ public enum DecodedRewards {
                              episodes: [Episode]) -> (decoded: [Double], truth: [Double]) {
         let c = model.config
         var truth: [Double] = []
+        // A calibration for other dimensions cannot normalise these observations; callers
+        // refuse that up front (RecoveryInputs), this only keeps a direct call from trapping.
+        guard calibration.obsDim == c.obsDim, calibration.actDim == c.actDim else { return ([], []) }
         // Gather transitions (s_t, a_t, s_{t+1}, r_t) first so the model runs batched.
         var obs: [Float] = [], next: [Float] = [], act: [Float] = []
         for ep in episodes {

@@ -15,18 +15,23 @@ struct BCCommand: ParsableCommand {
     @Option(help: "Expert demonstrations (.iqlog record file).") var demos: String
     @Option(help: "Calibration file.") var calibration: String
     @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
-    @Option(help: "Gradient steps.") var updates = 5_000
-    @Option(help: "Half batch (2B expert transitions per step).") var batch = 256
+    @Option(help: "Gradient steps (1...100000000).") var updates = 5_000
+    @Option(help: "Half batch (2B expert transitions per step), 1...16384: it sizes the update's buffers, so larger would not fit in memory.")
+    var batch = 256
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Episode length (sets the discount stored in the file); default: the demonstrations' longest episode.")
     var episodeLength: Int?
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Evaluate the policy prior on this in-process task after training.") var task: TaskID?
-    @Option(help: "Evaluation episodes.") var evalEpisodes = 5
+    @Option(help: "Evaluation episodes (1...10000).") var evalEpisodes = 5
     @Option(help: "Weights file to write.") var out: String
 
     func validate() throws {
         if let e = episodeLength, e < 1 { throw ValidationError("--episode-length must be at least 1") }
+        try requireRange("batch", batch, TrainerLimits.batch, whyUpper: batchBoundWhy)
+        try requireRange("updates", updates, 1...100_000_000)
+        try requireRange("eval-episodes", evalEpisodes, 1...10_000)
+        try requireRange("demo-episodes", demoEpisodes, 1...Int(Int32.max))
     }
 
     func run() throws {

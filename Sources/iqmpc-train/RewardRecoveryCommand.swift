@@ -17,6 +17,8 @@ struct RewardRecoveryCommand: ParsableCommand {
     @Option(help: "Calibration the weights were trained with.") var calibration: String
     @Option(name: .customLong("log"), help: "A record file (.iqlog) of episodes; repeat for several sources, e.g. expert, random, deployed.")
     var logs: [String]
+    @Flag(help: "Decode even if the calibration's mapping differs from the one stamped into the weights (differences are printed as warnings; wrong dimensions are always refused).")
+    var allowCalibrationMismatch = false
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Also write every transition as CSV (source,episode,t,true_reward,decoded_reward) to this file, to plot or inspect.")
     var series: String?
@@ -26,10 +28,15 @@ struct RewardRecoveryCommand: ParsableCommand {
     func run() throws {
         guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
         let cal = try Calibration.load(path: calibration)
-        let (model, _) = try WorldModel.load(path: weights)
+        let (model, metadata) = try WorldModel.load(path: weights)
+        for w in try RecoveryInputs.check(model: model, metadata: metadata, calibration: cal, weightsPath: weights,
+                                          allowMismatch: allowCalibrationMismatch) {
+            FileHandle.standardError.write("warning: \(w)\n".data(using: .utf8)!)
+        }
         var sources: [(name: String, episodes: [Episode])] = []
         for path in logs {
-            let (_, episodes) = try EpisodeLog.load(path: path)
+            let (header, episodes) = try EpisodeLog.load(path: path)
+            try RecoveryInputs.check(log: path, spec: header.spec, calibration: cal)
             sources.append((URL(fileURLWithPath: path).lastPathComponent, episodes))
         }
         let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)

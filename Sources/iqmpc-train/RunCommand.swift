@@ -17,15 +17,16 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Lockstep simulator endpoint instead of --task (e.g. tcp://127.0.0.1:5701).") var env: String?
     @Option(help: "Calibration file (default: Calibration/<task>.yaml).") var calibration: String?
     @Option(help: "Model preset.") var preset: ModelConfig.Preset = .tiny
-    @Option(help: "Environment steps.") var steps = 100_000
+    @Option(help: "Environment steps (1...1000000000).") var steps = 100_000
     @Option(help: "Run seed.") var seed: UInt64 = 1
     @Option(help: "Seed-phase steps (default max(1000, 5 x episode length)).") var seedSteps: Int?
-    @Option(help: "Slices per buffer per update (2B rows).") var batch = 256
+    @Option(help: "Slices per buffer per update (2B rows), 1...16384: it sizes the update's buffers, so larger would not fit in memory.")
+    var batch = 256
     @Option(help: "Environment steps between evaluations.") var evalEvery = 10_000
     @Option(help: "Evaluation episodes (each with planning and with the policy prior).") var evalEpisodes = 5
     @Option(help: "End episodes after this many steps (default: the task's length).") var episodeSteps: Int?
-    @Option(help: "Planner samples while acting and evaluating.") var planSamples = 512
-    @Option(help: "Planner iterations.") var planIterations = 6
+    @Option(help: "Planner samples while acting and evaluating (1...65536).") var planSamples = 512
+    @Option(help: "Planner iterations (1...255).") var planIterations = 6
     @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
     @Flag(help: "Add the Wasserstein-1 gradient penalty (docs/algorithm.md §4.2 step 7; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
@@ -45,9 +46,18 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if (task == nil) == (env == nil) { throw ValidationError("give exactly one of --task or --env") }
-        if steps < 1 { throw ValidationError("--steps must be at least 1") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        try requireRange("steps", steps, 1...1_000_000_000)
+        try requireRange("batch", batch, TrainerLimits.batch, whyUpper: batchBoundWhy)
         if evalEvery < 1 { throw ValidationError("--eval-every must be at least 1") }
+        try requireRange("eval-episodes", evalEpisodes, 0...10_000)
+        try requireRange("plan-samples", planSamples, 1...65_536)
+        try requireRange("plan-iterations", planIterations, 1...255)
+        try requireRange("planner-refresh", plannerRefresh, 1...Int(Int32.max))
+        try requireRange("log-every", logEvery, 1...Int(Int32.max))
+        try requireRange("seed-steps", seedSteps, 1...1_000_000_000)
+        try requireRange("episode-steps", episodeSteps, 1...Int(Int32.max))
+        try requireRange("stop-after", stopAfter, 1...Int(Int32.max))
+        try requireRange("demo-episodes", demoEpisodes, 1...Int(Int32.max))
         if !(1...64).contains(threads) { throw ValidationError("--threads must be in 1...64") }
         if !(offDataWeight >= 0 && offDataWeight.isFinite) { throw ValidationError("--off-data-weight must be a finite number >= 0") }
     }

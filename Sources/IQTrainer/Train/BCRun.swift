@@ -19,6 +19,7 @@ public final class BCRun: @unchecked Sendable {
 
     public init(preset: String, calibration: Calibration, expert: ReplayBuffer, episodeLength: Int, batch: Int,
                 seed: UInt64, fingerprint: String) throws {
+        try TrainerLimits.check("batch", batch, in: TrainerLimits.batch)
         var h = Hyper()
         h.batch = batch
         h.horizon = 1

@@ -45,6 +45,7 @@ public final class TrainingRun: @unchecked Sendable {
                 expertReturn: Double?, demosPath: String, demosFingerprint: String,
                 evaluationEnv: TrainingEnvironment? = nil) throws {
         try calibration.check(obsDim: env.obsDim, actDim: env.actDim)
+        try TrainerLimits.check("batch", options.hyper.batch, in: TrainerLimits.batch)
         guard (1...64).contains(options.threads) else { throw TrainError.badInput("threads \(options.threads) is outside 1...64") }
         // Checked now, not when the seed phase ends and the first planner is built.
         var pc = options.planner
