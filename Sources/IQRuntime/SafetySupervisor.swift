@@ -125,8 +125,9 @@ public final class SafetySupervisor: @unchecked Sendable {
                        receivedNs: UInt64, nowNs: UInt64) -> FaultCode {
         if count > 256 { return .oversized }               // Bounds.MAX_OBS_DIM
         guard count == obsDim, let values else { return .wrongDimension }
-        for i in 0..<obsDim where !values[i].isFinite { return .nonFinite }
-        for i in 0..<obsDim where values[i] < obsLow[i] || values[i] > obsHigh[i] { return .outOfRange }
+        if let refused = ObservationAdmission.firstRefusal(values, low: obsLow, high: obsHigh, count: obsDim) {
+            return refused.reason == .nonFinite ? .nonFinite : .outOfRange
+        }
         let since = ageFromReceive ? receivedNs : timestampNs
         if nowNs > since && nowNs - since > maxFrameAgeNs { return .stale }
         // Same-host clock: a stamp ahead of our clock by more than the age tolerance is a

@@ -25,7 +25,9 @@ struct CheckpointTests {
         for t in [state.theta, state.target, state.adamM, state.adamV] {
             for i in 0..<t.count { t.p[i] = Float(rng.normal()) }
         }
-        state.adamV.p[0] = .nan   // any bit pattern survives, NaN payloads included
+        for i in 0..<state.adamV.count { state.adamV.p[i] = abs(state.adamV.p[i]) }   // a second moment
+        state.adamV.p[0] = .leastNonzeroMagnitude   // subnormals survive bit for bit
+        state.adamM.p[0] = -0.0
         state.modelSteps = 1234
         state.policySteps = 1233
         _ = state.rng.normal()   // leaves a spare normal in the generator state
@@ -120,6 +122,46 @@ struct CheckpointTests {
         try Self.rewrite(doctored, to: path + ".rows")
         #expect(problem(path + ".rows")?.contains("replay.obs has shape [12, 3]") == true, "\(problem(path + ".rows") ?? "accepted")")
         #expect(problem(Self.tempPath("missing")) != nil)
+    }
+
+    @Test func negativeCountersAndNonFiniteTensorsAreRefusedByName() throws {
+        let f = try Self.fixture()
+        let path = Self.tempPath("d.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint.write(path: path, header: f.header, state: f.state, online: f.online)
+        let good = try SafeTensors.read(path: path)
+        #expect(problem(path) == nil)
+        func refusal(header edit: (inout CheckpointHeader) -> Void = { _ in },
+                     tensor: String? = nil, value: Float = 0) throws -> String {
+            var h = f.header
+            edit(&h)
+            var c = good
+            c.metadata[Checkpoint.headerKey] = try StrictJSON.encode(h)
+            if let tensor { c.tensors[tensor]!.values[2] = value }
+            try Self.rewrite(c, to: path)
+            return problem(path) ?? "accepted"
+        }
+        var s = try refusal(header: { $0.position.envStep = -1 })
+        #expect(s.contains("position.envStep is -1"), "\(s)")
+        s = try refusal(header: { $0.modelSteps = -1 })
+        #expect(s.contains("modelSteps is -1"), "\(s)")
+        s = try refusal(header: { $0.position.updates = Int.min })
+        #expect(s.contains("position.updates"), "\(s)")
+        s = try refusal(tensor: "adam.m", value: .nan)
+        #expect(s.contains("tensor adam.m holds nan at index 2"), "\(s)")
+        s = try refusal(tensor: "theta", value: -.infinity)
+        #expect(s.contains("tensor theta holds -inf"), "\(s)")
+        s = try refusal(tensor: "replay.act", value: .nan)   // row 2: an action taken
+        #expect(s.contains("tensor replay.act holds nan at row 2"), "\(s)")
+        s = try refusal(tensor: "replay.obs", value: .nan)
+        #expect(s.contains("tensor replay.obs"), "\(s)")
+        s = try refusal(tensor: "adam.v", value: -1)
+        #expect(s.contains("adam.v") && s.contains("negative"), "\(s)")
+        s = try refusal(tensor: "replay.reward", value: .infinity)
+        #expect(s.contains("replay.reward"), "\(s)")
+        // A simulator that sends no reward leaves NaN rewards: still a valid checkpoint.
+        s = try refusal(tensor: "replay.reward", value: .nan)
+        #expect(s == "accepted", "\(s)")
     }
 
     @Test func aCheckpointOfAnotherModelChangesNothing() throws {

@@ -129,6 +129,16 @@ struct TrainingLoopTests {
             _ = try TrainingRun(options: o3, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
                                 expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
         }
+        // A checkpoint further on than this run's --steps (e.g. a doctored envStep): refused by name.
+        var o5 = Self.options(dir: dirB, steps: 50)
+        o5.resume = true
+        do {
+            _ = try TrainingRun(options: o5, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
+            Issue.record("resumed a checkpoint beyond --steps")
+        } catch {
+            #expect("\(error)".contains("position.envStep") && "\(error)".contains("--steps 50"), "\(error)")
+        }
         // A directory holding only a checkpoint of the old format: named, not "file not found".
         var o4 = Self.options(dir: dirB, steps: steps)
         o4.resume = true

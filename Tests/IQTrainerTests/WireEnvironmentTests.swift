@@ -2,6 +2,7 @@ import Foundation
 import IQCalibration
 import IQLink
 import IQPlants
+import IQTestSupport
 import Testing
 @testable import IQTrainer
 
@@ -60,6 +61,49 @@ import Testing
         #expect { try env.check(against: slower) } throws: { "\($0)".contains("control_period_ns") }
         #expect { try env.check(against: try Calibration.load(path: "Calibration/cartpole-swingup.yaml")) } throws: {
             "\($0)".contains("robot_id")
+        }
+    }
+
+    /// A plant that sends one bad frame: NaN, or a value outside the calibration's accepted
+    /// range (the runtime's rule). The run stops at that frame, naming channel, value and step,
+    /// and the plant is not left waiting.
+    @Test func aNonFiniteOrOutOfRangeObservationStopsTheRunAtThatStep() throws {
+        let cal = try Calibration.load(path: "Calibration/pendulum-swingup.yaml")
+        let spec = try Plant(task: .pendulumSwingup).info.plantSpec
+        final class Finished: @unchecked Sendable {
+            var report: ScriptedPlantReport?
+            let done = DispatchSemaphore(value: 0)
+        }
+        let cases: [(Float, String)] = [
+            (.nan, "channel pole.angular_velocity is nan"),
+            (150, "channel pole.angular_velocity = 150.0 is outside the accepted range -100.0 ... 100.0"),
+            (1e30, "channel pole.angular_velocity = 1e+30 is outside the accepted range"),
+        ]
+        for (bad, expected) in cases {
+            let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*")
+            defer { plant.close() }
+            plant.values = { seq, out in
+                out[0] = 1; out[1] = 0; out[2] = seq == 5 ? bad : 0.5
+            }
+            let finished = Finished()
+            Thread { finished.report = try? plant.runLockstep(frames: 20); finished.done.signal() }.start()
+            let env = try WireEnvironment(connect: plant.observationEndpoint, timeoutMs: 10_000)
+            try env.check(against: cal)
+            let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3)
+            defer { obs.deallocate() }
+            let act: [Float] = [0.2]
+            try env.reset(seed: 1, observation: obs)      // frames 1 and 2
+            var refusal: String?
+            for _ in 0..<10 {
+                do { _ = try act.withUnsafeBufferPointer { try env.step(action: $0, observation: obs) } } catch {
+                    refusal = "\(error)"
+                    break
+                }
+            }
+            env.close()
+            #expect(refusal?.contains("observation seq 5 (after 3 env steps)") == true, "\(refusal ?? "accepted")")
+            #expect(refusal?.contains(expected) == true, "\(refusal ?? "accepted")")
+            #expect(finished.done.wait(timeout: .now() + 20) == .success, "the plant was left waiting")
         }
     }
 

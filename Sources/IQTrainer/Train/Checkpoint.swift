@@ -123,7 +123,43 @@ public enum Checkpoint {
         where file.tensors[name]!.shape != shape {
             throw bad("\(name) has shape \(file.tensors[name]!.shape), the header's episodes and model need \(shape)")
         }
+        try checkValues(header, file.tensors, bad)
         return Contents(header: header, tensors: file.tensors)
+    }
+
+    /// Counters a run can only have counted up from 0, and tensors a healthy run only holds
+    /// as finite numbers: a doctored or corrupted value would otherwise resume silently (a
+    /// negative step count "finishes" at once; one NaN in the optimiser state makes every
+    /// later update NaN). `replay.reward` may hold NaN (an episode's first row, or a simulator
+    /// that sends no reward), never ±inf; `replay.act` NaN only in an episode's first row. The run's own limits (`--steps`) are checked by `TrainingRun`.
+    static func checkValues(_ h: CheckpointHeader, _ tensors: [String: (shape: [Int], values: [Float])],
+                            _ bad: (String) -> TrainError) throws {
+        let p = h.position
+        let counters = [("modelSteps", h.modelSteps), ("policySteps", h.policySteps),
+                        ("position.envStep", p.envStep), ("position.episodeIndex", p.episodeIndex),
+                        ("position.nextEval", p.nextEval), ("position.evalIndex", p.evalIndex),
+                        ("position.updates", p.updates)]
+        for (name, v) in counters where v < 0 { throw bad("\(name) is \(v), a counter cannot be negative") }
+        for name in ["theta", "target_q", "adam.m", "adam.v", "replay.obs"] {
+            if let i = tensors[name]!.values.firstIndex(where: { !$0.isFinite }) {
+                throw bad("tensor \(name) holds \(tensors[name]!.values[i]) at index \(i): every value must be finite")
+            }
+        }
+        // An episode's first row has no action yet (NaN placeholders); every later one must.
+        let act = tensors["replay.act"]!.values, actDim = h.config.actDim
+        var row = 0
+        for n in h.episodeRows {
+            for i in (row + 1) * actDim..<(row + n) * actDim where !act[i].isFinite {
+                throw bad("tensor replay.act holds \(act[i]) at row \(i / actDim): every action taken must be finite")
+            }
+            row += n
+        }
+        if let i = tensors["adam.v"]!.values.firstIndex(where: { $0 < 0 }) {
+            throw bad("tensor adam.v holds \(tensors["adam.v"]!.values[i]) at index \(i): a second moment cannot be negative")
+        }
+        if let i = tensors["replay.reward"]!.values.firstIndex(where: { $0.isInfinite }) {
+            throw bad("tensor replay.reward holds \(tensors["replay.reward"]!.values[i]) at index \(i)")
+        }
     }
 
     /// Copies the tensors into `state` and the episodes into `online`, after checking they

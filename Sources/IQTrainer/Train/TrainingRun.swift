@@ -114,6 +114,9 @@ public final class TrainingRun: @unchecked Sendable {
             guard header.calibrationHash == calibration.mappingHash else {
                 throw TrainError.badInput("checkpoint calibration hash \(header.calibrationHash) differs from --calibration's \(calibration.mappingHash)")
             }
+            guard header.position.envStep <= options.steps else {
+                throw TrainError.badInput("checkpoint position.envStep \(header.position.envStep) is beyond this run's --steps \(options.steps)")
+            }
             try Checkpoint.restore(contents, state: state, online: online)
             position = header.position
         }

@@ -30,6 +30,13 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
     var rehandshaken = false
     /// Hellos re-acknowledged after the first (a slow trainer makes a simulator re-send it).
     public private(set) var rehandshakes = 0
+    /// Accepted range of each observation channel: the simulator's own bounds until
+    /// `check(against:)` adopts the calibration's (the ranges the runtime enforces).
+    var obsNames: [String]
+    var obsLow: [Float]
+    var obsHigh: [Float]
+    /// Actions answered so far, for naming the step of a refused observation.
+    public private(set) var stepsTaken = 0
 
     /// Connects to a lockstep simulator at `address` and completes the handshake. `curve`:
     /// talk only to the simulator holding that server key (the calibration's `link.security`).
@@ -53,6 +60,9 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         obsDim = spec.obsDim
         actDim = spec.actDim
         lastAction = [Float](repeating: 0, count: spec.actDim)
+        obsNames = spec.observations.map(\.name)
+        obsLow = spec.observations.map(\.low)
+        obsHigh = spec.observations.map(\.high)
         episodeLength = Int(spec.episodeLength)
         guard episodeLength > 0 else { throw TrainError.environment("simulator at \(address) announces no episode length") }
     }
@@ -96,6 +106,9 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         if !problems.isEmpty {
             throw TrainError.environment("the simulator's spec does not match the calibration: " + problems.joined(separator: "; "))
         }
+        obsNames = calibration.observations.map(\.name)
+        obsLow = calibration.observations.map(\.low)
+        obsHigh = calibration.observations.map(\.high)
     }
 
     /// A re-sent Hello: the same plant must be behind it; it is acknowledged again and the
@@ -153,6 +166,7 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
                 for i in 0..<obsDim { out[i] = o.values[i] }
                 lastObsSeq = o.seq
                 holding = true
+                try admit(out, reward: o.reward, seq: o.seq)
                 return (o.reward, o.terminal, o.episodeStart)
             case .heartbeat:
                 try? endpoint.replyHeartbeat(role: .trainer)
@@ -164,6 +178,29 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
             default:
                 throw TrainError.environment("unexpected \(frame.kind) frame from the simulator")
             }
+        }
+    }
+
+    /// Refuses an observation the runtime would refuse (the same `ObservationAdmission`
+    /// rule), and a reward that is sent but not finite. One
+    /// such frame would turn every later loss into NaN, so the run stops at that frame,
+    /// naming it; the plant is still owed an answer, so `close()` sends it Shutdown.
+    func admit(_ values: UnsafeMutableBufferPointer<Float>, reward: Float?, seq: UInt64) throws {
+        let refused = obsLow.withUnsafeBufferPointer { lo in obsHigh.withUnsafeBufferPointer { hi in
+            ObservationAdmission.firstRefusal(values.baseAddress!, low: lo.baseAddress!, high: hi.baseAddress!, count: obsDim)
+        } }
+        let at = "observation seq \(seq) (after \(stepsTaken) env steps)"
+        if let (i, reason) = refused {
+            let v = values[i]
+            switch reason {
+            case .nonFinite:
+                throw TrainError.environment("\(at): channel \(obsNames[i]) is \(v), not a finite number; refusing to train on it")
+            case .outOfRange:
+                throw TrainError.environment("\(at): channel \(obsNames[i]) = \(v) is outside the accepted range \(obsLow[i]) ... \(obsHigh[i]); refusing to train on it")
+            }
+        }
+        if let reward, !reward.isFinite {
+            throw TrainError.environment("\(at): reward is \(reward), not a finite number; refusing to train on it")
         }
     }
 
@@ -189,6 +226,7 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         lastReply = .action
         answeredSeq = lastObsSeq
         holding = false
+        stepsTaken += 1
         let r = try receiveObservation(into: observation)
         return (r.reward ?? .nan, r.terminal)
     }
