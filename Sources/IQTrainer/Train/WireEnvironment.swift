@@ -30,8 +30,9 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
     var rehandshaken = false
     /// Hellos re-acknowledged after the first (a slow trainer makes a simulator re-send it).
     public private(set) var rehandshakes = 0
-    /// Accepted range of each observation channel: the simulator's own bounds until
-    /// `check(against:)` adopts the calibration's (the ranges the runtime enforces).
+    /// Accepted range of each observation channel: unbounded (finiteness only) until
+    /// `check(against:)` adopts the calibration's, the ranges the runtime enforces. The
+    /// simulator's announced bounds are not used: they are nominal, with no slack for rounding.
     var obsNames: [String]
     var obsLow: [Float]
     var obsHigh: [Float]
@@ -61,8 +62,8 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
         actDim = spec.actDim
         lastAction = [Float](repeating: 0, count: spec.actDim)
         obsNames = spec.observations.map(\.name)
-        obsLow = spec.observations.map(\.low)
-        obsHigh = spec.observations.map(\.high)
+        obsLow = [Float](repeating: -.infinity, count: spec.obsDim)
+        obsHigh = [Float](repeating: .infinity, count: spec.obsDim)
         episodeLength = Int(spec.episodeLength)
         guard episodeLength > 0 else { throw TrainError.environment("simulator at \(address) announces no episode length") }
     }
