@@ -92,6 +92,8 @@ public final class ScriptedPlant: @unchecked Sendable {
     public let actionEndpoint: String?
     /// Fills the observation for a seq; defaults to `defaultValues`.
     public var values: (UInt64, UnsafeMutableBufferPointer<Float>) -> Void
+    /// The reward sent with a seq's observation; none by default.
+    public var reward: (UInt64) -> Float? = { _ in nil }
     private let buffer: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableRawBufferPointer
     private let limits: [(Float, Float)]
@@ -317,7 +319,7 @@ public final class ScriptedPlant: @unchecked Sendable {
         }
         return try codec.encodeObservation(seq: seq, timestampNs: timestamp,
                                            values: UnsafeBufferPointer(rebasing: buffer[0..<count]),
-                                           episodeStart: episodeStart)
+                                           episodeStart: episodeStart, reward: reward(seq))
     }
 
     /// Envelope{observation{seq, timestamp, unknown field 15 of MAX_FRAME_BYTES bytes}}.

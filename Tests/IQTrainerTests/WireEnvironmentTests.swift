@@ -65,7 +65,7 @@ import Testing
     }
 
     /// A plant that sends one bad frame: NaN, or a value outside the calibration's accepted
-    /// range (the runtime's rule). The run stops at that frame, naming channel, value and step,
+    /// range (the runtime's rule), or a reward that is not finite. The run stops at that frame, naming channel, value and step,
     /// and the plant is not left waiting.
     @Test func aNonFiniteOrOutOfRangeObservationStopsTheRunAtThatStep() throws {
         let cal = try Calibration.load(path: "Calibration/pendulum-swingup.yaml")
@@ -74,17 +74,21 @@ import Testing
             var report: ScriptedPlantReport?
             let done = DispatchSemaphore(value: 0)
         }
-        let cases: [(Float, String)] = [
-            (.nan, "channel pole.angular_velocity is nan"),
-            (150, "channel pole.angular_velocity = 150.0 is outside the accepted range -100.0 ... 100.0"),
-            (1e30, "channel pole.angular_velocity = 1e+30 is outside the accepted range"),
+        // (value of pole.angular_velocity, reward, expected message)
+        let cases: [(Float, Float, String)] = [
+            (.nan, 0, "channel pole.angular_velocity is nan"),
+            (150, 0, "channel pole.angular_velocity = 150.0 is outside the accepted range -100.0 ... 100.0"),
+            (1e30, 0, "channel pole.angular_velocity = 1e+30 is outside the accepted range"),
+            (0.5, .infinity, "reward is inf"),
+            (0.5, .nan, "reward is nan"),
         ]
-        for (bad, expected) in cases {
+        for (bad, badReward, expected) in cases {
             let plant = try ScriptedPlant(mode: .lockstep, spec: spec, observations: "tcp://127.0.0.1:*")
             defer { plant.close() }
             plant.values = { seq, out in
                 out[0] = 1; out[1] = 0; out[2] = seq == 5 ? bad : 0.5
             }
+            plant.reward = { seq in seq == 5 ? badReward : 0.25 }
             let finished = Finished()
             Thread { finished.report = try? plant.runLockstep(frames: 20); finished.done.signal() }.start()
             let env = try WireEnvironment(connect: plant.observationEndpoint, timeoutMs: 10_000)
