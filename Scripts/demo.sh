@@ -44,9 +44,10 @@ else
   # 0.29, prior 0.75 / 0.65 / 0.53). With batch 256 the prior reached the expert by 3500-4500
   # steps on six runs (seeds 1-3, two builds) and stayed there to 5000; past 5000 planning fell
   # below the prior (6000-step runs deployed: planning 0.77 / 0.98 / 0.87, prior 0.95 / 0.96 /
-  # 0.96). Deployed after 5000 steps, seeds 1-3 (`--seed N`, three demos at once on the shared
-  # machine, load 2.5-11, 1001-1003 s each with the build), planning / prior / BC as shares of
-  # the expert: 0.97 / 0.97 / 0.01, 0.96 / 0.95 / 0.00, 0.90 / 0.95 / 0.00. Planning trails the
+  # 0.96). Deployed after 5000 steps, seeds 1-3 (`--seed N`), planning / prior / BC as shares of
+  # the expert: 0.97 / 0.97 / 0.01, 0.96 / 0.95 / 0.00, 0.90 / 0.95 / 0.00; one demo at a time
+  # (load 1.4-5.2 from other jobs) 426 / 422 / 372 s each after an up-to-date build, training
+  # 320-324 s of it, the same figures as the same seeds run three at once. Planning trails the
   # prior once the prior has converged (mean instead of sampled action selection did not
   # change that): the decoded reward's limit, not the budget's.
   DEMOS=10; TRAIN_STEPS=${IQMPC_DEMO_STEPS:-5000}; SEED_STEPS=1000; BATCH=256; PLAN_SAMPLES=256; PLAN_ITERS=4
