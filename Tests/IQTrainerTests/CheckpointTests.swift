@@ -48,6 +48,14 @@ struct CheckpointTests {
         return Fixture(config: config, state: state, online: online, header: header)
     }
 
+    /// A fixture written to a fresh temporary checkpoint file (the caller removes `path`).
+    static func written(_ name: String) throws -> (f: Fixture, path: String) {
+        let f = try fixture()
+        let path = tempPath(name)
+        try Checkpoint.write(path: path, header: f.header, state: f.state, online: f.online)
+        return (f, path)
+    }
+
     static func tempPath(_ name: String) -> String {
         NSTemporaryDirectory() + "iqmpc-ckpt-\(UInt64.random(in: 0...UInt64.max))-\(name)"
     }
@@ -125,10 +133,8 @@ struct CheckpointTests {
     }
 
     @Test func negativeCountersAndNonFiniteTensorsAreRefusedByName() throws {
-        let f = try Self.fixture()
-        let path = Self.tempPath("d.safetensors")
+        let (f, path) = try Self.written("d.safetensors")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try Checkpoint.write(path: path, header: f.header, state: f.state, online: f.online)
         let good = try SafeTensors.read(path: path)
         #expect(problem(path) == nil)
         func refusal(header edit: (inout CheckpointHeader) -> Void = { _ in },
@@ -165,10 +171,8 @@ struct CheckpointTests {
     }
 
     @Test func aCheckpointOfAnotherModelChangesNothing() throws {
-        let f = try Self.fixture()
-        let path = Self.tempPath("c.safetensors")
+        let (f, path) = try Self.written("c.safetensors")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try Checkpoint.write(path: path, header: f.header, state: f.state, online: f.online)
         let c = try Checkpoint.read(path: path)
         let other = try Self.fixture(obsDim: 4, actDim: 2)
         let before = Self.bits(other.state.theta)

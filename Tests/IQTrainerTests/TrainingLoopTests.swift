@@ -19,6 +19,18 @@ struct TrainingLoopTests {
         return try Demonstrations.load(path: path, calibration: cal)
     }
 
+    /// Builds a run that must be refused and returns the refusal ("accepted" if none came).
+    static func refusal(_ o: RunOptions, env: WireEnvironment, calibration cal: Calibration, demos d: Demonstrations,
+                        demosPath: String) -> String {
+        do {
+            _ = try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                expertReturn: d.meanReturn, demosPath: demosPath, demosFingerprint: d.fingerprint)
+            return "accepted"
+        } catch {
+            return "\(error)"
+        }
+    }
+
     static func options(dir: String, steps: Int) -> RunOptions {
         var o = RunOptions()
         o.preset = "tiny"
@@ -132,26 +144,16 @@ struct TrainingLoopTests {
         // A checkpoint further on than this run's --steps (e.g. a doctored envStep): refused by name.
         var o5 = Self.options(dir: dirB, steps: 50)
         o5.resume = true
-        do {
-            _ = try TrainingRun(options: o5, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
-                                expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
-            Issue.record("resumed a checkpoint beyond --steps")
-        } catch {
-            #expect("\(error)".contains("position.envStep") && "\(error)".contains("--steps 50"), "\(error)")
-        }
+        let beyond = Self.refusal(o5, env: envC, calibration: cal, demos: d, demosPath: dirA + "/demos.iqlog")
+        #expect(beyond.contains("position.envStep") && beyond.contains("--steps 50"), "\(beyond)")
         // A directory holding only a checkpoint of the old format: named, not "file not found".
         var o4 = Self.options(dir: dirB, steps: steps)
         o4.resume = true
         o4.checkpointDir = dirB + "/old"
         try FileManager.default.createDirectory(atPath: dirB + "/old", withIntermediateDirectories: true)
         try Data("IQMPCCK1".utf8 + [UInt8](repeating: 0, count: 64)).write(to: URL(fileURLWithPath: dirB + "/old/checkpoint.iqckpt"))
-        do {
-            _ = try TrainingRun(options: o4, env: envC, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
-                                expertReturn: d.meanReturn, demosPath: dirA + "/demos.iqlog", demosFingerprint: d.fingerprint)
-            Issue.record("resumed from an old-format checkpoint")
-        } catch {
-            #expect("\(error)".contains("old-format checkpoint"), "\(error)")
-        }
+        let old = Self.refusal(o4, env: envC, calibration: cal, demos: d, demosPath: dirA + "/demos.iqlog")
+        #expect(old.contains("old-format checkpoint"), "\(old)")
         // And the run is not trivially constant: training moved the weights.
         let fresh = WorldModel.initialised(config: a.config, seed: 7)
         let t0 = Tensor<Float>(a.layout.total)
