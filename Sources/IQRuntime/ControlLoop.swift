@@ -503,12 +503,12 @@ public final class ControlLoop: @unchecked Sendable {
     /// Accepts or refuses a plant's Hello; a new session starts from scratch either way.
     func handshake() -> Reply {
         let ack: HelloAckMessage
+        let wasActive = sessionActive
         do {
             let hello = try codec.hello()
             if let refusal = HandshakeCheck.refusal(for: hello, calibration: calibration) {
                 ack = HelloAckMessage(accepted: false, error: refusal, role: .controller, software: options.software)
-                sessionActive = false
-                supervisor.counters.refusedHandshakes &+= 1
+                endSessionOnRefusal(wasActive: wasActive)
                 logger.error("refused \(hello.software) (\(hello.spec.robotId)): \(refusal.message)")
             } else {
                 ack = .accept(role: .controller, software: options.software)
@@ -520,14 +520,22 @@ public final class ControlLoop: @unchecked Sendable {
             ack = HelloAckMessage(accepted: false,
                                   error: ErrorInfo(code: .specMismatch, fatal: true, message: "unreadable Hello: \(error)"),
                                   role: .controller, software: options.software)
-            sessionActive = false
-            supervisor.counters.refusedHandshakes &+= 1
+            endSessionOnRefusal(wasActive: wasActive)
             logger.error("refused an unreadable Hello: \(error)")
         }
         do throws(LinkError) {
             let n = try FrameEncoder.helloAck(ack, into: sendBuffer)
             return .bytes(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<n]))
         } catch { preconditionFailure("encoding HelloAck failed: \(error)") }
+    }
+
+    /// A refused Hello ends any running session. Free-running, the runtime pushes the safe
+    /// action (FAULT_NO_HANDSHAKE) before the refusing HelloAck: the watchdog only runs inside
+    /// a session, so otherwise the plant would be left holding the planner's last command.
+    func endSessionOnRefusal(wasActive: Bool) {
+        if wasActive && freeRunning != nil { pushSafeAction(fault: .noHandshake) }
+        sessionActive = false
+        supervisor.counters.refusedHandshakes &+= 1
     }
 
     /// A new session: sequence numbers start over, the planner's warm start is dropped and
@@ -619,8 +627,14 @@ public final class ControlLoop: @unchecked Sendable {
             logger.warning("watchdog: no frame for \(Double(now - lastFrameNs) / 1e6) ms\(mode == .freeRunning ? ", pushing the safe action" : "")")
         }
         guard freeRunning != nil else { return }
+        pushSafeAction(fault: .watchdog)
+    }
+
+    /// Sends the safe action flagged with `fault` outside any step (free-running's watchdog,
+    /// shutdown and refused Hello; lockstep's shutdown answer to a pending request).
+    func pushSafeAction(fault: FaultCode, observationSeq: UInt64 = 0) {
         supervisor.writeSafeAction(into: command.baseAddress!)
-        if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .watchdog)),
+        if case .bytes(let b) = encodeAction(observationSeq: observationSeq, diagnostics: PlanDiagnostics(source: .safe, fault: fault)),
            send(b) {
             supervisor.counters.link.actionsSent &+= 1
         }
@@ -632,11 +646,7 @@ public final class ControlLoop: @unchecked Sendable {
     func sendShutdownAction(stop: StopSignal, input: ZmqSocket) {
         guard stop.isRequested, sessionActive else { return }
         if freeRunning != nil {
-            supervisor.writeSafeAction(into: command.baseAddress!)
-            if case .bytes(let b) = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
-               send(b) {
-                supervisor.counters.link.actionsSent &+= 1
-            }
+            pushSafeAction(fault: .shutdown)
             return
         }
         let timeoutMs = Int32(min(calibration.timing.watchdogTimeoutNs / 1_000_000, 1000))
@@ -644,11 +654,7 @@ public final class ControlLoop: @unchecked Sendable {
         var seq: UInt64 = 0
         if let frame = try? codec.decode(UnsafeRawPointer(receiveBuffer.baseAddress), count: n),
            case .observation(let obs) = frame { seq = obs.seq }
-        supervisor.writeSafeAction(into: command.baseAddress!)
-        if case .bytes(let b) = encodeAction(observationSeq: seq, diagnostics: PlanDiagnostics(source: .safe, fault: .shutdown)),
-           send(b) {
-            supervisor.counters.link.actionsSent &+= 1
-        }
+        pushSafeAction(fault: .shutdown, observationSeq: seq)
     }
 
     func stopReason(_ stop: StopSignal) -> String {

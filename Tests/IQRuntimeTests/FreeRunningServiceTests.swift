@@ -51,7 +51,17 @@ import Testing
         let after = summary["after"] as? [[String: Any]] ?? []
         #expect(after.count == 1 && [1, 2].contains(after.first?["source"] as? Int ?? 0), "served again after silence: \(after)")
 
+        // A refused Hello mid-session: the safe action (FAULT_NO_HANDSHAKE) before the refusal,
+        // and no watchdog pushes after it (1.1 s of waiting with a 250 ms watchdog).
+        let refused = summary["refused"] as? [[String: Any]] ?? []
+        #expect(refused.count == 2, "safe action, then the refusing HelloAck: \(refused)")
+        #expect(refused.first?["kind"] as? String == "action" && refused.first?["source"] as? Int == 3
+                && refused.first?["fault"] as? Int == 10 && refused.first?["values"] as? [Double] == [0], "\(refused)")
+        #expect(refused.last?["kind"] as? String == "hello_ack" && refused.last?["accepted"] as? Bool == false, "\(refused)")
+        #expect(!loop.sessionActive)
+
         let c = loop.supervisor.counters
+        #expect(c.refusedHandshakes == 1)
         #expect(c.link.watchdog >= 3 && c.noHandshake >= 1 && c.link.outOfOrder == 1 && c.link.duplicate == 1, "\(c)")
         #expect(c.link.malformed == 2 && c.link.oversized == 2 && c.link.nonFinite == 2 && c.link.stale == 1 && c.link.outOfRange == 1, "\(c)")
         #expect(c.link.fromFuture == 1, "\(c)")

@@ -276,7 +276,13 @@ if scenario == "free-bad":
     seq += 10
     push.send(obs(seq))
     after = recv_all(100)
-    done({"pre_handshake": pre, "results": results, "silence": silent, "after": after})
+    # A Hello the runtime must refuse (another robot) in the middle of the session: the safe
+    # action, then the refusing HelloAck, then nothing (the session, and its watchdog, ended).
+    bad = pb.Envelope(); bad.ParseFromString(hello(pb.LINK_MODE_FREE_RUNNING))
+    bad.hello.spec.robot_id = "another-robot"
+    push.send(bad.SerializeToString())
+    refused = recv_all(cfg["silence_ms"])
+    done({"pre_handshake": pre, "results": results, "silence": silent, "after": after, "refused": refused})
 
 if scenario == "free-stream":
     # Free-running stream at a fixed period; reports every answer (the test signals the runtime).
