@@ -32,12 +32,20 @@ public struct AllocationCounterBlind: Error, CustomStringConvertible {
 /// calling thread and the threads it starts that join it). Before the window a real malloc is
 /// made in the group and must be seen (the positive control), so a test asserting 0 can fail.
 public func heapAllocations(_ body: () throws -> Void) throws -> UInt64 {
+    try heapAllocations(setUp: {}, body)
+}
+
+/// As `heapAllocations(_:)`, with a subject made by `setUp` inside the group but before the
+/// window: threads it starts (a planner's workers) join the group, and what building it
+/// allocates is not counted.
+public func heapAllocations<Subject>(setUp: () throws -> Subject, _ body: (Subject) throws -> Void) throws -> UInt64 {
     let group = CountingGroup()
     defer { group.leave() }
+    let subject = try setUp()
     let probe = group.count
     iq_alloc_probe()
     guard group.id > 0, group.count > probe else { throw AllocationCounterBlind() }
     let before = group.count
-    try body()
+    try body(subject)
     return group.count - before
 }

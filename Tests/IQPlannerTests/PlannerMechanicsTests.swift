@@ -95,32 +95,20 @@ import IQTestSupport
     @Test func noAllocationsPerPlan() throws {
         let model = Fixture.model()
         for threads in [1, 2] {
-            // The calling thread and the workers it starts count in one allocation group: a
+            // The planner is built in a fresh allocation group that its workers join, so one
             // window over it is exact (threads other suites leave behind cannot land in it).
-            let group = CountingGroup()
-            #expect(group.id > 0)
-            defer { group.leave() }
-            let planner = try Planner(model: model, config: Fixture.config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
-            defer { planner.shutdown() }
-            let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
-            let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
-            defer { obs.deallocate(); act.deallocate() }
-            obs.initialize(repeating: 0.25)
-            let probeBefore = group.count
-            iq_alloc_probe()
-            #expect(group.count - probeBefore >= 1, "positive control: the group must see this thread's allocation")
-            // Counted from the first plan on.
-            let before = group.count
             var plannerModes = 0
-            for i in 0..<1000 {
-                obs[i % 5] = Float(i % 7) / 7
-                let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
-                                     deadline: i % 3 == 0 ? .max : MonotonicClock.nanoseconds() + 1_000_000_000,
-                                     trainingNoise: i & 1 == 0, action: act)
-                if o.source == .planner { plannerModes += 1 }
-                planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
+            let allocations = try Fixture.allocationsWhilePlanning(model: model, threads: threads) { planner, obs, act in
+                for i in 0..<1000 {
+                    obs[i % 5] = Float(i % 7) / 7
+                    let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
+                                         deadline: i % 3 == 0 ? .max : MonotonicClock.nanoseconds() + 1_000_000_000,
+                                         trainingNoise: i & 1 == 0, action: act)
+                    if o.source == .planner { plannerModes += 1 }
+                    planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
+                }
             }
-            #expect(group.count - before == 0, "threads \(threads)")
+            #expect(allocations == 0, "threads \(threads)")
             #expect(plannerModes == 1000)
         }
     }

@@ -1,5 +1,6 @@
 import IQKernels
 import IQModel
+import IQTestSupport
 @testable import IQPlanner
 
 /// Shared fixtures: small models and planner configs that keep each test to well under a second.
@@ -15,6 +16,25 @@ enum Fixture {
         c.samples = samples; c.elites = elites; c.policyTrajectories = policy
         c.iterations = iterations; c.threads = threads; c.horizon = horizon
         return c
+    }
+
+    /// Builds a small planner (24 samples, 2 iterations, horizon 2, 5 observations, 2 actions)
+    /// in a fresh allocation group its workers join, and returns the heap allocations `plans`
+    /// makes with it, counted from the first plan on (one exact window, with the counter's
+    /// positive control). `plans` gets the planner and observation/action buffers.
+    static func allocationsWhilePlanning(model: WorldModel, threads: Int,
+                                         _ plans: (Planner, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void) throws -> UInt64 {
+        let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
+        let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
+        defer { obs.deallocate(); act.deallocate() }
+        obs.initialize(repeating: 0.25)
+        var built: Planner?
+        defer { built?.shutdown() }
+        return try heapAllocations(setUp: {
+            let p = try Planner(model: model, config: config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
+            built = p
+            return p
+        }) { planner in plans(planner, obs, act) }
     }
 
     /// A fixed pseudo-random observation sequence (values in [-1, 1]).

@@ -81,26 +81,18 @@ import IQTestSupport
     @Test func noAllocationsPerPlan() throws {
         let model = Self.model()
         for threads in [1, 2] {
-            let group = CountingGroup()
-            #expect(group.id > 0)
-            defer { group.leave() }
-            let planner = try Planner(model: model, config: Fixture.config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
-            defer { planner.shutdown() }
-            let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
-            let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
-            defer { obs.deallocate(); act.deallocate() }
-            obs.initialize(repeating: 0.25)
-            // Counted from the first plan in the calling thread's allocation group, which the
-            // planner's workers join: one window is exact (see PlannerMechanicsTests).
-            let before = group.count
             var planned = 0
-            for i in 0..<500 {
-                obs[i % 5] = Float(i % 7) / 7
-                let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0, deadline: .max,
-                                     trainingNoise: i & 1 == 0, action: act)
-                if o.source == .planner { planned += 1 }
+            // Counted from the first plan in the allocation group the planner was built in, which
+            // its workers join: one window is exact (see PlannerMechanicsTests).
+            let allocations = try Fixture.allocationsWhilePlanning(model: model, threads: threads) { planner, obs, act in
+                for i in 0..<500 {
+                    obs[i % 5] = Float(i % 7) / 7
+                    let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0, deadline: .max,
+                                         trainingNoise: i & 1 == 0, action: act)
+                    if o.source == .planner { planned += 1 }
+                }
             }
-            #expect(group.count - before == 0, "threads \(threads)")
+            #expect(allocations == 0, "threads \(threads)")
             #expect(planned == 500)
         }
     }
