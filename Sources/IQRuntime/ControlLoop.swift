@@ -206,10 +206,9 @@ public final class ControlLoop: @unchecked Sendable {
         _ = encodeAction(observationSeq: 0, diagnostics: PlanDiagnostics(source: .safe, fault: .stale))
         _ = try? FrameEncoder.heartbeat(timestampNs: 0, role: .controller, into: sendBuffer)
         actionSeq = 0
-        // The telemetry PUB's first send makes libzmq allocate (operator new inside libzmq,
-        // traced with IQMPC_TRACE_STEP_ALLOCATIONS): publish a start-up sample (step 0, zero
-        // counters) here so that it does not land in the first answered step. Subscribers
-        // already connected see it as the loop's "up" sample.
+        // A start-up sample (step 0, zero counters): subscribers already connected see the
+        // loop come up, and libzmq's first-send allocations on the PUB happen here. Later
+        // samples leave the step through `TelemetryQueue`, so no publish runs in a step.
         if let p = publisher {
             var sample = TelemetrySample()
             sample.linkInsecure = linkInsecure
