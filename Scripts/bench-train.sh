@@ -62,6 +62,7 @@ PLAN_SAMPLES=${PLAN_SAMPLES:-256}
 PLAN_ITERATIONS=${PLAN_ITERATIONS:-4}
 PLANNER_REFRESH=${PLANNER_REFRESH:-25}
 BC_UPDATES=${BC_UPDATES:-5000}
+THREADS=${THREADS:-2}  # iqmpc-train run --threads: the update and the acting planner on both cores
 TASKS=${TASKS-"pendulum-swingup cartpole-swingup"}  # TASKS= (empty): no task, throughput only
 OUT=${OUT:-bench-train}
 PORT=${PORT:-5761}
@@ -165,7 +166,7 @@ for task in $TASKS; do
   "${PIN[@]}" "$BIN/iqmpc-train" run --demos "$t/demos.iqlog" --demo-episodes "$n" --task "$task" --calibration "Calibration/$task.yaml" \
       --preset "$PRESET" --steps "$steps" --seed-steps "$seed_steps" --batch "$batch" \
       --eval-every "$eval_every" --eval-episodes "$EVAL_EPISODES" \
-      --plan-samples "$PLAN_SAMPLES" --plan-iterations "$PLAN_ITERATIONS" --planner-refresh "$PLANNER_REFRESH" \
+      --plan-samples "$PLAN_SAMPLES" --plan-iterations "$PLAN_ITERATIONS" --planner-refresh "$PLANNER_REFRESH" --threads "$THREADS" \
       --metrics "$d/metrics.jsonl" --checkpoint-dir "$d/ck" --out "$d/iqmpc.safetensors" --quiet | tee "$d/run.log"
   wall=$(( $(date +%s) - start ))
   "${PIN[@]}" "$BIN/iqmpc-train" bc --demos "$t/demos.iqlog" --demo-episodes "$n" --calibration "Calibration/$task.yaml" --preset "$PRESET" \

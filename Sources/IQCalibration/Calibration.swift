@@ -156,11 +156,14 @@ public struct Calibration: Sendable, Equatable {
         public var threads: Int?
         /// "sample" or "mean".
         public var actionSelection: String?
+        /// κ of the planner's prior anchor (`PlannerConfig.priorAnchor`); nil keeps 0.
+        public var priorAnchor: Double?
         public var seed: UInt64?
         public init(samples: Int? = nil, iterations: Int? = nil, horizon: Int? = nil, threads: Int? = nil,
-                    actionSelection: String? = nil, seed: UInt64? = nil) {
+                    actionSelection: String? = nil, priorAnchor: Double? = nil, seed: UInt64? = nil) {
             self.samples = samples; self.iterations = iterations; self.horizon = horizon
-            self.threads = threads; self.actionSelection = actionSelection; self.seed = seed
+            self.threads = threads; self.actionSelection = actionSelection; self.priorAnchor = priorAnchor
+            self.seed = seed
         }
     }
 

@@ -174,6 +174,7 @@ extension Calibration {
             planner.horizon = try p.optionalInt("horizon", lines: &lines)
             planner.threads = try p.optionalInt("threads", lines: &lines)
             planner.actionSelection = try p.optionalString("action_selection", default: nil, lines: &lines)
+            planner.priorAnchor = try p.optionalDouble("prior_anchor", lines: &lines)
             if let s = try p.optionalInt("seed", lines: &lines) {
                 if s < 0 { throw CalibrationError(line: p.line("seed"), field: "planner.seed", message: "must be >= 0") }
                 planner.seed = UInt64(s)
@@ -324,6 +325,15 @@ struct YAMLFields {
     func optionalInt(_ key: String, lines: inout [String: Int]) throws(CalibrationError) -> Int? {
         guard let v = value(key) else { return nil }
         return try Self.intValue(v, path: sub(key))
+    }
+
+    func optionalDouble(_ key: String, lines: inout [String: Int]) throws(CalibrationError) -> Double? {
+        guard let v = value(key) else { return nil }
+        let s = try scalar(v, key)
+        guard let x = Double.construct(from: s) else {
+            throw CalibrationError(line: v.mark?.line, field: sub(key), message: "must be a number, got \"\(s.string)\"")
+        }
+        return x
     }
 
     func bool(_ key: String, default d: Bool, lines: inout [String: Int]) throws(CalibrationError) -> Bool {

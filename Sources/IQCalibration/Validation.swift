@@ -90,6 +90,9 @@ extension Calibration {
                 throw CalibrationError(field: "planner.\(name)", message: "must be >= 1, got \(v)")
             }
         }
+        if let k = p.priorAnchor, !(k.isFinite && k >= 0 && k <= 1e6) {
+            throw CalibrationError(field: "planner.prior_anchor", message: "must be finite and in 0...1e6, got \(k)")
+        }
         if let s = p.actionSelection, s != "sample", s != "mean" {
             throw CalibrationError(field: "planner.action_selection", message: "must be \"sample\" or \"mean\", got \"\(s)\"")
         }

@@ -80,6 +80,10 @@ extension PlanCore: PartitionedJob {
             // ℓ_t: log-prob of a fresh sample at z_t.
             policySample(kind: .entropySample, t: t, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A,
                          part: part, action: nil, logProb: part.entropyStep)
+            if anchorPerDim > 0 {
+                anchor(actions: at, raw: t == 0 ? rawZ0 : rawCur, rawStride: t == 0 ? 0 : 2 * A, rows: n,
+                       weight: anchorPerDim, discount: disc, into: g, trace: trace.map { $0.anchor + t })
+            }
             // z_{t+1} = d(z_t, a_t), and the policy head there. The first `c` rows are policy-prior
             // trajectories: computed in iteration 0, copied from the cache afterwards.
             if c > 0 && it > 0 {
@@ -138,6 +142,33 @@ extension PlanCore: PartitionedJob {
         if let trace {
             trace.logPi[H] = part.logProb[0]; trace.terminalQ[0] = part.qTerm[0]
             trace.terminalAction.update(from: part.termAction, count: A)
+        }
+    }
+
+    /// g[r] −= discount · weight · Σ_d (a[r,d] − tanh μ[r,d])²: the prior anchor of one step
+    /// (docs/algorithm.md §2.3), μ the policy head's mean output at z_t (the same vtanh as the
+    /// prior's own mean action). `trace` gets row 0's undiscounted term.
+    @inline(__always)
+    func anchor(actions a: UnsafePointer<Float>, raw: UnsafePointer<Float>, rawStride: Int, rows n: Int,
+                weight: Float, discount: Float, into g: UnsafeMutablePointer<Float>, trace: UnsafeMutablePointer<Float>?) {
+        let A = actDim
+        var r0 = 0
+        while r0 < n {
+            let lanes = min(8, n - r0)
+            var sum = SIMD8<Float>(repeating: 0)
+            for d in 0..<A {
+                var mu = SIMD8<Float>(repeating: 0), x = mu
+                for l in 0..<lanes {
+                    mu[l] = raw[(r0 + l) * rawStride + d]
+                    x[l] = a[(r0 + l) * A + d]
+                }
+                let diff = x - vtanh(mu)
+                sum += diff * diff
+            }
+            let term = weight * sum
+            for l in 0..<lanes { g[r0 + l] -= discount * term[l] }
+            if r0 == 0, let trace { trace.pointee = term[0] }
+            r0 += 8
         }
     }
 

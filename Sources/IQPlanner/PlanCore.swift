@@ -60,6 +60,8 @@ final class PlanCore: @unchecked Sendable {
     let horizon: Int, samples: Int, actDim: Int, latentDim: Int, numQ: Int
     let eliteCount: Int, policyRows: Int
     let gamma: Float, alpha: Float
+    /// κ / A of the prior anchor (`PlannerConfig.priorAnchor`); 0 skips it.
+    let anchorPerDim: Float
     let rng: Philox
     let sampler: PolicySampler
 
@@ -118,6 +120,7 @@ final class PlanCore: @unchecked Sendable {
         horizon = config.horizon; samples = config.samples; actDim = c.actDim; latentDim = c.latentDim
         numQ = c.numQ; eliteCount = config.elites; policyRows = config.policyTrajectories
         gamma = Float(c.discount); alpha = Float(c.entropyCoef)
+        anchorPerDim = Float(config.priorAnchor) / Float(c.actDim)
         rng = Philox(seed: seed)
         sampler = PolicySampler(model: model)
 

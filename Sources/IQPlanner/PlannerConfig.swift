@@ -26,6 +26,12 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
     public var minStd: Double = 0.05
     public var maxStd: Double = 2
     public var actionSelection: ActionSelection = .sample
+    /// κ of the prior anchor: each step's value loses κ · mean_d (a_t,d − ā_t,d)², ā_t = tanh μ(z_t)
+    /// the policy prior's mean at the trajectory's own latent (docs/algorithm.md §2.3, §6 D17).
+    /// The learned critic is unconstrained on actions no data covers and planning finds those
+    /// (docs/reward-recovery.md §4); the anchor prices leaving the prior in the decoded reward's
+    /// own units (r̂ ∈ [0, 2] at the loss's optimum, so one κ serves every task). 0 = the paper.
+    public var priorAnchor: Double = 0
     /// Threads that score trajectories, the calling thread included (1 = no workers).
     public var threads: Int = 1
     /// Pin worker threads to distinct allowed CPUs (ignored where the OS refuses).
@@ -69,6 +75,9 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
         guard temperature.isFinite && temperature > 0 else { throw bad("temperature", "\(temperature) must be finite and > 0") }
         guard minStd.isFinite && maxStd.isFinite && minStd > 0 && minStd <= maxStd else {
             throw bad("minStd/maxStd", "need 0 < minStd (\(minStd)) <= maxStd (\(maxStd))")
+        }
+        guard priorAnchor.isFinite && priorAnchor >= 0 && priorAnchor <= 1e6 else {
+            throw bad("priorAnchor", "\(priorAnchor) must be finite and in 0...1e6")
         }
         guard threads >= 1 && threads <= 64 else { throw bad("threads", "\(threads) is outside 1...64") }
         guard threads <= samples else { throw bad("threads", "\(threads) exceeds samples (\(samples))") }

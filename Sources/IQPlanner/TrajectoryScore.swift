@@ -9,12 +9,13 @@ struct ScoreTrace {
     let reward: UnsafeMutablePointer<Float>     // [H]    r_t = q_t − γ V_{t+1}
     let terminalQ: UnsafeMutablePointer<Float>  // [1]    mean of the pair at (z_H, ã_H)
     let terminalAction: UnsafeMutablePointer<Float>  // [A]  ã_H
+    let anchor: UnsafeMutablePointer<Float>     // [H]    κ/A Σ_d (a_t − tanh μ(z_t))², G loses γ^t times it
 }
 
 /// The planner's value of one action sequence, term by term (docs/algorithm.md §2.3), with
 /// every policy sample at ε = 0 and one fixed pair of Q heads for every call.
 public struct TrajectoryScore: Sendable, Equatable {
-    /// G = Σ_t γ^t (r_t − α ℓ_t) + γ^H · terminal; −∞ when not finite (as the planner ranks it).
+    /// G = Σ_t γ^t (r_t − α ℓ_t − anchor_t) + γ^H · terminal; −∞ when not finite (as the planner ranks it).
     public let value: Float
     /// Decoded rewards r_t = q_t − γ V_{t+1}, t = 0..<H.
     public let rewards: [Float]
@@ -29,6 +30,8 @@ public struct TrajectoryScore: Sendable, Equatable {
     /// Mean of the pair at (z_H, ã_H) alone.
     public let terminalQ: Float
     public let terminalAction: [Float]
+    /// The prior anchor's term per step, κ/A · Σ_d (a_t,d − tanh μ(z_t)_d)² (all 0 when κ = 0).
+    public let anchor: [Float]
     public let gamma: Float
     public let alpha: Float
 }
@@ -41,7 +44,7 @@ public struct TrajectoryScore: Sendable, Equatable {
 /// instead of a pair drawn per call. Allocates; not for the control loop.
 public enum TrajectoryScorer {
     public static func score(model: WorldModel, observation: [Float], actions: [Float],
-                             heads: (Int, Int)) throws(PlannerError) -> TrajectoryScore {
+                             heads: (Int, Int), priorAnchor: Double = 0) throws(PlannerError) -> TrajectoryScore {
         let c = model.config, A = c.actDim
         guard observation.count == c.obsDim else {
             throw .config("observation has \(observation.count) values; the model needs \(c.obsDim) (obs_dim)")
@@ -65,16 +68,17 @@ public enum TrajectoryScorer {
         config.horizon = actions.count / A
         config.samples = 1; config.elites = 1; config.policyTrajectories = 0
         config.iterations = 1; config.threads = 1
+        config.priorAnchor = priorAnchor
         try config.validate()
         let H = config.horizon
 
         let core = PlanCore(model: model, config: config, seed: 0)
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 6 * H + 2 + A)
-        buffer.initialize(repeating: 0, count: 6 * H + 2 + A)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 7 * H + 2 + A)
+        buffer.initialize(repeating: 0, count: 7 * H + 2 + A)
         defer { buffer.deallocate() }
         let trace = ScoreTrace(q: buffer, nextQ: buffer + H, nextLogPi: buffer + 2 * H, logPi: buffer + 3 * H,
                                reward: buffer + 4 * H + 1, terminalQ: buffer + 5 * H + 1,
-                               terminalAction: buffer + 5 * H + 2)
+                               terminalAction: buffer + 5 * H + 2, anchor: buffer + 5 * H + 2 + A)
         core.deterministicPolicy = true
         core.trace = trace
         observation.withUnsafeBufferPointer { core.startLatent(observation: $0.baseAddress!) }
@@ -94,6 +98,7 @@ public enum TrajectoryScorer {
         return TrajectoryScore(value: core.values[0], rewards: array(trace.reward, H), logPi: logPi,
                                q: array(trace.q, H), nextV: (0..<H).map { nextQ[$0] - alpha * nextLogPi[$0] },
                                terminal: trace.terminalQ[0] - alpha * logPi[H], terminalQ: trace.terminalQ[0],
-                               terminalAction: array(trace.terminalAction, A), gamma: gamma, alpha: alpha)
+                               terminalAction: array(trace.terminalAction, A), anchor: array(trace.anchor, H),
+                               gamma: gamma, alpha: alpha)
     }
 }

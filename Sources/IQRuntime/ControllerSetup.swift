@@ -61,6 +61,7 @@ public struct ControllerSetup: Sendable {
         if let v = s.horizon { c.horizon = v }
         if let v = s.threads { c.threads = v }
         if let v = s.actionSelection { c.actionSelection = v == "mean" ? .mean : .sample }
+        if let v = s.priorAnchor { c.priorAnchor = v }
         do { try c.validate() } catch {
             throw SetupError(description: "calibration planner: section gives an invalid planner: \(error)")
         }

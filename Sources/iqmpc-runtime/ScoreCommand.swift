@@ -17,6 +17,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Actions a_0..a_{H-1}, comma-separated, H × act_dim values row-major, each in [-1, 1].")
     var actions: String
     @Option(help: "The two distinct Q heads, \"i,j\": min of the pair for q_t and V_{t+1}, mean at the terminal.") var heads = "0,1"
+    @Option(help: "The prior anchor's κ (the calibration's planner.prior_anchor; 0 = none).") var priorAnchor: Double = 0
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -31,7 +32,7 @@ struct ScoreCommand: ParsableCommand {
         let h = heads.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard h.count == 2, let i = h[0], let j = h[1] else { throw ValidationError("--heads must be two integers \"i,j\"") }
         let s: TrajectoryScore
-        do { s = try TrajectoryScorer.score(model: model, observation: o, actions: a, heads: (i, j)) } catch {
+        do { s = try TrajectoryScorer.score(model: model, observation: o, actions: a, heads: (i, j), priorAnchor: priorAnchor) } catch {
             throw ValidationError(error.description)
         }
         // %.9g round-trips Float exactly.
@@ -39,15 +40,15 @@ struct ScoreCommand: ParsableCommand {
         if json {
             struct Output: Encodable {
                 var value: Float, rewards: [Float], logPi: [Float], terminal: Float, q: [Float], nextV: [Float]
-                var terminalQ: Float, terminalAction: [Float], gamma: Float, alpha: Float, heads: [Int]
+                var terminalQ: Float, terminalAction: [Float], anchor: [Float], gamma: Float, alpha: Float, heads: [Int]
             }
             print(try StrictJSON.output(Output(value: s.value, rewards: s.rewards, logPi: s.logPi, terminal: s.terminal, q: s.q,
                                                nextV: s.nextV, terminalQ: s.terminalQ, terminalAction: s.terminalAction,
-                                               gamma: s.gamma, alpha: s.alpha, heads: [i, j])))
+                                               anchor: s.anchor, gamma: s.gamma, alpha: s.alpha, heads: [i, j])))
         } else {
             print("value \(num(s.value))  (gamma \(num(s.gamma)), alpha \(num(s.alpha)), heads \(i),\(j))")
             for t in 0..<s.rewards.count {
-                print("t=\(t): r \(num(s.rewards[t]))  q \(num(s.q[t]))  V_next \(num(s.nextV[t]))  log_pi \(num(s.logPi[t]))")
+                print("t=\(t): r \(num(s.rewards[t]))  q \(num(s.q[t]))  V_next \(num(s.nextV[t]))  log_pi \(num(s.logPi[t]))  anchor \(num(s.anchor[t]))")
             }
             print("terminal \(num(s.terminal))  (Q \(num(s.terminalQ)), log_pi \(num(s.logPi[s.rewards.count])))")
         }

@@ -27,6 +27,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "End episodes after this many steps (default: the task's length).") var episodeSteps: Int?
     @Option(help: "Planner samples while acting and evaluating (1...65536).") var planSamples = 512
     @Option(help: "Planner iterations (1...255).") var planIterations = 6
+    @Option(help: "Planner prior anchor κ while acting and evaluating (docs/algorithm.md §2.3; 0 = the paper's planner).") var priorAnchor = 0.0
     @Option(help: "Rebuild the acting planner from the current weights every N steps (each rebuild costs a calibration plan and loses the MPPI warm start).") var plannerRefresh = 25
     @Flag(help: "Add the Wasserstein-1 gradient penalty (docs/algorithm.md §4.2 step 7; off by default).") var gradientPenalty = false
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
@@ -52,6 +53,9 @@ struct RunCommand: ParsableCommand {
         try requireRange("eval-episodes", evalEpisodes, 0...10_000)
         try requireRange("plan-samples", planSamples, 1...65_536)
         try requireRange("plan-iterations", planIterations, 1...255)
+        guard priorAnchor.isFinite && priorAnchor >= 0 && priorAnchor <= 1e6 else {
+            throw ValidationError("--prior-anchor must be finite and in 0...1e6, got \(priorAnchor)")
+        }
         try requireRange("planner-refresh", plannerRefresh, 1...Int(Int32.max))
         try requireRange("log-every", logEvery, 1...Int(Int32.max))
         try requireRange("seed-steps", seedSteps, 1...1_000_000_000)
@@ -96,6 +100,7 @@ struct RunCommand: ParsableCommand {
         o.hyper.offDataWeight = offDataWeight
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
+        o.planner.priorAnchor = priorAnchor
         o.plannerRefresh = plannerRefresh
         o.threads = threads
         o.logEvery = logEvery

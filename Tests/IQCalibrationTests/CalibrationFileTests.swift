@@ -102,6 +102,9 @@ link:
             (minimalYAML + "\nrealtime:\n  cpu_affinity: [0, x]\n", "realtime.cpu_affinity[1]"),
             (minimalYAML + "\nplanner:\n  action_selection: best\n", "planner.action_selection"),
             (minimalYAML + "\nplanner:\n  samples: 0\n", "planner.samples"),
+            (minimalYAML + "\nplanner:\n  prior_anchor: -1\n", "planner.prior_anchor"),
+            (minimalYAML + "\nplanner:\n  prior_anchor: .nan\n", "planner.prior_anchor"),
+            (minimalYAML + "\nplanner:\n  prior_anchor: strong\n", "planner.prior_anchor"),
             (minimalYAML + "\nrobot_id: again\n", "robot_id"),
         ] {
             do {
@@ -111,6 +114,13 @@ link:
                 #expect(error.field == field, "\(error)")
             }
         }
+    }
+
+    /// `planner.prior_anchor` reaches the planner's configuration (docs/algorithm.md §2.3).
+    @Test func priorAnchorIsRead() throws {
+        let c = try Calibration.parse(yaml: minimalYAML + "\nplanner:\n  prior_anchor: 4\n")
+        #expect(c.planner.priorAnchor == 4)
+        #expect(try Calibration.parse(yaml: minimalYAML).planner.priorAnchor == nil)
     }
 
     @Test func unreadableFileIsAClearError() {

@@ -91,14 +91,15 @@ import IQTestSupport
         #expect(try actions(blas, threads: 1).count == reference.count)
     }
 
-    /// Zero heap allocations over 1000 plans (1 and 2 threads), with the counter's positive control.
+    /// Zero heap allocations over 1000 plans (1 and 2 threads; without and with the prior
+    /// anchor), with the counter's positive control.
     @Test func noAllocationsPerPlan() throws {
         let model = Fixture.model()
-        for threads in [1, 2] {
+        for (threads, anchor) in [(1, 0.0), (2, 0.0), (1, 2.0), (2, 2.0)] {
             // The planner is built in a fresh allocation group that its workers join, so one
             // window over it is exact (threads other suites leave behind cannot land in it).
             var plannerModes = 0
-            let allocations = try Fixture.allocationsWhilePlanning(model: model, threads: threads) { planner, obs, act in
+            let allocations = try Fixture.allocationsWhilePlanning(model: model, threads: threads, priorAnchor: anchor) { planner, obs, act in
                 for i in 0..<1000 {
                     obs[i % 5] = Float(i % 7) / 7
                     let o = planner.plan(observation: UnsafeBufferPointer(obs), episodeStart: i % 100 == 0,
@@ -108,7 +109,7 @@ import IQTestSupport
                     planner.policyPrior(observation: UnsafeBufferPointer(obs), action: act)
                 }
             }
-            #expect(allocations == 0, "threads \(threads)")
+            #expect(allocations == 0, "threads \(threads), anchor \(anchor)")
             #expect(plannerModes == 1000)
         }
     }

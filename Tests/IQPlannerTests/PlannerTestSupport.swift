@@ -22,7 +22,7 @@ enum Fixture {
     /// in a fresh allocation group its workers join, and returns the heap allocations `plans`
     /// makes with it, counted from the first plan on (one exact window, with the counter's
     /// positive control). `plans` gets the planner and observation/action buffers.
-    static func allocationsWhilePlanning(model: WorldModel, threads: Int,
+    static func allocationsWhilePlanning(model: WorldModel, threads: Int, priorAnchor: Double = 0,
                                          _ plans: (Planner, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void) throws -> UInt64 {
         let obs = UnsafeMutableBufferPointer<Float>.allocate(capacity: 5)
         let act = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2)
@@ -31,7 +31,9 @@ enum Fixture {
         var built: Planner?
         defer { built?.shutdown() }
         return try heapAllocations(setUp: {
-            let p = try Planner(model: model, config: config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2), seed: 5)
+            var c = config(samples: 24, elites: 4, policy: 4, iterations: 2, threads: threads, horizon: 2)
+            c.priorAnchor = priorAnchor
+            let p = try Planner(model: model, config: c, seed: 5)
             built = p
             return p
         }) { planner in plans(planner, obs, act) }

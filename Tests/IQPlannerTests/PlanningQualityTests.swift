@@ -73,8 +73,9 @@ import Testing
     }()
 
     func plan(_ k: Known, samples: Int, iterations: Int, seed: UInt64, selection: PlannerConfig.ActionSelection = .mean,
-              elites: Int = 64) throws -> (action: Float, eliteMeans: [Float]) {
+              elites: Int = 64, priorAnchor: Double = 0) throws -> (action: Float, eliteMeans: [Float]) {
         var c = PlannerConfig()
+        c.priorAnchor = priorAnchor
         c.samples = samples; c.iterations = iterations; c.elites = min(elites, samples)
         c.policyTrajectories = min(24, samples / 4); c.actionSelection = selection
         let p = try Planner(model: k.model, config: c, seed: seed)
@@ -110,6 +111,26 @@ import Testing
             let a = try plan(k, samples: 512, iterations: 6, seed: seed, selection: .sample).action
             #expect(k.value(a) >= k.value(k.prior))
         }
+    }
+
+    /// With the prior anchor κ the value is Σ_t γ^t (q(a_t) − κ (a_t − a_π)²) + const on this model
+    /// (A = 1, Q and π ignore z), so the first action's optimum is argmax_a q(a) − κ (a − a_π)²,
+    /// found on the grid; the planner lands there, between a* and the prior, and at the prior
+    /// for a κ that dwarfs q's range.
+    @Test func priorAnchorMovesTheOptimumTowardsThePrior() throws {
+        let k = Self.known
+        var previous = abs(k.best - k.prior)
+        for kappa in [0.5, 2.0, 8.0, 1e4] {
+            let objective = k.grid.indices.map { k.q[$0] - Float(kappa) * (k.grid[$0] - k.prior) * (k.grid[$0] - k.prior) }
+            let target = k.grid[objective.indices.max { objective[$0] < objective[$1] }!]
+            for seed in UInt64(1)...3 {
+                let a = try plan(k, samples: 512, iterations: 6, seed: seed, priorAnchor: kappa).action
+                #expect(abs(a - target) < 0.05, "κ \(kappa) seed \(seed): planned \(a), anchored optimum \(target) (a* \(k.best), prior \(k.prior))")
+            }
+            #expect(abs(target - k.prior) <= previous, "κ \(kappa): the anchored optimum moves towards the prior")
+            previous = abs(target - k.prior)
+        }
+        #expect(previous < 0.01, "κ 1e4 leaves the prior's action")
     }
 
     /// More samples and iterations → closer to a* (mean error over seeds).

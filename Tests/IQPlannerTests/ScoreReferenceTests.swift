@@ -82,7 +82,8 @@ struct ScoreReferenceTests {
             check("next_v", t, scale: abs(v))
             check("log_pi", t, scale: abs(l))
             check("rewards", t, scale: abs(q) + gamma * abs(v))
-            total += disc * (abs(r) + alpha * abs(l))
+            check("anchor", t, scale: abs(ref["anchor"]![t]))
+            total += disc * (abs(r) + alpha * abs(l) + ref["anchor"]![t])
             disc *= gamma
         }
         check("log_pi", H, scale: abs(ref["log_pi"]![H]))
@@ -105,18 +106,21 @@ struct ScoreReferenceTests {
         let actions = (0..<(horizon * actDim)).map { _ in rnd.uniform() * 2 - 1 }
         let heads = (1, m.config.numQ - 2)  // 1 and 3 for five heads
         func csv(_ v: [Float]) -> String { v.map { String(format: "%.9g", Double($0)) }.joined(separator: ",") }
-        let args = ["--weights", path, "--obs=" + csv(obs), "--actions=" + csv(actions), "--heads=\(heads.0),\(heads.1)"]
+        // A nonzero prior anchor (docs/algorithm.md §2.3), so its term is checked too.
+        let kappa = 0.75
+        let args = ["--weights", path, "--obs=" + csv(obs), "--actions=" + csv(actions), "--heads=\(heads.0),\(heads.1)",
+                    "--prior-anchor=\(kappa)"]
         let ref = try Self.json(runProcess(Self.python, [repositoryRoot + "/Scripts/reference/score.py"] + args))
         let cli = try Self.json(runProcess(bin + "/iqmpc-runtime", ["score"] + args + ["--json"]))
-        let api = try TrajectoryScorer.score(model: m, observation: obs, actions: actions, heads: heads)
+        let api = try TrajectoryScorer.score(model: m, observation: obs, actions: actions, heads: heads, priorAnchor: kappa)
 
-        let keys = ["value", "rewards", "log_pi", "terminal", "q", "next_v", "terminal_q"]
+        let keys = ["value", "rewards", "log_pi", "terminal", "q", "next_v", "terminal_q", "anchor"]
         var r: [String: [Double]] = [:], c: [String: [Double]] = [:]
         for k in keys { r[k] = Self.numbers(ref[k]); c[k] = Self.numbers(cli[k]) }
         let a: [String: [Double]] = [
             "value": [Double(api.value)], "rewards": api.rewards.map(Double.init), "log_pi": api.logPi.map(Double.init),
             "terminal": [Double(api.terminal)], "q": api.q.map(Double.init), "next_v": api.nextV.map(Double.init),
-            "terminal_q": [Double(api.terminalQ)],
+            "terminal_q": [Double(api.terminalQ)], "anchor": api.anchor.map(Double.init),
         ]
         let gamma = Double(m.config.discount), alpha = Double(m.config.entropyCoef)
         let worstCLI = Self.compare(c, r, gamma: gamma, alpha: alpha, "\(preset) CLI")
@@ -125,6 +129,7 @@ struct ScoreReferenceTests {
         let ell = r["log_pi"]!, q = r["q"]!
         #expect(ell.allSatisfy { abs(alpha * $0) > 1e-3 }, "\(preset): entropy terms too small to test \(ell)")
         #expect(q.contains { abs($0) > 0.1 }, "\(preset): Q too small to test \(q)")
+        #expect(r["anchor"]!.allSatisfy { $0 > 1e-3 }, "\(preset): anchor terms too small to test \(r["anchor"]!)")
         print("score parity \(preset) H=\(horizon): worst CLI \(worstCLI), API \(worstAPI); value \(r["value"]![0])")
     }
 
