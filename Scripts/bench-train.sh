@@ -11,6 +11,7 @@
 #   BIN=.build/debug ...                                    # no release build: binaries from there
 #   TASKS=cartpole-swingup OUT=out/bench-cp Scripts/bench-train.sh
 #   STEPS=20000 BATCH=128 TASKS=pendulum-swingup Scripts/bench-train.sh   # override a default
+#   THREADS=1 ...                                           # iqmpc-train run --threads (default 2: both cores)
 #   THROUGHPUT=0 ...                                        # skip the updates/s measurement
 #   TRAIN=0 TASKS= THROUGHPUT=1 CPU=1 Scripts/bench-train.sh  # throughput table only
 # Throughput columns, all from one `iqmpc-train bench-update` run per preset, against the
