@@ -58,6 +58,11 @@ struct PlanCommand: ParsableCommand {
                                  episodeStart: k == 0, deadline: .max, trainingNoise: trainingNoise, action: act)
                 }
             }
+            // A finite observation can still overflow the networks (a huge value through LayerNorm's
+            // variance); the runtime answers such a frame with the safe action, here it is an error.
+            guard action.allSatisfy(\.isFinite) else {
+                throw ValidationError("step \(k): the planned action is not finite: the observation overflows the model (the runtime would send the safe action for this frame); check the observation's scale")
+            }
             actions.append(action)
             outcomes.append(outcome)
         }

@@ -33,6 +33,8 @@ import Testing
         ([bin + "/iqmpc-runtime", "eval", "--weights", w, "--obs", "1,2,x", "--json"], "not a finite number", 1),
         ([bin + "/iqmpc-runtime", "eval", "--weights", w, "--obs", "1,2,3", "--action", "1", "--json"], "--action has 1 values", 1),
         ([bin + "/iqmpc-runtime", "inspect", "--weights", w + ".cut"], "truncated", 1),
+        ([bin + "/iqmpc-runtime", "plan", "--weights", w, "--obs", "3e38,-3e38,3e38", "--samples", "16", "--iterations", "1"],
+         "the planned action is not finite", 64),
         ([bin + "/iqmpc-train", "init", "--obs-dim", "3", "--act-dim", "2", "--preset", "huge", "--out", w + ".x"],
          "'huge' is invalid for '--preset <preset>'. Please provide one of 'tiny', 'small' or 'paper'", 64),
     ]
