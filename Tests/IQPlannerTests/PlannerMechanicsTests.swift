@@ -56,8 +56,10 @@ import IQTestSupport
     @Test func bitIdenticalAcrossRunsAndThreadCounts() throws {
         let model = Fixture.model(act: 3)
         let obs = Fixture.observations(count: 12, dim: 5)
-        func actions(threads: Int, seed: UInt64 = 11) throws -> [[UInt32]] {
-            let p = try Planner(model: model, config: Fixture.config(samples: 100, elites: 10, policy: 6, threads: threads), seed: seed)
+        func actions(threads: Int, seed: UInt64 = 11, anchor: Double = 0) throws -> [[UInt32]] {
+            var c = Fixture.config(samples: 100, elites: 10, policy: 6, threads: threads)
+            c.priorAnchor = anchor
+            let p = try Planner(model: model, config: c, seed: seed)
             defer { p.shutdown() }
             #expect(p.core.partitions.count == threads, "rows really are split across \(threads) threads")
             return Fixture.bits(Fixture.run(p, obs, restartAt: 6, trainingNoise: true))
@@ -67,6 +69,12 @@ import IQTestSupport
         #expect(try actions(threads: 2) == reference)
         #expect(try actions(threads: 3) == reference)
         #expect(try actions(threads: 1, seed: 12) != reference)
+        // With the prior anchor (docs/algorithm.md §2.3): the same bits at any thread count,
+        // and not the unanchored plan.
+        let anchored = try actions(threads: 1, anchor: 2)
+        #expect(try actions(threads: 2, anchor: 2) == anchored)
+        #expect(try actions(threads: 3, anchor: 2) == anchored)
+        #expect(anchored != reference)
     }
 
     /// Policy-prior trajectories whose rollout is cached after iteration 0, spread over three
