@@ -41,14 +41,10 @@ public final class WorkerPool: @unchecked Sendable {
             // inherit its scheduling: together they are one real-time job.
             let context = WorkerContext(control: control, partition: w + 1, allocationGroup: iq_alloc_group_current(),
                                         cpu: cpus.count > 1 ? cpus[(w + 1) % cpus.count] : nil)
-            var tid = pthread_t()
-            let rc = pthread_create(&tid, nil, { raw in
-                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                ctx.run()
-                return nil
-            }, Unmanaged.passRetained(context).toOpaque())
-            if rc != 0 { fatalError("WorkerPool: pthread_create failed (\(rc))") }
-            threads.append(tid)
+            switch POSIXThread.start({ context.run() }) {
+            case .success(let tid): threads.append(tid)
+            case .failure(let e): fatalError("WorkerPool: \(e)")
+            }
         }
         // Start-up (a worker pinning itself allocates) must be over before the first job: a
         // pool is ready, and its steady state begins, when init returns.

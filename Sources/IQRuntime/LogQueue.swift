@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IQKernels
 import Logging
 import Synchronization
 
@@ -103,20 +104,12 @@ public final class LogQueue: @unchecked Sendable {
     private func startDrainerIfNeeded() {
         guard !drainerStarted.load(ordering: .relaxed) else { return }
         guard drainerStarted.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let queue = Unmanaged<LogQueue>.fromOpaque(raw!).takeUnretainedValue()
-            queue.drainForever()
-            return nil
-        }, Unmanaged.passRetained(self).toOpaque())
-        if rc == 0 { pthread_detach(tid) }
+        // The drainer runs for the life of the process and keeps the queue alive.
+        if case .success(let tid) = POSIXThread.start({ self.drainForever() }) { pthread_detach(tid) }
     }
 
     private func drainForever() {
-        // Off any real-time class inherited from the thread that logged first, lowest priority.
-        var param = sched_param(sched_priority: 0)
-        _ = sched_setscheduler(0, Int32(SCHED_OTHER), &param)
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)   // Linux: this thread
+        POSIXThread.lowerToBackground()   // off the real-time class of the thread that logged first
         while true {
             while sem_wait(wake) != 0 {}
             drainLock.withLock { _ in drainAvailable() }

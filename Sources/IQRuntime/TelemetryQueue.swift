@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IQKernels
 import IQLink
 import Synchronization
 
@@ -35,13 +36,7 @@ public final class TelemetryQueue: @unchecked Sendable {
         self.pollIntervalNs = pollIntervalNs
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: TelemetrySample(), count: capacity)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let queue = Unmanaged<TelemetryQueue>.fromOpaque(raw!).takeRetainedValue()
-            queue.drainUntilStopped()
-            return nil
-        }, Unmanaged.passRetained(self).toOpaque())
-        if rc == 0 { thread = tid }
+        if case .success(let tid) = POSIXThread.start({ self.drainUntilStopped() }) { thread = tid }
     }
 
     deinit {
@@ -83,10 +78,7 @@ public final class TelemetryQueue: @unchecked Sendable {
     }
 
     private func drainUntilStopped() {
-        // Off any real-time class inherited from the control thread, lowest priority.
-        var param = sched_param(sched_priority: 0)
-        _ = sched_setscheduler(0, Int32(SCHED_OTHER), &param)
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)   // Linux: this thread
+        POSIXThread.lowerToBackground()   // off the control thread's inherited real-time class
         while !stopping.load(ordering: .acquiring) {
             drainAvailable()
             var ts = timespec(tv_sec: Int(pollIntervalNs / 1_000_000_000), tv_nsec: Int(pollIntervalNs % 1_000_000_000))
