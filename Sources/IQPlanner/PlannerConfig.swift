@@ -32,6 +32,8 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
     /// (docs/reward-recovery.md §4); the anchor prices leaving the prior in the decoded reward's
     /// own units (r̂ ∈ [0, 2] at the loss's optimum, so one κ serves every task). 0 = the paper.
     public var priorAnchor: Double = 0
+    /// Accepted κ (a NaN or ±∞ is outside it).
+    public static let priorAnchorRange: ClosedRange<Double> = 0...1e6
     /// Threads that score trajectories, the calling thread included (1 = no workers).
     public var threads: Int = 1
     /// Pin worker threads to distinct allowed CPUs (ignored where the OS refuses).
@@ -76,7 +78,7 @@ public struct PlannerConfig: Codable, Equatable, Sendable {
         guard minStd.isFinite && maxStd.isFinite && minStd > 0 && minStd <= maxStd else {
             throw bad("minStd/maxStd", "need 0 < minStd (\(minStd)) <= maxStd (\(maxStd))")
         }
-        guard priorAnchor.isFinite && priorAnchor >= 0 && priorAnchor <= 1e6 else {
+        guard Self.priorAnchorRange.contains(priorAnchor) else {
             throw bad("priorAnchor", "\(priorAnchor) must be finite and in 0...1e6")
         }
         guard threads >= 1 && threads <= 64 else { throw bad("threads", "\(threads) is outside 1...64") }

@@ -26,9 +26,7 @@ struct BenchUpdateCommand: ParsableCommand {
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
         guard updates >= 1 else { throw ValidationError("--updates must be at least 1") }
-        guard TrainerLimits.batch.contains(batch) else {
-            throw ValidationError("--batch must be in \(TrainerLimits.batch.lowerBound)...\(TrainerLimits.batch.upperBound)")
-        }
+        try requireRange("batch", batch, TrainerLimits.batch, whyUpper: batchBoundWhy)
         guard (1...64).contains(horizon) else { throw ValidationError("--horizon must be in 1...64") }
         guard (1...4096).contains(obsDim), (1...1024).contains(actDim) else {
             throw ValidationError("--obs-dim must be in 1...4096 and --act-dim in 1...1024")

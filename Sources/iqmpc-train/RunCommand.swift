@@ -3,6 +3,7 @@ import Foundation
 import IQCalibration
 import IQLink
 import IQModel
+import IQPlanner
 import IQPlants
 import IQTrainer
 
@@ -53,7 +54,7 @@ struct RunCommand: ParsableCommand {
         try requireRange("eval-episodes", evalEpisodes, 0...10_000)
         try requireRange("plan-samples", planSamples, 1...65_536)
         try requireRange("plan-iterations", planIterations, 1...255)
-        guard priorAnchor.isFinite && priorAnchor >= 0 && priorAnchor <= 1e6 else {
+        guard PlannerConfig.priorAnchorRange.contains(priorAnchor) else {
             throw ValidationError("--prior-anchor must be finite and in 0...1e6, got \(priorAnchor)")
         }
         try requireRange("planner-refresh", plannerRefresh, 1...Int(Int32.max))
