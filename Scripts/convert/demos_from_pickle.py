@@ -22,7 +22,6 @@ no output file is left behind.
 import argparse
 import os
 import pickle
-import subprocess
 import sys
 import tempfile
 
@@ -52,12 +51,9 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def load_pb():
-    out = tempfile.mkdtemp(prefix="iqmpc-pb-")
-    subprocess.run(["protoc", "-I", os.path.join(ROOT, "Proto"), "--python_out", out,
-                    os.path.join(ROOT, "Proto", "iqmpc.proto")], check=True)
-    sys.path.insert(0, out)
-    import iqmpc_pb2
-    return iqmpc_pb2
+    sys.path.insert(0, os.path.join(ROOT, "Scripts", "pylib"))
+    import iqmpc_proto
+    return iqmpc_proto.load()
 
 
 def as_rows(ep, e, field, index, want_len):

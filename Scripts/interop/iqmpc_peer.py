@@ -23,21 +23,16 @@ Subcommands (all print one JSON object or plain lines on stdout; errors exit non
 """
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def load_pb():
-    out = tempfile.mkdtemp(prefix="iqmpc-pb-")
-    subprocess.run(["protoc", "-I", os.path.join(ROOT, "Proto"), "--python_out", out,
-                    os.path.join(ROOT, "Proto", "iqmpc.proto")], check=True)
-    sys.path.insert(0, out)
-    import iqmpc_pb2  # noqa: E402
-    return iqmpc_pb2
+    sys.path.insert(0, os.path.join(ROOT, "Scripts", "pylib"))
+    import iqmpc_proto  # noqa: E402
+    return iqmpc_proto.load()
 
 
 pb = load_pb()

@@ -53,15 +53,20 @@ extension Philox {
 
     /// One uniform in (0, 1): element `element` of `stream` (word `element % 4` of its block).
     public func uniform(stream: UInt64, element: UInt64) -> Float {
+        (Float(word(stream: stream, element: element) >> 8) + 0.5) * (1.0 / 16_777_216.0)
+    }
+
+    /// Raw 32-bit element `element` of `stream`: word `element % 4` of block `element / 4`.
+    /// Every scalar draw (uniforms here, the planner's small integers) reads its bits here.
+    @inline(__always)
+    public func word(stream: UInt64, element: UInt64) -> UInt32 {
         let b = block(stream: stream, index: element / 4)
-        let w: UInt32
         switch element & 3 {
-        case 0: w = b.0
-        case 1: w = b.1
-        case 2: w = b.2
-        default: w = b.3
+        case 0: return b.0
+        case 1: return b.1
+        case 2: return b.2
+        default: return b.3
         }
-        return (Float(w >> 8) + 0.5) * (1.0 / 16_777_216.0)
     }
 
     /// Normals for blocks first ..< first+8: lane j of n_w is element 4*(first+j) + w.

@@ -27,14 +27,6 @@ extension Philox {
     /// An integer in 0..<n from one 32-bit word (multiply-shift; n is tiny, bias < 2^-27).
     @inline(__always)
     func index(below n: Int, stream: UInt64, element: UInt64) -> Int {
-        let b = block(stream: stream, index: element / 4)
-        let w: UInt32
-        switch element & 3 {
-        case 0: w = b.0
-        case 1: w = b.1
-        case 2: w = b.2
-        default: w = b.3
-        }
-        return Int((UInt64(w) &* UInt64(n)) >> 32)
+        Int((UInt64(word(stream: stream, element: element)) &* UInt64(n)) >> 32)
     }
 }
