@@ -34,6 +34,13 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
     @Option(help: "Weight of the χ² term on uniformly drawn off-data actions (docs/algorithm.md §4.2 step 6b; measured in docs/reward-recovery.md §6: it slowed learning, so 0, off, is the default).")
     var offDataWeight = 0.0
+    // Loss knobs for the reward-recovery ablations (docs/reward-recovery.md §10); defaults are the reference's.
+    @Option(help: "Discount γ (default: docs/algorithm.md §4.5's rule from the episode length); also written into the weights, so the deployed planner uses it.")
+    var discount: Double?
+    @Option(help: "χ² regulariser's α: the term is 1/(4α)·mean(r̂²) (docs/algorithm.md §4.2 step 6).") var chiAlpha = 0.5
+    @Option(help: "Weight of the initial-state value term (1 − γ)·v0 (docs/algorithm.md §4.2 step 6; 0 = off).") var initialValueWeight = 1.0
+    @Option(help: "Encoder learning rate as a fraction of the others' (docs/algorithm.md §4.1).") var encoderLrScale = 0.3
+    @Option(help: "Polyak rate τ of the target Q (docs/algorithm.md §1.7; 1 = the target is the online Q).") var targetTau = 0.01
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
@@ -65,6 +72,11 @@ struct RunCommand: ParsableCommand {
         try requireRange("demo-episodes", demoEpisodes, 1...Int(Int32.max))
         if !(1...64).contains(threads) { throw ValidationError("--threads must be in 1...64") }
         if !(offDataWeight >= 0 && offDataWeight.isFinite) { throw ValidationError("--off-data-weight must be a finite number >= 0") }
+        if let g = discount, !(g > 0 && g < 1) { throw ValidationError("--discount must be in (0, 1), got \(g)") }
+        if !(chiAlpha > 0 && chiAlpha.isFinite) { throw ValidationError("--chi-alpha must be a finite number > 0") }
+        if !(initialValueWeight >= 0 && initialValueWeight.isFinite) { throw ValidationError("--initial-value-weight must be a finite number >= 0") }
+        if !(encoderLrScale >= 0 && encoderLrScale <= 10) { throw ValidationError("--encoder-lr-scale must be in 0...10") }
+        if !(targetTau > 0 && targetTau <= 1) { throw ValidationError("--target-tau must be in (0, 1]") }
     }
 
     func run() throws {
@@ -99,6 +111,12 @@ struct RunCommand: ParsableCommand {
         o.hyper.useGradientPenalty = gradientPenalty
         o.hyper.gradientPenaltyLambda = gradientPenaltyLambda
         o.hyper.offDataWeight = offDataWeight
+        o.discount = discount
+        o.hyper.chiAlpha = chiAlpha
+        // Left nil at the reference's 1, so checkpoints of runs that never set it still resume.
+        o.hyper.initialValueWeight = initialValueWeight == 1 ? nil : initialValueWeight
+        o.hyper.encoderLrScale = encoderLrScale
+        o.hyper.tau = targetTau
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.planner.priorAnchor = priorAnchor

@@ -65,6 +65,27 @@ struct LossGradientTests {
         #expect(abs((three - c.loss) - perUnit) <= 1e-9 * abs(c.loss))
     }
 
+    /// The reward-recovery ablation knobs (docs/reward-recovery.md §10): the gradient stays exact
+    /// with a weighted v0 term and another χ² α, and the weight really scales the v0 term: the
+    /// loss is linear in it, with a slope of c_iq · (1 − γ) · (Σρᵗ/H) · v0 (same draws at any weight).
+    @Test func modelLossWithInitialValueWeightAndChiAlphaGradient() {
+        var hp = hyper()
+        hp.chiAlpha = 0.2
+        hp.initialValueWeight = 0.4
+        let c = checkModelLoss(hp, seed: 71)
+        #expect(c.error < 1e-5, "worst at parameter \(c.at) of \(c.layout.total)")
+        hp.initialValueWeight = 0
+        let zero = checkModelLoss(hp, seed: 71).loss
+        hp.initialValueWeight = nil
+        let one = checkModelLoss(hp, seed: 71)
+        var sumRho = 0.0, r = 1.0
+        for _ in 0..<hp.horizon { sumRho += r; r *= hp.rho }
+        let slope = hp.iqCoef * (1 - hp.discount) * sumRho / Double(hp.horizon) * one.stats.v0
+        #expect(one.stats.v0 != 0)
+        #expect(abs((one.loss - zero) - slope) <= 1e-9 * max(1, abs(one.loss)))
+        #expect(abs((c.loss - zero) - 0.4 * slope) <= 1e-9 * max(1, abs(one.loss)))
+    }
+
     @Test func policyLossGradient() {
         let shape = tinyShape()
         let hp = hyper()

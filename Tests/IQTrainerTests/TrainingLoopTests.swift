@@ -92,6 +92,29 @@ struct TrainingLoopTests {
         #expect(lines.count >= 10)
     }
 
+    /// `--discount` reaches both the loss and the model the runtime plans with; without it the
+    /// episode-length rule of docs/algorithm.md §4.5 applies (30-step episodes: 0.95).
+    @Test func discountOverrideReachesTheLossAndTheWrittenModel() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cal = try Self.calibration()
+        let d = try Self.demos(cal, dir: dir)
+        let env = try WireEnvironment.inProcess(task: .pendulumSwingup)
+        defer { env.close() }
+        func make(_ o: RunOptions) throws -> TrainingRun {
+            try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                            expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog", demosFingerprint: d.fingerprint)
+        }
+        var o = Self.options(dir: dir, steps: 61)
+        #expect(try make(o).hyper.discount == Hyper.discount(episodeLength: 30))
+        o.discount = 0.8
+        let run = try make(o)
+        #expect(run.hyper.discount == 0.8 && run.config.discount == 0.8)
+        _ = try run.run()
+        let (model, _) = try WorldModel.load(path: dir + "/w.safetensors")
+        #expect(model.config.discount == 0.8)
+    }
+
     @Test func resumeReproducesUninterruptedRunBitForBit() throws {
         let cal = try Self.calibration()
         let dirA = Self.tempDir(), dirB = Self.tempDir()

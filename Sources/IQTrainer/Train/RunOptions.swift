@@ -13,6 +13,9 @@ public struct RunOptions: Sendable {
     /// End training episodes after this many steps (nil: the simulator's episode length).
     public var episodeSteps: Int?
     public var hyper = Hyper()
+    /// Discount γ for training and the written model; nil: docs/algorithm.md §4.5's rule from
+    /// the episode length (an override exists for the reward-recovery ablations).
+    public var discount: Double?
     public var planner = PlannerConfig()
     /// Threads for the update (split by rows, see `IQUpdater`) and for the acting and
     /// evaluation planners. Results are bit-for-bit reproducible for a given seed and

@@ -73,7 +73,7 @@ public final class TrainingRun: @unchecked Sendable {
         self.demosFingerprint = demosFingerprint
         episodeLimit = min(options.episodeSteps ?? env.episodeLength, env.episodeLength)
         var h = options.hyper
-        h.discount = Hyper.discount(episodeLength: episodeLimit)
+        h.discount = options.discount ?? Hyper.discount(episodeLength: episodeLimit)
         hyper = h
         guard expert.sampleable(horizon: h.horizon) > 0 else {
             throw TrainError.badInput("no demonstration episode has at least \(h.horizon + 1) rows")

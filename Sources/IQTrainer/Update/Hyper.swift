@@ -21,6 +21,10 @@ public struct Hyper: Sendable, Equatable, Codable {
     public var gradientPenaltyLambda = 1.0
     /// Weight of the χ² term on uniformly drawn off-data actions (docs/algorithm.md §4.2 step 6b); 0 = off.
     public var offDataWeight = 0.0
+    /// Weight of the initial-state value term (1 − γ)·v0 (docs/algorithm.md §4.2 step 6); nil
+    /// means 1, the reference. Optional so that checkpoints written before the knob existed
+    /// still decode, and compare equal to a run that leaves it alone.
+    public var initialValueWeight: Double? = nil
 
     public init() {}
 

@@ -196,6 +196,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
         // IQ loss.
         let gamma = T(hyper.discount)
         let chi = 1 / (4 * T(hyper.chiAlpha))
+        let w0 = T(hyper.initialValueWeight ?? 1)
         var sumRho: T = 0
         rhoT = 1
         for _ in 0..<H { sumRho += rhoT; rhoT *= rho }
@@ -222,7 +223,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
                         rU += r
                     }
                 }
-                liq += rhoT * (-lin / T(B) + (1 - gamma) * v0 + chi * (sq + lamU * sqU) / T(N2))
+                liq += rhoT * (-lin / T(B) + (1 - gamma) * w0 * v0 + chi * (sq + lamU * sqU) / T(N2))
                 rhoT *= rho
             }
         }
@@ -278,7 +279,7 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             for j in 0..<(N2 * L) { d[j] += c * (zh[j] - zt[j]) }
             rhoT *= rho
         }
-        let dv0 = cIQ * (1 - gamma) * sumRho / hT
+        let dv0 = cIQ * (1 - gamma) * w0 * sumRho / hT
         dA0.zero()
         for j in 0..<B { dL0.p[j] = -alpha * dv0 / T(B) }
         for k in 0..<K {
