@@ -58,7 +58,7 @@ let package = Package(
         /// Wire: protobuf-c codec with arena, ZeroMQ sockets, handshake, record files.
         .target(name: "IQLink", dependencies: ["IQProto", "CZeroMQ"]),
         /// Per-robot calibration: normalisation, action scaling, limits, budgets (file + checks).
-        .target(name: "IQCalibration", dependencies: ["Yams", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "IQCalibration", dependencies: ["IQLink", "Yams", .product(name: "Crypto", package: "swift-crypto")]),
         /// Safety supervisor, control loop, telemetry, real-time set-up.
         .target(name: "IQRuntime", dependencies: [
             "IQPlanner", "IQKernels", "IQLink", "IQCalibration", "CAllocCounter", "CRealtimeSanitizer",
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "IQModelTests", dependencies: ["IQModel", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQPlannerTests", dependencies: ["IQPlanner", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQLinkTests", dependencies: ["IQLink", "IQTestSupport", "CZeroMQ", "CAllocCounter"]),
-        .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "IQTestSupport", "CAllocCounter"]),
+        .testTarget(name: "IQCalibrationTests", dependencies: ["IQCalibration", "IQLink", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQRuntimeTests", dependencies: ["IQRuntime", "IQTestSupport", "CAllocCounter"]),
         .testTarget(name: "IQPlantsTests", dependencies: ["IQPlants", "IQLink", "IQCalibration", "IQKernels", "IQTestSupport", "CMuJoCo", "CAllocCounter"]),
         .testTarget(name: "IQTrainerTests", dependencies: ["IQTrainer", "IQKernels", "CAllocCounter", "IQTestSupport"]),

@@ -1,31 +1,26 @@
 #!/usr/bin/python3
 """A stand-in controller for Firmware smoke tests, independent of the C library.
 
-Speaks the iqmpc protocol with Python's protobuf (code generated from Proto/iqmpc.proto
-into a temp dir at start) and pyzmq, using the controller's socket options from
+Speaks the iqmpc protocol with Python's protobuf (the repository's one loader,
+Scripts/pylib/iqmpc_proto.py, generates it from Proto/iqmpc.proto) and pyzmq, using the controller's socket options from
 Proto/README.md. Answers Hello with HelloAck (refusing a spec whose dims differ from
 --obs-dim/--act-dim) and each observation with an energy-pumping swing-up torque.
 Run with Debian's /usr/bin/python3 (it has protobuf 3.21 and pyzmq).
 """
 import argparse
-import importlib
 import math
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 import zmq
 
 
 def load_proto(repo):
-    out = tempfile.mkdtemp(prefix="iqmpc-proto-")
-    subprocess.run(["protoc", f"--proto_path={repo}/Proto", f"--python_out={out}", "iqmpc.proto"],
-                   check=True)
-    sys.path.insert(0, out)
-    return importlib.import_module("iqmpc_pb2")
+    sys.path.insert(0, os.path.join(repo, "Scripts", "pylib"))
+    import iqmpc_proto
+    return iqmpc_proto.load()
 
 
 def swing_up_torque(cos_t, sin_t, omega, limit):
@@ -83,7 +78,7 @@ def main():
         if kind == "hello":
             spec = env.hello.spec
             ok = spec.obs_dim == args.obs_dim and spec.act_dim == args.act_dim
-            reply.hello_ack.protocol_version = 1
+            reply.hello_ack.protocol_version = pb.PROTOCOL_VERSION
             reply.hello_ack.accepted = ok
             reply.hello_ack.role = pb.ROLE_CONTROLLER
             reply.hello_ack.software = "fake_runtime.py"

@@ -25,19 +25,9 @@ public enum RecoveryInputs {
     }
 
     /// A log recorded from another plant: robot id, channel counts, names and units must be
-    /// the calibration's (the control period is not compared: it does not change what a
-    /// channel means, and deployed logs may run at a tuned rate).
+    /// the calibration's (`Calibration.mismatches(with:peer:checks:)`; no period or limits).
     public static func check(log path: String, spec: PlantSpec, calibration: Calibration) throws {
-        var problems: [String] = []
-        if spec.robotId != calibration.robotId { problems.append("robot_id: log \"\(spec.robotId)\", calibration \"\(calibration.robotId)\"") }
-        if spec.obsDim != calibration.obsDim { problems.append("obs_dim: log \(spec.obsDim), calibration \(calibration.obsDim)") }
-        if spec.actDim != calibration.actDim { problems.append("act_dim: log \(spec.actDim), calibration \(calibration.actDim)") }
-        for (i, (p, c)) in zip(spec.observations, calibration.observations).enumerated() where p.name != c.name || p.unit != c.unit {
-            problems.append("observations[\(i)]: log \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
-        }
-        for (i, (p, c)) in zip(spec.actions, calibration.actions).enumerated() where p.name != c.name || p.unit != c.unit {
-            problems.append("actions[\(i)]: log \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
-        }
+        let problems = calibration.mismatches(with: spec, peer: "log")
         if !problems.isEmpty {
             throw Mismatch(description: "log \(path) was recorded from a plant the calibration does not describe: "
                            + problems.prefix(8).joined(separator: "; "))

@@ -2,8 +2,9 @@ import IQProto
 
 /// Swift mirror of `iqmpc.v1.RobotSpec`: what a plant is, and the contract the controller's
 /// model and calibration must match. Plants build it, the handshake carries it, record
-/// headers store it, and the runtime compares it field by field with `mismatches(against:)`
-/// so that a refusal says exactly what differs.
+/// headers store it. Against a calibration it is compared by `Calibration.mismatches(with:peer:checks:)`
+/// (IQCalibration), field by field, so that a refusal says exactly what differs; spec against
+/// spec, by `mismatches(against:)` below.
 public struct PlantSpec: Equatable, Sendable, CustomStringConvertible {
     /// One named observation or action channel.
     public struct Channel: Equatable, Sendable {

@@ -91,19 +91,7 @@ public final class WireEnvironment: TrainingEnvironment, @unchecked Sendable {
     /// the demonstrations) describe: robot id, channel names and units, and period, not
     /// just the dimensions, so that a wrong plant fails here rather than at deployment.
     public func check(against calibration: Calibration) throws {
-        var problems: [String] = []
-        if spec.robotId != calibration.robotId { problems.append("robot_id: simulator \"\(spec.robotId)\", calibration \"\(calibration.robotId)\"") }
-        if spec.obsDim != calibration.obsDim { problems.append("obs_dim: simulator \(spec.obsDim), calibration \(calibration.obsDim)") }
-        if spec.actDim != calibration.actDim { problems.append("act_dim: simulator \(spec.actDim), calibration \(calibration.actDim)") }
-        if spec.controlPeriodNs != calibration.timing.controlPeriodNs {
-            problems.append("control_period_ns: simulator \(spec.controlPeriodNs), calibration \(calibration.timing.controlPeriodNs)")
-        }
-        for (i, (p, c)) in zip(spec.observations, calibration.observations).enumerated() where p.name != c.name || p.unit != c.unit {
-            problems.append("observations[\(i)]: simulator \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
-        }
-        for (i, (p, c)) in zip(spec.actions, calibration.actions).enumerated() where p.name != c.name || p.unit != c.unit {
-            problems.append("actions[\(i)]: simulator \"\(p.name)\" [\(p.unit)], calibration \"\(c.name)\" [\(c.unit)]")
-        }
+        let problems = calibration.mismatches(with: spec, peer: "simulator", checks: [.controlPeriod])
         if !problems.isEmpty {
             throw TrainError.environment("the simulator's spec does not match the calibration: " + problems.joined(separator: "; "))
         }
