@@ -10,13 +10,33 @@ import IQModel
 /// for V (the planner draws random head pairs and sampled actions); the entropy term
 /// (α = 1e-4 · log π) is dropped because it is negligible at this scale.
 public enum DecodedRewards {
+    /// One episode's transitions decoded: r̂ and its two terms, so that an error in r̂ can be
+    /// traced to Q(z, a) or to V(z') (docs/reward-recovery.md §10).
+    public struct Transitions: Sendable {
+        /// r̂ = q − γ · nextValue.
+        public var decoded: [Double] = []
+        public var truth: [Double] = []
+        /// Index of each transition's first step in its episode (steps without an action or a
+        /// reward are skipped, so this can jump).
+        public var step: [Int] = []
+        /// Mean over the Q heads of Q(h(s_t), a_t).
+        public var q: [Double] = []
+        /// V(h(s_{t+1})): mean over the heads of Q at π's mean action.
+        public var nextValue: [Double] = []
+    }
+
     public static func pairs(model: WorldModel, calibration: Calibration,
                              episodes: [Episode]) -> (decoded: [Double], truth: [Double]) {
+        let t = transitions(model: model, calibration: calibration, episodes: episodes)
+        return (t.decoded, t.truth)
+    }
+
+    public static func transitions(model: WorldModel, calibration: Calibration, episodes: [Episode]) -> Transitions {
         let c = model.config
-        var truth: [Double] = []
+        var out = Transitions()
         // A calibration for other dimensions cannot normalise these observations; callers
         // refuse that up front (RecoveryInputs), this only keeps a direct call from trapping.
-        guard calibration.obsDim == c.obsDim, calibration.actDim == c.actDim else { return ([], []) }
+        guard calibration.obsDim == c.obsDim, calibration.actDim == c.actDim else { return out }
         // Gather transitions (s_t, a_t, s_{t+1}, r_t) first so the model runs batched.
         var obs: [Float] = [], next: [Float] = [], act: [Float] = []
         for ep in episodes {
@@ -28,22 +48,30 @@ public enum DecodedRewards {
                 obs += calibration.normalise(observation: ep.steps[t].observation.values)
                 next += calibration.normalise(observation: ep.steps[t + 1].observation.values)
                 act += calibration.normalise(action: a.values).map { min(max($0, -1), 1) }
-                truth.append(r)
+                out.truth.append(r)
+                out.step.append(t)
             }
         }
-        return (decode(model: model, obs: obs, act: act, next: next), truth)
+        (out.decoded, out.q, out.nextValue) = terms(model: model, obs: obs, act: act, next: next)
+        return out
     }
 
     /// The same decoding on flat arrays of transitions (row i: obs_i, a_i, obs_{i+1}) already in
     /// the network's units; the trainer's evaluation calls this on its buffers. Runs in chunks so
     /// the workspace stays small whatever the number of transitions.
     public static func decode(model: WorldModel, obs: [Float], act: [Float], next: [Float]) -> [Double] {
+        terms(model: model, obs: obs, act: act, next: next).decoded
+    }
+
+    /// r̂ with its terms Q(z, a) and V(z'), from the same Float arithmetic.
+    static func terms(model: WorldModel, obs: [Float], act: [Float], next: [Float])
+        -> (decoded: [Double], q: [Double], nextValue: [Double]) {
         let c = model.config
         let rows = obs.count / c.obsDim
         precondition(next.count == obs.count && act.count == rows * c.actDim, "transition arrays disagree")
-        guard rows > 0 else { return [] }
-        var decoded: [Double] = []
-        decoded.reserveCapacity(rows)
+        guard rows > 0 else { return ([], [], []) }
+        var decoded: [Double] = [], qOut: [Double] = [], vOut: [Double] = []
+        decoded.reserveCapacity(rows); qOut.reserveCapacity(rows); vOut.reserveCapacity(rows)
         let chunk = 256
         let ws = ForwardWorkspace(model: model, maxRows: chunk)
         var z = [Float](repeating: 0, count: chunk * c.latentDim)
@@ -72,9 +100,12 @@ public enum DecodedRewards {
                 for i in 0..<n { vSum[i] += q[i] }
             }
             let k = Float(c.numQ)
-            for i in 0..<n { decoded.append(Double(qSum[i] / k - gamma * vSum[i] / k)) }
+            for i in 0..<n {
+                decoded.append(Double(qSum[i] / k - gamma * vSum[i] / k))
+                qOut.append(Double(qSum[i] / k)); vOut.append(Double(vSum[i] / k))
+            }
             start += n
         }
-        return decoded
+        return (decoded, qOut, vOut)
     }
 }

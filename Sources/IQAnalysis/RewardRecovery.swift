@@ -47,6 +47,11 @@ public enum RewardRecovery {
         public var episode: Int
         public var decoded: [Double]
         public var truth: [Double]
+        /// r̂'s terms: decoded = q − γ · nextValue (`DecodedRewards.Transitions`).
+        public var q: [Double]
+        public var nextValue: [Double]
+        /// Each transition's step index in its episode.
+        public var step: [Int]
     }
 
     public static func evaluate(model: WorldModel, calibration: Calibration,
@@ -60,9 +65,11 @@ public enum RewardRecovery {
         for (name, episodes) in sources {
             var d = 0.0, t = 0.0, n = 0
             for (index, ep) in episodes.enumerated() {
-                let (decoded, truth) = DecodedRewards.pairs(model: model, calibration: calibration, episodes: [ep])
+                let tr = DecodedRewards.transitions(model: model, calibration: calibration, episodes: [ep])
+                let decoded = tr.decoded, truth = tr.truth
                 guard !truth.isEmpty else { continue }
-                series.append(EpisodeSeries(source: name, episode: index, decoded: decoded, truth: truth))
+                series.append(EpisodeSeries(source: name, episode: index, decoded: decoded, truth: truth,
+                                            q: tr.q, nextValue: tr.nextValue, step: tr.step))
                 allDecoded += decoded; allTruth += truth
                 let sd = decoded.reduce(0, +), st = truth.reduce(0, +)
                 epDecoded.append(sd); epTruth.append(st)

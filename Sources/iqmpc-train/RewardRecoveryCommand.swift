@@ -20,7 +20,7 @@ struct RewardRecoveryCommand: ParsableCommand {
     @Flag(help: "Decode even if the calibration's mapping differs from the one stamped into the weights (differences are printed as warnings; wrong dimensions are always refused).")
     var allowCalibrationMismatch = false
     @Flag(help: "Print one JSON object.") var json = false
-    @Option(help: "Also write every transition as CSV (source,episode,t,true_reward,decoded_reward) to this file, to plot or inspect.")
+    @Option(help: "Also write every transition as CSV (source,episode,t,true_reward,decoded_reward,q,next_value; decoded = q − γ·next_value) to this file, to plot or inspect.")
     var series: String?
     @Option(help: "Also write the JSON object (as --json prints it) to this file.")
     var jsonOut: String?
@@ -41,9 +41,11 @@ struct RewardRecoveryCommand: ParsableCommand {
         }
         let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)
         if let series {
-            var csv = "source,episode,t,true_reward,decoded_reward\n"
+            var csv = "source,episode,t,true_reward,decoded_reward,q,next_value\n"
             for e in r.series {
-                for i in 0..<e.truth.count { csv += "\(e.source),\(e.episode),\(i),\(e.truth[i]),\(e.decoded[i])\n" }
+                for i in 0..<e.truth.count {
+                    csv += "\(e.source),\(e.episode),\(e.step[i]),\(e.truth[i]),\(e.decoded[i]),\(e.q[i]),\(e.nextValue[i])\n"
+                }
             }
             try csv.write(toFile: series, atomically: true, encoding: .utf8)
         }

@@ -55,6 +55,48 @@ import Testing
         #expect(abs(r.sources[0].meanTrueReturn - trueReturns.prefix(3).reduce(0, +) / 3) < 1e-9)
         #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns[3...4].reduce(0, +) / 2) < 1e-9)
     }
+
+    /// The terms written beside r̂ (`--series` q, next_value) are the model's own Q(h(s), a) and
+    /// V(h(s')) averaged over the heads, recomputed here one transition at a time, and r̂ is
+    /// q − γ·next_value.
+    @Test func decodedRewardsTermsAreTheHeadsMeanQAndNextValue() throws {
+        let cal = try Calibration.load(path: Self.root.appendingPathComponent("Calibration/pendulum-swingup.yaml").path)
+        let model = WorldModel.initialised(config: try ModelConfig.preset("tiny", obsDim: 3, actDim: 1), seed: 5, nonzeroQ: true)
+        let ep = Self.episode(seed: 2, steps: 6, rewardScale: 1)
+        let tr = DecodedRewards.transitions(model: model, calibration: cal, episodes: [ep])
+        #expect(tr.decoded.count == 6 && tr.q.count == 6 && tr.nextValue.count == 6 && tr.step == Array(0..<6))
+        let c = model.config
+        let ws = ForwardWorkspace(model: model, maxRows: 1)
+        var z = [Float](repeating: 0, count: c.latentDim), zn = z, mean = [Float](repeating: 0, count: c.actDim)
+        var q = [Float](repeating: 0, count: 1)
+        for t in 0..<6 {
+            let o = cal.normalise(observation: ep.steps[t].observation.values)
+            let on = cal.normalise(observation: ep.steps[t + 1].observation.values)
+            let a = cal.normalise(action: ep.steps[t].action!.values).map { min(max($0, -1), 1) }
+            o.withUnsafeBufferPointer { model.encode(obs: $0.baseAddress!, rows: 1, into: &z, workspace: ws) }
+            on.withUnsafeBufferPointer { model.encode(obs: $0.baseAddress!, rows: 1, into: &zn, workspace: ws) }
+            model.policy(z: zn, rows: 1, noise: nil, meanOut: &mean, actionOut: nil, logProbOut: nil, logStdOut: nil, workspace: ws)
+            var qs = 0.0, vs = 0.0
+            for h in 0..<c.numQ {
+                a.withUnsafeBufferPointer { model.q(head: h, z: z, actions: $0.baseAddress!, rows: 1, into: &q, workspace: ws) }
+                qs += Double(q[0])
+                model.q(head: h, z: zn, actions: mean, rows: 1, into: &q, workspace: ws)
+                vs += Double(q[0])
+            }
+            let scale = max(1, abs(qs))
+            #expect(abs(tr.q[t] - qs / Double(c.numQ)) <= 1e-5 * scale)
+            #expect(abs(tr.nextValue[t] - vs / Double(c.numQ)) <= 1e-5 * scale)
+            #expect(abs(tr.decoded[t] - (tr.q[t] - c.discount * tr.nextValue[t])) <= 1e-5 * scale)
+        }
+        #expect(Set(tr.q).count > 1 && Set(tr.nextValue).count > 1)
+        // A step without an action is skipped, and the step column says where the gap is.
+        var gappy = ep
+        gappy.steps[2].action = nil
+        let g = DecodedRewards.transitions(model: model, calibration: cal, episodes: [gappy])
+        #expect(g.step == [0, 1, 3, 4, 5])
+        // (Same values up to the batch's rounding: the model runs 5 rows instead of 6.)
+        for (x, y) in zip(g.q, [tr.q[0], tr.q[1], tr.q[3], tr.q[4], tr.q[5]]) { #expect(abs(x - y) <= 1e-6 * max(1, abs(y))) }
+    }
 }
 
 /// The metrics line format the trainer writes and the report reads.
