@@ -60,17 +60,30 @@ struct TrainingLoopTests {
         return d
     }
 
+    /// A temporary directory with three pendulum demonstrations and an in-process simulator.
+    struct Fixture {
+        let dir: String, cal: Calibration, demos: Demonstrations, env: WireEnvironment
+        init() throws {
+            dir = TrainingLoopTests.tempDir()
+            cal = try TrainingLoopTests.calibration()
+            demos = try TrainingLoopTests.demos(cal, dir: dir)
+            env = try WireEnvironment.inProcess(task: .pendulumSwingup)
+        }
+        func run(_ o: RunOptions) throws -> TrainingRun {
+            try TrainingRun(options: o, env: env, calibration: cal, expert: demos.buffer(obsDim: 3, actDim: 1),
+                            expertReturn: demos.meanReturn, demosPath: dir + "/demos.iqlog", demosFingerprint: demos.fingerprint)
+        }
+        func close() {
+            env.close()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
     @Test func smokeTrainingLossesFallAndWeightsLoad() throws {
-        let dir = Self.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let cal = try Self.calibration()
-        let d = try Self.demos(cal, dir: dir)
-        let env = try WireEnvironment.inProcess(task: .pendulumSwingup)
-        defer { env.close() }
-        let run = try TrainingRun(options: Self.options(dir: dir, steps: 150), env: env, calibration: cal,
-                                  expert: d.buffer(obsDim: 3, actDim: 1), expertReturn: d.meanReturn,
-                                  demosPath: dir + "/demos.iqlog", demosFingerprint: d.fingerprint)
-        let s = try run.run()
+        let f = try Fixture()
+        defer { f.close() }
+        let dir = f.dir, cal = f.cal
+        let s = try f.run(Self.options(dir: dir, steps: 150)).run()
         #expect(s.envSteps == 150)
         #expect(s.updates == 60 + 90 - 1)
         let h = s.statsHistory
@@ -95,20 +108,13 @@ struct TrainingLoopTests {
     /// `--discount` reaches both the loss and the model the runtime plans with; without it the
     /// episode-length rule of docs/algorithm.md §4.5 applies (30-step episodes: 0.95).
     @Test func discountOverrideReachesTheLossAndTheWrittenModel() throws {
-        let dir = Self.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let cal = try Self.calibration()
-        let d = try Self.demos(cal, dir: dir)
-        let env = try WireEnvironment.inProcess(task: .pendulumSwingup)
-        defer { env.close() }
-        func make(_ o: RunOptions) throws -> TrainingRun {
-            try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
-                            expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog", demosFingerprint: d.fingerprint)
-        }
+        let f = try Fixture()
+        defer { f.close() }
+        let dir = f.dir
         var o = Self.options(dir: dir, steps: 61)
-        #expect(try make(o).hyper.discount == Hyper.discount(episodeLength: 30))
+        #expect(try f.run(o).hyper.discount == Hyper.discount(episodeLength: 30))
         o.discount = 0.8
-        let run = try make(o)
+        let run = try f.run(o)
         #expect(run.hyper.discount == 0.8 && run.config.discount == 0.8)
         _ = try run.run()
         let (model, _) = try WorldModel.load(path: dir + "/w.safetensors")
