@@ -18,14 +18,7 @@ extension Calibration {
         var seen = Set<String>()
         for (i, c) in observations.enumerated() {
             let f = "observation.channels[\(i)]"
-            try Self.checkName(c.name, field: f + ".name")
-            try Self.checkName(c.unit, field: f + ".unit")
-            if !seen.insert(c.name).inserted {
-                throw CalibrationError(field: f + ".name", message: "duplicate channel name \"\(c.name)\"")
-            }
-            try Self.finite(c.offset, f + ".offset")
-            try Self.finite(c.scale, f + ".scale")
-            if c.scale == 0 { throw CalibrationError(field: f + ".scale", message: "must not be 0") }
+            try Self.checkMapping(name: c.name, unit: c.unit, offset: c.offset, scale: c.scale, field: f, seen: &seen)
             if c.low.isNaN || c.high.isNaN || !(c.low < c.high) {
                 throw CalibrationError(field: f + ".low",
                     message: "accepted range needs low < high (got \(c.low) ... \(c.high))")
@@ -34,14 +27,7 @@ extension Calibration {
         seen.removeAll()
         for (i, c) in actions.enumerated() {
             let f = "action.channels[\(i)]"
-            try Self.checkName(c.name, field: f + ".name")
-            try Self.checkName(c.unit, field: f + ".unit")
-            if !seen.insert(c.name).inserted {
-                throw CalibrationError(field: f + ".name", message: "duplicate channel name \"\(c.name)\"")
-            }
-            try Self.finite(c.offset, f + ".offset")
-            try Self.finite(c.scale, f + ".scale")
-            if c.scale == 0 { throw CalibrationError(field: f + ".scale", message: "must not be 0") }
+            try Self.checkMapping(name: c.name, unit: c.unit, offset: c.offset, scale: c.scale, field: f, seen: &seen)
             try Self.finite(c.low, f + ".low")
             try Self.finite(c.high, f + ".high")
             if !(c.low < c.high) {
@@ -99,6 +85,20 @@ extension Calibration {
     }
 
     static func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
+
+    /// What observation and action channels share: a valid, unique name and unit, and an
+    /// invertible affine mapping (finite offset, finite nonzero scale).
+    static func checkMapping(name: String, unit: String, offset: Float, scale: Float, field f: String,
+                             seen: inout Set<String>) throws(CalibrationError) {
+        try checkName(name, field: f + ".name")
+        try checkName(unit, field: f + ".unit")
+        if !seen.insert(name).inserted {
+            throw CalibrationError(field: f + ".name", message: "duplicate channel name \"\(name)\"")
+        }
+        try finite(offset, f + ".offset")
+        try finite(scale, f + ".scale")
+        if scale == 0 { throw CalibrationError(field: f + ".scale", message: "must not be 0") }
+    }
 
     static func finite(_ v: Float, _ field: String) throws(CalibrationError) {
         if !v.isFinite { throw CalibrationError(field: field, message: "must be a finite number, got \(v)") }
