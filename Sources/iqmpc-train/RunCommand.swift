@@ -34,7 +34,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Gradient-penalty scale λ.") var gradientPenaltyLambda = 1.0
     @Option(help: "Weight of the χ² term on uniformly drawn off-data actions (docs/algorithm.md §4.2 step 6b; measured in docs/reward-recovery.md §6: it slowed learning, so 0, off, is the default).")
     var offDataWeight = 0.0
-    // Loss knobs for the reward-recovery ablations (docs/reward-recovery.md §10); defaults are the reference's.
+    // Loss knobs for the reward-recovery ablations (docs/reward-recovery.md §11); defaults are the reference's.
     @Option(help: "Discount γ (default: docs/algorithm.md §4.5's rule from the episode length); also written into the weights, so the deployed planner uses it.")
     var discount: Double?
     @Option(help: "χ² regulariser's α: the term is 1/(4α)·mean(r̂²) (docs/algorithm.md §4.2 step 6).") var chiAlpha = 0.5

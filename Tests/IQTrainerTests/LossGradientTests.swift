@@ -65,7 +65,7 @@ struct LossGradientTests {
         #expect(abs((three - c.loss) - perUnit) <= 1e-9 * abs(c.loss))
     }
 
-    /// The reward-recovery ablation knobs (docs/reward-recovery.md §10): the gradient stays exact
+    /// The reward-recovery ablation knobs (docs/reward-recovery.md §11): the gradient stays exact
     /// with a weighted v0 term and another χ² α, and the weight really scales the v0 term: the
     /// loss is linear in it, with a slope of c_iq · (1 − γ) · (Σρᵗ/H) · v0 (same draws at any weight).
     @Test func modelLossWithInitialValueWeightAndChiAlphaGradient() {
