@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Where the decoded reward agrees with the true one: Pearson correlations of an
-`iqmpc-train reward-recovery --series F` CSV (source,episode,t,true_reward,decoded_reward),
+`iqmpc-train reward-recovery --series F` CSV (source,episode,t,true_reward,decoded_reward
+and, from files written since they exist, q,next_value),
 split by source and by phase of the episode.
 
     reward-series.py F [--start 50] [--windows 1,5,25,100]
@@ -53,6 +54,11 @@ def mean(v):
     return sum(v) / len(v) if v else float("nan")
 
 
+def variance(v):
+    m = mean(v)
+    return sum((x - m) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("series")
@@ -97,8 +103,7 @@ def main():
                 for i in range(0, len(v) - k + 1, k):
                     ts.append(sum(x[1] for x in v[i:i + k]))
                     ds.append(sum(x[2] for x in v[i:i + k]))
-            var = sum((d - mean(ds)) ** 2 for d in ds) / (len(ds) - 1) if len(ds) > 1 else float("nan")
-            cells.append(f"{pearson(ts, ds):7.3f} ({var / k:6.2f})")
+            cells.append(f"{pearson(ts, ds):7.3f} ({variance(ds) / k:6.2f})")
         print(f"{name[-40:]:40s} " + " ".join(f"{c:>16s}" for c in cells))
 
     if a.gamma is None or any(x[3] is None for v in rows.values() for x in v):
@@ -120,8 +125,7 @@ def main():
                 t, tr, d, q, vn = cur
                 T.append(tr); D.append(d); Q.append(q)
                 A.append(q - prev[4]); S.append(prev[4] - a.gamma * vn)
-        var = lambda w: sum((x - mean(w)) ** 2 for x in w) / (len(w) - 1) if len(w) > 1 else float("nan")
-        print(f"{name[-40:]:40s} {len(T):6d} {var(D):8.2f} {var(A):8.2f} {var(S):8.2f} "
+        print(f"{name[-40:]:40s} {len(T):6d} {variance(D):8.2f} {variance(A):8.2f} {variance(S):8.2f} "
               f"{pearson(D, T):7.3f} {pearson(A, T):7.3f} {pearson(S, T):7.3f} {pearson(Q, T):7.3f} {mean(A):7.2f}")
 
 

@@ -45,13 +45,8 @@ public enum RewardRecovery {
     public struct EpisodeSeries: Sendable {
         public var source: String
         public var episode: Int
-        public var decoded: [Double]
-        public var truth: [Double]
-        /// r̂'s terms: decoded = q − γ · nextValue (`DecodedRewards.Transitions`).
-        public var q: [Double]
-        public var nextValue: [Double]
-        /// Each transition's step index in its episode.
-        public var step: [Int]
+        /// r̂, the true reward, r̂'s terms and each transition's step in the episode.
+        public var transitions: DecodedRewards.Transitions
     }
 
     public static func evaluate(model: WorldModel, calibration: Calibration,
@@ -68,8 +63,7 @@ public enum RewardRecovery {
                 let tr = DecodedRewards.transitions(model: model, calibration: calibration, episodes: [ep])
                 let decoded = tr.decoded, truth = tr.truth
                 guard !truth.isEmpty else { continue }
-                series.append(EpisodeSeries(source: name, episode: index, decoded: decoded, truth: truth,
-                                            q: tr.q, nextValue: tr.nextValue, step: tr.step))
+                series.append(EpisodeSeries(source: name, episode: index, transitions: tr))
                 allDecoded += decoded; allTruth += truth
                 let sd = decoded.reduce(0, +), st = truth.reduce(0, +)
                 epDecoded.append(sd); epTruth.append(st)

@@ -43,8 +43,9 @@ struct RewardRecoveryCommand: ParsableCommand {
         if let series {
             var csv = "source,episode,t,true_reward,decoded_reward,q,next_value\n"
             for e in r.series {
-                for i in 0..<e.truth.count {
-                    csv += "\(e.source),\(e.episode),\(e.step[i]),\(e.truth[i]),\(e.decoded[i]),\(e.q[i]),\(e.nextValue[i])\n"
+                let t = e.transitions
+                for i in 0..<t.truth.count {
+                    csv += "\(e.source),\(e.episode),\(t.step[i]),\(t.truth[i]),\(t.decoded[i]),\(t.q[i]),\(t.nextValue[i])\n"
                 }
             }
             try csv.write(toFile: series, atomically: true, encoding: .utf8)

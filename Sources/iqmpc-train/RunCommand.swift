@@ -37,10 +37,10 @@ struct RunCommand: ParsableCommand {
     // Loss knobs for the reward-recovery ablations (docs/reward-recovery.md §11); defaults are the reference's.
     @Option(help: "Discount γ (default: docs/algorithm.md §4.5's rule from the episode length); also written into the weights, so the deployed planner uses it.")
     var discount: Double?
-    @Option(help: "χ² regulariser's α: the term is 1/(4α)·mean(r̂²) (docs/algorithm.md §4.2 step 6).") var chiAlpha = 0.5
+    @Option(help: "χ² regulariser's α: the term is 1/(4α)·mean(r̂²) (docs/algorithm.md §4.2 step 6).") var chiAlpha = Hyper().chiAlpha
     @Option(help: "Weight of the initial-state value term (1 − γ)·v0 (docs/algorithm.md §4.2 step 6; 0 = off).") var initialValueWeight = 1.0
-    @Option(help: "Encoder learning rate as a fraction of the others' (docs/algorithm.md §4.1).") var encoderLrScale = 0.3
-    @Option(help: "Polyak rate τ of the target Q (docs/algorithm.md §1.7; 1 = the target is the online Q).") var targetTau = 0.01
+    @Option(help: "Encoder learning rate as a fraction of the others' (docs/algorithm.md §4.1).") var encoderLrScale = Hyper().encoderLrScale
+    @Option(help: "Polyak rate τ of the target Q (docs/algorithm.md §1.7; 1 = the target is the online Q).") var targetTau = Hyper().tau
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
