@@ -41,6 +41,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Weight of the initial-state value term (1 − γ)·v0 (docs/algorithm.md §4.2 step 6; 0 = off).") var initialValueWeight = 1.0
     @Option(help: "Encoder learning rate as a fraction of the others' (docs/algorithm.md §4.1).") var encoderLrScale = Hyper().encoderLrScale
     @Option(help: "Polyak rate τ of the target Q (docs/algorithm.md §1.7; 1 = the target is the online Q).") var targetTau = Hyper().tau
+    @Option(help: "Updates per environment step after the seed phase (docs/algorithm.md §4.4; 1 = the reference).")
+    var updatesPerStep = 1
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
@@ -64,6 +66,7 @@ struct RunCommand: ParsableCommand {
         guard PlannerConfig.priorAnchorRange.contains(priorAnchor) else {
             throw ValidationError("--prior-anchor must be finite and in 0...1e6, got \(priorAnchor)")
         }
+        try requireRange("updates-per-step", updatesPerStep, TrainerLimits.updatesPerStep)
         try requireRange("planner-refresh", plannerRefresh, 1...Int(Int32.max))
         try requireRange("log-every", logEvery, 1...Int(Int32.max))
         try requireRange("seed-steps", seedSteps, 1...1_000_000_000)
@@ -117,6 +120,8 @@ struct RunCommand: ParsableCommand {
         o.hyper.initialValueWeight = initialValueWeight == 1 ? nil : initialValueWeight
         o.hyper.encoderLrScale = encoderLrScale
         o.hyper.tau = targetTau
+        // Left nil at the reference's 1, like the v0 weight, so older checkpoints still resume.
+        o.hyper.updatesPerStep = updatesPerStep == 1 ? nil : updatesPerStep
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.planner.priorAnchor = priorAnchor

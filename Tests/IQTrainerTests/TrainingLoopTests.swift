@@ -121,6 +121,25 @@ struct TrainingLoopTests {
         #expect(model.config.discount == 0.8)
     }
 
+    /// `updatesPerStep` multiplies the updates after the seed phase's burst (which stays one per
+    /// seed step), and a checkpoint written with one count is not resumed with another.
+    @Test func updatesPerStepMultipliesTheUpdatesAfterTheBurst() throws {
+        let f = try Fixture()
+        defer { f.close() }
+        var o = Self.options(dir: f.dir, steps: 150)
+        o.hyper.updatesPerStep = 2
+        let s = try f.run(o).run()
+        #expect(s.envSteps == 150)
+        #expect(s.updates == 60 + 2 * (90 - 1))
+        var again = Self.options(dir: f.dir, steps: 150)
+        again.resume = true
+        let refused = Self.refusal(again, env: f.env, calibration: f.cal, demos: f.demos, demosPath: f.dir + "/demos.iqlog")
+        #expect(refused.contains("other hyperparameters"), "\(refused)")
+        o.hyper.updatesPerStep = 0
+        let zero = Self.refusal(o, env: f.env, calibration: f.cal, demos: f.demos, demosPath: f.dir + "/demos.iqlog")
+        #expect(zero.contains("updates per step 0"), "\(zero)")
+    }
+
     @Test func resumeReproducesUninterruptedRunBitForBit() throws {
         let cal = try Self.calibration()
         let dirA = Self.tempDir(), dirB = Self.tempDir()

@@ -4,7 +4,8 @@ import IQModel
 import IQPlanner
 
 /// The online imitation loop of docs/algorithm.md §4.4 (paper Algorithm 2): seed phase of uniform random
-/// actions, then a burst of as many updates, then one update per environment step, acting
+/// actions, then a burst of as many updates, then one update per environment step (or
+/// `hyper.updatesPerStep`), acting
 /// with the runtime's Planner (training noise on) on the current weights. Evaluations start
 /// once updates have (the initial weights tell nothing) and repeat every `evalEvery` steps:
 /// on a second task instance when one is given (mid-episode, exactly on schedule), else at
@@ -46,6 +47,7 @@ public final class TrainingRun: @unchecked Sendable {
                 evaluationEnv: TrainingEnvironment? = nil) throws {
         try calibration.check(obsDim: env.obsDim, actDim: env.actDim)
         try TrainerLimits.check("batch", options.hyper.batch, in: TrainerLimits.batch)
+        if let k = options.hyper.updatesPerStep { try TrainerLimits.check("updates per step", k, in: TrainerLimits.updatesPerStep) }
         guard (1...64).contains(options.threads) else { throw TrainError.badInput("threads \(options.threads) is outside 1...64") }
         // Checked now, not when the seed phase ends and the first planner is built.
         var pc = options.planner
@@ -183,7 +185,7 @@ public final class TrainingRun: @unchecked Sendable {
                 obs = calibration.normalise(observation: raw)
                 episode.append(action: act, reward: r, nextObservation: obs)
                 if position.envStep >= seedSteps && online.sampleable(horizon: hyper.horizon) > 0 {
-                    let count = position.updates == 0 ? seedSteps : 1
+                    let count = position.updates == 0 ? seedSteps : (hyper.updatesPerStep ?? 1)
                     for _ in 0..<count {
                         ReplayBuffer.sampleMixed(behavioural: online, expert: expert, into: batch, rng: &state.rng)
                         let st = updater.update(state, batch: batch)

@@ -25,6 +25,10 @@ public struct Hyper: Sendable, Equatable, Codable {
     /// means 1, the reference. Optional so that checkpoints written before the knob existed
     /// still decode, and compare equal to a run that leaves it alone.
     public var initialValueWeight: Double? = nil
+    /// Updates per environment step after the seed phase's burst (docs/algorithm.md §4.4); nil
+    /// means 1, the reference. Kept here, with the loss's constants, so that a resume is
+    /// checked against it; optional so that older checkpoints still decode.
+    public var updatesPerStep: Int? = nil
 
     public init() {}
 
