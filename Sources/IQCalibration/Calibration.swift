@@ -158,12 +158,15 @@ public struct Calibration: Sendable, Equatable {
         public var actionSelection: String?
         /// κ of the planner's prior anchor (`PlannerConfig.priorAnchor`); nil keeps 0.
         public var priorAnchor: Double?
+        /// MPPI temperature (`PlannerConfig.temperature`, in the value's units); nil keeps 0.5.
+        public var temperature: Double?
         public var seed: UInt64?
         public init(samples: Int? = nil, iterations: Int? = nil, horizon: Int? = nil, threads: Int? = nil,
-                    actionSelection: String? = nil, priorAnchor: Double? = nil, seed: UInt64? = nil) {
+                    actionSelection: String? = nil, priorAnchor: Double? = nil, temperature: Double? = nil,
+                    seed: UInt64? = nil) {
             self.samples = samples; self.iterations = iterations; self.horizon = horizon
             self.threads = threads; self.actionSelection = actionSelection; self.priorAnchor = priorAnchor
-            self.seed = seed
+            self.temperature = temperature; self.seed = seed
         }
     }
 

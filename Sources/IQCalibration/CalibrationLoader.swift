@@ -175,6 +175,7 @@ extension Calibration {
             planner.threads = try p.optionalInt("threads", lines: &lines)
             planner.actionSelection = try p.optionalString("action_selection", default: nil, lines: &lines)
             planner.priorAnchor = try p.optionalDouble("prior_anchor", lines: &lines)
+            planner.temperature = try p.optionalDouble("temperature", lines: &lines)
             if let s = try p.optionalInt("seed", lines: &lines) {
                 if s < 0 { throw CalibrationError(line: p.line("seed"), field: "planner.seed", message: "must be >= 0") }
                 planner.seed = UInt64(s)

@@ -79,6 +79,9 @@ extension Calibration {
         if let k = p.priorAnchor, !(k.isFinite && k >= 0 && k <= 1e6) {
             throw CalibrationError(field: "planner.prior_anchor", message: "must be finite and in 0...1e6, got \(k)")
         }
+        if let t = p.temperature, !(t.isFinite && t > 0 && t <= 1e6) {
+            throw CalibrationError(field: "planner.temperature", message: "must be finite and in (0, 1e6], got \(t)")
+        }
         if let s = p.actionSelection, s != "sample", s != "mean" {
             throw CalibrationError(field: "planner.action_selection", message: "must be \"sample\" or \"mean\", got \"\(s)\"")
         }

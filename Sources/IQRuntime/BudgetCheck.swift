@@ -129,7 +129,7 @@ public enum BudgetCheck {
         let p = setup.plannerConfig
         var lines = [
             "check-budget: \(cal.robotId), model obs \(setup.model.config.obsDim) act \(setup.model.config.actDim) latent \(setup.model.config.latentDim), \(setup.model.parameterCount) parameters",
-            "planner: samples \(p.samples), iterations \(p.iterations), horizon \(p.horizon), threads \(p.threads), selection \(p.actionSelection.rawValue), prior anchor \(p.priorAnchor)",
+            "planner: samples \(p.samples), iterations \(p.iterations), horizon \(p.horizon), threads \(p.threads), selection \(p.actionSelection.rawValue), prior anchor \(p.priorAnchor), temperature \(p.temperature)",
             "budget \(ms(budget)), control period \(ms(cal.timing.controlPeriodNs)); \(steps) timed steps after \(warmUp) warm-up, \(recorded == nil ? "synthetic" : "recorded") observations\(cpuHogNs > 0 ? ", CPU hog \(ms(cpuHogNs)) per step" : "")\(paced ? ", one step per control period" : ", back to back")",
             "  decode+validate  \(t.decode.summary())",
             "  plan             \(t.plan.summary())",

@@ -62,6 +62,7 @@ public struct ControllerSetup: Sendable {
         if let v = s.threads { c.threads = v }
         if let v = s.actionSelection { c.actionSelection = v == "mean" ? .mean : .sample }
         if let v = s.priorAnchor { c.priorAnchor = v }
+        if let v = s.temperature { c.temperature = v }
         do { try c.validate() } catch {
             throw SetupError(description: "calibration planner: section gives an invalid planner: \(error)")
         }

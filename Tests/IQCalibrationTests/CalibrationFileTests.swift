@@ -105,6 +105,9 @@ link:
             (minimalYAML + "\nplanner:\n  prior_anchor: -1\n", "planner.prior_anchor"),
             (minimalYAML + "\nplanner:\n  prior_anchor: .nan\n", "planner.prior_anchor"),
             (minimalYAML + "\nplanner:\n  prior_anchor: strong\n", "planner.prior_anchor"),
+            (minimalYAML + "\nplanner:\n  temperature: 0\n", "planner.temperature"),
+            (minimalYAML + "\nplanner:\n  temperature: .inf\n", "planner.temperature"),
+            (minimalYAML + "\nplanner:\n  temperature: hot\n", "planner.temperature"),
             (minimalYAML + "\nrobot_id: again\n", "robot_id"),
         ] {
             do {
@@ -116,11 +119,13 @@ link:
         }
     }
 
-    /// `planner.prior_anchor` reaches the planner's configuration (docs/algorithm.md §2.3).
-    @Test func priorAnchorIsRead() throws {
-        let c = try Calibration.parse(yaml: minimalYAML + "\nplanner:\n  prior_anchor: 4\n")
-        #expect(c.planner.priorAnchor == 4)
-        #expect(try Calibration.parse(yaml: minimalYAML).planner.priorAnchor == nil)
+    /// `planner.prior_anchor` and `planner.temperature` are read (docs/algorithm.md §2.1, §2.3);
+    /// `ControllerSetupTests` follows them into the planner's configuration.
+    @Test func priorAnchorAndTemperatureAreRead() throws {
+        let c = try Calibration.parse(yaml: minimalYAML + "\nplanner:\n  prior_anchor: 4\n  temperature: 0.125\n")
+        #expect(c.planner.priorAnchor == 4 && c.planner.temperature == 0.125)
+        let plain = try Calibration.parse(yaml: minimalYAML)
+        #expect(plain.planner.priorAnchor == nil && plain.planner.temperature == nil)
     }
 
     @Test func unreadableFileIsAClearError() {

@@ -1,6 +1,7 @@
 import Foundation
 import IQCalibration
 import IQLink
+import IQPlanner
 @testable import IQRuntime
 import Testing
 
@@ -48,6 +49,20 @@ import Testing
         #expect(throws: ControllerSetup.SetupError.self) {
             _ = try BudgetCheck.run(setup: try testSetup(wide), steps: 10, recorded: recorded, logger: quietLogger())
         }
+    }
+
+    /// The calibration's planner section is what the runtime plans with: samples through
+    /// `setSamples` (the elite and prior fractions), κ and the temperature as written; the
+    /// paper's temperature when the file leaves it out.
+    @Test func calibrationPlannerSectionReachesThePlanner() throws {
+        let cal = try testCalibration()
+        let plain = try testSetup(cal).plannerConfig
+        #expect(plain.temperature == PlannerConfig.paper(actDim: 1).temperature && plain.priorAnchor == 0)
+        let tuned = try cal.overriding { $0.planner.temperature = 0.125; $0.planner.priorAnchor = 4; $0.planner.samples = 64 }
+        let p = try testSetup(tuned).plannerConfig
+        #expect(p.temperature == 0.125 && p.priorAnchor == 4)
+        #expect(p.samples == 64 && p.elites == 8 && p.policyTrajectories == 3)
+        #expect(throws: CalibrationError.self) { _ = try cal.overriding { $0.planner.temperature = -1 } }
     }
 
     @Test func weightsTrainedWithAnotherMappingAreRefused() throws {
