@@ -6,10 +6,10 @@ import IQPlanner
 /// The online imitation loop of docs/algorithm.md §4.4 (paper Algorithm 2): seed phase of uniform random
 /// actions, then a burst of as many updates, then one update per environment step (or
 /// `hyper.updatesPerStep`), acting with the runtime's Planner (training noise on) on the
-/// current weights. Evaluations start
-/// once updates have (the initial weights tell nothing) and repeat every `evalEvery` steps:
-/// on a second task instance when one is given (mid-episode, exactly on schedule), else at
-/// the first episode boundary after the due step; checkpoints follow at episode boundaries.
+/// current weights. Evaluations start once updates have (the initial weights tell nothing)
+/// and repeat every `evalEvery` steps: on a second task instance when one is given
+/// (mid-episode, exactly on schedule), else at the first episode boundary after the due
+/// step; checkpoints follow at episode boundaries.
 /// `options.threads` > 1 splits the update and the planners (see `IQUpdater`); the run is
 /// then reproducible for that seed and thread count.
 ///
