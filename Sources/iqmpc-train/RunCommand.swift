@@ -116,12 +116,10 @@ struct RunCommand: ParsableCommand {
         o.hyper.offDataWeight = offDataWeight
         o.discount = discount
         o.hyper.chiAlpha = chiAlpha
-        // Left nil at the reference's 1, so checkpoints of runs that never set it still resume.
-        o.hyper.initialValueWeight = initialValueWeight == 1 ? nil : initialValueWeight
+        o.hyper.initialValueWeight = initialValueWeight
         o.hyper.encoderLrScale = encoderLrScale
         o.hyper.tau = targetTau
-        // Left nil at the reference's 1, like the v0 weight, so older checkpoints still resume.
-        o.hyper.updatesPerStep = updatesPerStep == 1 ? nil : updatesPerStep
+        o.hyper.updatesPerStep = updatesPerStep
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.planner.priorAnchor = priorAnchor

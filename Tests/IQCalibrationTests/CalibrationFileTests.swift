@@ -120,7 +120,7 @@ link:
     }
 
     /// `planner.prior_anchor` and `planner.temperature` are read (docs/algorithm.md §2.1, §2.3);
-    /// `ControllerSetupTests` follows them into the planner's configuration.
+    /// `BudgetCheckTests.calibrationPlannerSectionReachesThePlanner` follows them into the planner.
     @Test func priorAnchorAndTemperatureAreRead() throws {
         let c = try Calibration.parse(yaml: minimalYAML + "\nplanner:\n  prior_anchor: 4\n  temperature: 0.125\n")
         #expect(c.planner.priorAnchor == 4 && c.planner.temperature == 0.125)

@@ -74,7 +74,7 @@ public final class TrainingRun: @unchecked Sendable {
         self.demosPath = demosPath
         self.demosFingerprint = demosFingerprint
         episodeLimit = min(options.episodeSteps ?? env.episodeLength, env.episodeLength)
-        var h = options.hyper
+        var h = options.hyper.canonical
         h.discount = options.discount ?? Hyper.discount(episodeLength: episodeLimit)
         hyper = h
         guard expert.sampleable(horizon: h.horizon) > 0 else {

@@ -32,6 +32,16 @@ public struct Hyper: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// These settings with every optional knob that holds its reference value set back to nil:
+    /// the one form a run and its checkpoint compare in, so setting a knob to its default
+    /// resumes a checkpoint written before the knob existed.
+    public var canonical: Hyper {
+        var h = self
+        if h.initialValueWeight == 1 { h.initialValueWeight = nil }
+        if h.updatesPerStep == 1 { h.updatesPerStep = nil }
+        return h
+    }
+
     /// docs/algorithm.md §4.5: γ = clip((f − 1)/f, 0.95, 0.995), f = episode_length / 5.
     public static func discount(episodeLength: Int) -> Double {
         let f = Double(episodeLength) / 5
