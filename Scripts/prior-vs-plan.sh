@@ -2,7 +2,8 @@
 # Deployed policy prior vs deployed planning for one weights file: `iqmpc-sim serve` (lockstep)
 # and `iqmpc-runtime run` as two processes, the calibration's planner and budget, the same
 # episode seeds for both. Prints each mode's per-episode returns, mean ± standard error, and
-# how many steps the planner (rather than its prior fallback) answered.
+# how many steps the planner (rather than its prior fallback) answered, and the paired
+# difference planning − prior over the shared seeds.
 #
 #   Scripts/prior-vs-plan.sh TASK WEIGHTS [EPISODES=10] [SEED=1000] [PORT=5810] [CALIBRATION]
 # Environment: BIN (default .build/debug), NICE (default 0: the runtime is timed),
@@ -34,6 +35,7 @@ run_mode plan ${RUNTIME_FLAGS:-}
 /usr/bin/python3 - "$out" "$task" "$weights" <<'PY'
 import re, sys, statistics as st
 out, task, weights = sys.argv[1:4]
+runs = {}
 for name in ("prior", "plan"):
     sim = open(f"{out}/{name}.sim").read()
     rt = open(f"{out}/{name}.rt").read()
@@ -43,4 +45,10 @@ for name in ("prior", "plan"):
     print(f"{task} {name:5s}: {st.mean(r):8.2f} ± {se:6.2f} (s.e.) over {len(r)} episodes; "
           f"steps: planner {m.group(1) if m else '?'}, prior {m.group(2) if m else '?'}, safe {m.group(3) if m else '?'}")
     print("   returns: " + " ".join(f"{x:.1f}" for x in r))
+    runs[name] = r
+# Both modes start from the same episode seeds, so the per-episode difference cancels the
+# seeds' own spread: its standard error is the one that says whether planning beats the prior.
+d = [b - a for a, b in zip(runs["prior"], runs["plan"])]
+if len(d) > 1 and len(runs["prior"]) == len(runs["plan"]):
+    print(f"{task} paired plan - prior: {st.mean(d):+8.2f} ± {st.stdev(d) / len(d) ** 0.5:6.2f} (s.e.) over {len(d)} episodes")
 PY
