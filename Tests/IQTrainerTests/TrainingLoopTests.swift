@@ -231,6 +231,41 @@ struct TrainingLoopTests {
         // Seed phase 60 steps: the first update comes with step 61; then every 25 steps; 130 is the final one.
         #expect(steps == [61, 75, 100, 125, 130], "\(steps)")
         #expect(evals.allSatisfy { ($0["updates"] as? Double ?? 0) > 0 })
+        // Extended from its final checkpoint twice (`--steps 150 --resume`, then `--steps 170
+        // --resume`): the second extension starts where an evaluation (150) was due and done, and
+        // must not repeat it at 151.
+        for total in [150, 170] {
+            var more = Self.options(dir: dir, steps: total)
+            more.evalEvery = 25
+            more.evalEpisodes = 1
+            more.resume = true
+            let resumed = try TrainingRun(options: more, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                          expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog",
+                                          demosFingerprint: d.fingerprint, evaluationEnv: evalEnv)
+            _ = try resumed.run()
+        }
+        let all = try DemoReportLines.load(dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
+        let allSteps = all.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        #expect(allSteps == [61, 75, 100, 125, 130, 150, 170], "\(allSteps)")
+    }
+
+    /// Without a second task instance evaluations wait for episode boundaries; extending a
+    /// finished run must not open with a repeat of its final evaluation either.
+    @Test func extendingAFinishedRunDoesNotRepeatItsFinalEvaluation() throws {
+        let f = try Fixture()
+        defer { f.close() }
+        var o = Self.options(dir: f.dir, steps: 120)
+        o.evalEvery = 40
+        o.evalEpisodes = 1
+        _ = try f.run(o).run()
+        o.steps = 150
+        o.resume = true
+        _ = try f.run(o).run()
+        let evals = try DemoReportLines.load(f.dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
+        let steps = evals.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        // Episodes of 30 steps: boundaries at 60 (before any update: skipped), 90, 120 (final);
+        // resumed: 150 is the new final. Before the fix the resumed run evaluated at 120 again.
+        #expect(steps == [90, 120, 150], "\(steps)")
     }
 }
 

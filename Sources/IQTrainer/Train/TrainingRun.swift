@@ -220,6 +220,9 @@ public final class TrainingRun: @unchecked Sendable {
         planner?.shutdown()
         if position.envStep >= options.steps {
             lastEval = try evaluate()
+            // The checkpoint must not leave this evaluation due again: a run extended with
+            // `--steps N' --resume` would otherwise repeat it before (or right after) its first step.
+            while position.nextEval <= position.envStep { position.nextEval += options.evalEvery }
         }
         try saveCheckpoint()
         try writeWeights(path: options.outPath)
