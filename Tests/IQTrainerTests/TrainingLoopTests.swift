@@ -216,36 +216,30 @@ struct TrainingLoopTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cal = try Self.calibration()
         let d = try Self.demos(cal, dir: dir)
-        var o = Self.options(dir: dir, steps: 130)
-        o.evalEvery = 25
-        o.evalEpisodes = 1
         let env = try WireEnvironment.inProcess(task: .pendulumSwingup)
         let evalEnv = try WireEnvironment.inProcess(task: .pendulumSwingup)
         defer { env.close(); evalEnv.close() }
-        let run = try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
-                                  expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog",
-                                  demosFingerprint: d.fingerprint, evaluationEnv: evalEnv)
-        _ = try run.run()
-        let evals = try DemoReportLines.load(dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
-        let steps = evals.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        /// Runs to `steps` (resuming the checkpoint if asked) and returns every evaluation's step.
+        func evaluatedSteps(to steps: Int, resume: Bool) throws -> [Int] {
+            var o = Self.options(dir: dir, steps: steps)
+            o.evalEvery = 25
+            o.evalEpisodes = 1
+            o.resume = resume
+            _ = try TrainingRun(options: o, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
+                                expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog",
+                                demosFingerprint: d.fingerprint, evaluationEnv: evalEnv).run()
+            let evals = try DemoReportLines.load(dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
+            #expect(evals.allSatisfy { ($0["updates"] as? Double ?? 0) > 0 })
+            return evals.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        }
         // Seed phase 60 steps: the first update comes with step 61; then every 25 steps; 130 is the final one.
+        let steps = try evaluatedSteps(to: 130, resume: false)
         #expect(steps == [61, 75, 100, 125, 130], "\(steps)")
-        #expect(evals.allSatisfy { ($0["updates"] as? Double ?? 0) > 0 })
         // Extended from its final checkpoint twice (`--steps 150 --resume`, then `--steps 170
         // --resume`): the second extension starts where an evaluation (150) was due and done, and
         // must not repeat it at 151.
-        for total in [150, 170] {
-            var more = Self.options(dir: dir, steps: total)
-            more.evalEvery = 25
-            more.evalEpisodes = 1
-            more.resume = true
-            let resumed = try TrainingRun(options: more, env: env, calibration: cal, expert: d.buffer(obsDim: 3, actDim: 1),
-                                          expertReturn: d.meanReturn, demosPath: dir + "/demos.iqlog",
-                                          demosFingerprint: d.fingerprint, evaluationEnv: evalEnv)
-            _ = try resumed.run()
-        }
-        let all = try DemoReportLines.load(dir + "/metrics.jsonl").filter { $0["kind"] as? String == "eval" }
-        let allSteps = all.compactMap { $0["env_step"] as? Double }.map(Int.init)
+        _ = try evaluatedSteps(to: 150, resume: true)
+        let allSteps = try evaluatedSteps(to: 170, resume: true)
         #expect(allSteps == [61, 75, 100, 125, 130, 150, 170], "\(allSteps)")
     }
 
