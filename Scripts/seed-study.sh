@@ -26,8 +26,12 @@
 # PORT (default 5930; uses PORT..PORT+2).
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n '2,12p' "$0"; exit 2; }
-TASK=$1 DEMOS=$(realpath "$2") OUT=$3 SEEDS=$4 SNAPS=$5
+# Paths given by the caller are resolved before moving to the repository root.
+TASK=$1 DEMOS=$(realpath "$2") OUT=$(realpath -m "$3") SEEDS=$4 SNAPS=$5
 shift 5
+[ -n "${CAL:-}" ] && CAL=$(realpath "$CAL")
+[ -n "${ALT_CAL:-}" ] && ALT_CAL=$(realpath "$ALT_CAL")
+[ -n "${BIN:-}" ] && BIN=$(realpath "$BIN")
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release} EPISODES=${EPISODES:-50} PORT=${PORT:-5930}
 CAL=${CAL:-Calibration/$TASK.yaml}
@@ -46,9 +50,13 @@ train_seed() { # seed, then the iqmpc-train run flags
     if [ ! -s "$d/w$n.safetensors" ]; then
       local resume=()
       [ -f "$d/ck/checkpoint.safetensors" ] && resume=(--resume)
-      "$BIN/iqmpc-train" run --demos "$DEMOS" --task "$TASK" --calibration "$CAL" --steps "$last" \
+      if ! "$BIN/iqmpc-train" run --demos "$DEMOS" --task "$TASK" --calibration "$CAL" --steps "$last" \
           --stop-after $((n - prev)) --seed "$s" --checkpoint-dir "$d/ck" --metrics "$d/metrics.jsonl" \
-          --out "$d/w$n.safetensors" --quiet "${resume[@]}" "$@" >> "$d/train.log" 2>&1
+          --out "$d/w$n.safetensors" --quiet "${resume[@]}" "$@" >> "$d/train.log" 2>&1; then
+        echo "seed-study: seed $s failed on its way to $n env steps ($d/train.log):" >&2
+        tail -n 3 "$d/train.log" >&2
+        return 1
+      fi
       echo "seed $s: $(grep '^done:' "$d/train.log" | tail -n 1)"
     fi
     prev=$n
@@ -56,8 +64,11 @@ train_seed() { # seed, then the iqmpc-train run flags
 }
 
 if [ "${PARALLEL:-0}" = 1 ]; then
-  for s in $SEEDS; do train_seed "$s" "$@" & done
-  wait
+  pids=()
+  for s in $SEEDS; do train_seed "$s" "$@" & pids+=($!); done
+  failed=0
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  [ $failed = 0 ] || { echo "seed-study: a training run failed (see $OUT/s*/train.log)" >&2; exit 1; }
 else
   for s in $SEEDS; do train_seed "$s" "$@"; done
 fi
