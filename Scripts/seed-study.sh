@@ -54,7 +54,7 @@ train_seed() { # seed, then the iqmpc-train run flags
           --stop-after $((n - prev)) --seed "$s" --checkpoint-dir "$d/ck" --metrics "$d/metrics.jsonl" \
           --out "$d/w$n.safetensors" --quiet "${resume[@]}" "$@" >> "$d/train.log" 2>&1; then
         echo "seed-study: seed $s failed on its way to $n env steps ($d/train.log):" >&2
-        tail -n 3 "$d/train.log" >&2
+        tail -n 6 "$d/train.log" >&2
         return 1
       fi
       echo "seed $s: $(grep '^done:' "$d/train.log" | tail -n 1)"
