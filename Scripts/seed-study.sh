@@ -7,7 +7,8 @@
 # with RECOVERY=1, measures reward recovery (Scripts/deployed-recovery.sh). Ends with a markdown
 # table: seed, env steps, prior (share of the expert), planning, paired difference, and the
 # same for ALT_CAL and the recovery readings when asked. Stages already on disk are skipped, so
-# an interrupted study continues where it stopped.
+# an interrupted study continues where it stopped (an interrupted stage is redone from the
+# previous snapshot's checkpoint, OUT/sS/ck-N.safetensors; its metrics lines appear twice).
 #
 #   Scripts/seed-study.sh TASK DEMOS OUTDIR "SEEDS" "SNAPSHOTS" [iqmpc-train run flags...]
 #
@@ -48,8 +49,16 @@ train_seed() { # seed, then the iqmpc-train run flags
   mkdir -p "$d"
   for n in $SNAPS; do
     if [ ! -s "$d/w$n.safetensors" ]; then
+      # A stage always starts from the previous snapshot's own checkpoint (kept beside its
+      # weights), so a stage killed half-way is redone exactly rather than continued from
+      # wherever its last checkpoint fell.
       local resume=()
-      [ -f "$d/ck/checkpoint.safetensors" ] && resume=(--resume)
+      rm -rf "$d/ck"
+      if [ $prev -gt 0 ]; then
+        mkdir -p "$d/ck"
+        cp "$d/ck-$prev.safetensors" "$d/ck/checkpoint.safetensors"
+        resume=(--resume)
+      fi
       if ! "$BIN/iqmpc-train" run --demos "$DEMOS" --task "$TASK" --calibration "$CAL" --steps "$last" \
           --stop-after $((n - prev)) --seed "$s" --checkpoint-dir "$d/ck" --metrics "$d/metrics.jsonl" \
           --out "$d/w$n.safetensors" --quiet "${resume[@]}" "$@" >> "$d/train.log" 2>&1; then
@@ -57,6 +66,7 @@ train_seed() { # seed, then the iqmpc-train run flags
         tail -n 6 "$d/train.log" >&2
         return 1
       fi
+      cp "$d/ck/checkpoint.safetensors" "$d/ck-$n.safetensors"
       echo "seed $s: $(grep '^done:' "$d/train.log" | tail -n 1)"
     fi
     prev=$n
