@@ -9,14 +9,17 @@
 # Writes OUTDIR/deployed.txt, recovery.txt, recovery.json, series.csv and the two records.
 #
 #   Scripts/deployed-recovery.sh WEIGHTS OUTDIR TASK DEMOS RANDOM_LOG [PORT=5850]
-# Environment: BIN (default .build/release).
+# Environment: BIN (default .build/release), LOCKSTEP=0 (recovery only, no part 1).
 # The random-policy record: iqmpc-sim record --task TASK --expert --policy random --episodes 5 --seed 101 --out R
 set -euo pipefail
 W=$1 D=$2 TASK=$3 DEMOS=$4 RANDOM_LOG=$5 P=${6:-5850}
 BIN=${BIN:-.build/release}
 cd "$(dirname "$0")/.."
 mkdir -p "$D"
-NICE=-5 BIN=$BIN Scripts/prior-vs-plan.sh "$TASK" "$W" 10 1000 "$P" > "$D/deployed.txt"
+# LOCKSTEP=0 skips part 1 for callers that deploy the weights themselves (Scripts/seed-study.sh).
+if [ "${LOCKSTEP:-1}" = 1 ]; then
+  NICE=-5 BIN=$BIN Scripts/prior-vs-plan.sh "$TASK" "$W" 10 1000 "$P" > "$D/deployed.txt"
+fi
 for mode in plan prior; do
   flags=()
   [ $mode = prior ] && flags=(--policy-prior-only)
@@ -35,4 +38,5 @@ done
 "$BIN/iqmpc-train" reward-recovery --weights "$W" --calibration "Calibration/$TASK.yaml" --log "$DEMOS" \
     --log "$D/plan.iqlog" --log "$D/prior.iqlog" --log "$RANDOM_LOG" --series "$D/series.csv" \
     --json-out "$D/recovery.json" > "$D/recovery.txt"
-cat "$D/deployed.txt" "$D/recovery.txt"
+[ "${LOCKSTEP:-1}" = 1 ] && cat "$D/deployed.txt"
+cat "$D/recovery.txt"

@@ -93,7 +93,7 @@ for s in $SEEDS; do for n in $SNAPS; do
     NICE=${NICE:--5} BIN=$BIN Scripts/prior-vs-plan.sh "$TASK" "$w" "$EPISODES" 1000 "$PORT" "$ALT_CAL" > "$d/deployed-$n-alt.txt"
   fi
   if [ "${RECOVERY:-0}" = 1 ] && [ ! -s "$d/recovery-$n/recovery.json" ]; then
-    BIN=$BIN Scripts/deployed-recovery.sh "$w" "$d/recovery-$n" "$TASK" "$DEMOS" "$OUT/random.iqlog" "$PORT" > /dev/null
+    LOCKSTEP=0 BIN=$BIN Scripts/deployed-recovery.sh "$w" "$d/recovery-$n" "$TASK" "$DEMOS" "$OUT/random.iqlog" "$PORT" > /dev/null
   fi
 done; done
 
