@@ -4,7 +4,7 @@ import IQKernels
 /// Which demonstrator to run.
 public enum ExpertKind: String, CaseIterable, Sendable {
     /// The task's analytic controller (swing-up + LQR, operational space); the sampling MPC
-    /// for tasks without one (cheetah-run, walker-walk).
+    /// for tasks without one (cheetah-run, walker-walk, quadruped-run).
     case analytic
     /// Sampling MPC on the true model and reward (any task).
     case mpc
@@ -38,7 +38,7 @@ public final class Expert {
         case (.analytic, .pendulumSwingup): impl = .pendulum(try PendulumExpert())
         case (.analytic, .cartpoleSwingup): impl = .cartpole(try CartpoleExpert())
         case (.analytic, .reacher): impl = .reacher(try ReacherExpert())
-        case (.analytic, .cheetahRun), (.analytic, .walkerWalk), (.mpc, _):
+        case (.analytic, .cheetahRun), (.analytic, .walkerWalk), (.analytic, .quadrupedRun), (.mpc, _):
             impl = .mpc(try SamplingMPC(task: task, config: mpc ?? .default(for: task), seed: seed))
         }
     }

@@ -32,6 +32,7 @@ public enum TaskKernels {
         case .reacher: return ReacherTask.reward(d, ctx)
         case .cheetahRun: return CheetahTask.reward(d)
         case .walkerWalk: return WalkerTask.reward(d)
+        case .quadrupedRun: return QuadrupedTask.reward(d)
         }
     }
 
@@ -44,6 +45,7 @@ public enum TaskKernels {
         case .reacher: ReacherTask.observe(d, ctx, out)
         case .cheetahRun: CheetahTask.observe(d, out)
         case .walkerWalk: WalkerTask.observe(d, out)
+        case .quadrupedRun: QuadrupedTask.observe(d, out)
         }
     }
 
@@ -64,6 +66,7 @@ public enum TaskKernels {
         case .reacher: return ReacherTask.xml
         case .cheetahRun: return CheetahTask.xml
         case .walkerWalk: return WalkerTask.xml
+        case .quadrupedRun: return QuadrupedTask.xml
         }
     }
 
@@ -74,6 +77,7 @@ public enum TaskKernels {
         case .reacher: return ReacherTask.info(timestep: timestep)
         case .cheetahRun: return CheetahTask.info(timestep: timestep)
         case .walkerWalk: return WalkerTask.info(timestep: timestep)
+        case .quadrupedRun: return QuadrupedTask.info(timestep: timestep)
         }
     }
 }
@@ -128,6 +132,7 @@ public final class Plant {
         case .reacher: ReacherTask.reset(d, &rng, &context)
         case .cheetahRun: CheetahTask.reset(d, &rng)
         case .walkerWalk: WalkerTask.reset(d, &rng)
+        case .quadrupedRun: QuadrupedTask.reset(m, d, &rng)
         }
         mj_forward(m, d)
         stepIndex = 0

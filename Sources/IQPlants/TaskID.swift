@@ -13,6 +13,8 @@ public enum TaskID: String, CaseIterable, Sendable {
     case cheetahRun = "cheetah-run"
     /// Planar 6-actuator biped with ground contacts, rewarded for walking upright at 1 m/s.
     case walkerWalk = "walker-walk"
+    /// 3-D 12-actuator quadruped with ground contacts, rewarded for running upright at 5 m/s.
+    case quadrupedRun = "quadruped-run"
 }
 
 /// One observation or action channel, in physical units. Actions: `low`/`high` are the
