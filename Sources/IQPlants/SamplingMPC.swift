@@ -26,7 +26,7 @@ public struct SamplingMPCConfig: Sendable, Equatable {
         switch task {
         case .cheetahRun: return SamplingMPCConfig(samples: 128, horizon: 25, knots: 4, noise: 0.8, temperature: 0.05)
         case .walkerWalk: return SamplingMPCConfig(samples: 128, horizon: 25, knots: 4, noise: 0.5, temperature: 0.1)
-        case .quadrupedRun: return SamplingMPCConfig(samples: 128, horizon: 25, knots: 4, noise: 0.5, temperature: 0.1)
+        case .quadrupedRun: return SamplingMPCConfig(samples: 128, horizon: 20, knots: 4, noise: 0.8, temperature: 0.05)
         case .reacher: return SamplingMPCConfig(samples: 32, horizon: 20, knots: 3, noise: 0.4, temperature: 0.1)
         case .pendulumSwingup, .cartpoleSwingup:
             return SamplingMPCConfig(samples: 64, horizon: 60, knots: 6, noise: 0.6, temperature: 0.1)
