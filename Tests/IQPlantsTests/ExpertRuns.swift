@@ -30,3 +30,19 @@ func expertTrace(_ task: TaskID, _ kind: ExpertKind, mpc: SamplingMPCConfig, ste
     }
     return out
 }
+
+/// Steps `task` with zero torque for `steps` control steps from seed 2 and returns the lowest
+/// and the final torso height (read by `height`) and the plant as it ends: a limp robot must
+/// fall onto the floor and rest there, not through it.
+func limpFall(_ task: TaskID, steps: Int = 250, height: (Plant) -> Double) throws
+    -> (lowest: Double, final: Double, plant: Plant) {
+    let plant = try Plant(task: task)
+    plant.reset(seed: 2)
+    let zero = [Float](repeating: 0, count: plant.info.actDim)
+    var lowest = Double.infinity
+    for _ in 0..<steps {
+        plant.step(normalized: zero)
+        lowest = min(lowest, height(plant))
+    }
+    return (lowest, height(plant), plant)
+}

@@ -176,15 +176,7 @@ import Testing
 
     /// Unactuated, the quadruped folds onto the floor and rests there.
     @Test func collapsesOntoTheFloorWithoutFallingThrough() throws {
-        let plant = try Plant(task: .quadrupedRun)
-        plant.reset(seed: 2)
-        let zero = [Float](repeating: 0, count: 12)
-        var lowest = Double.infinity
-        for _ in 0..<250 {
-            plant.step(normalized: zero)
-            lowest = min(lowest, plant.data.pointee.qpos[2])
-        }
-        let height = plant.data.pointee.qpos[2]
+        let (lowest, height, plant) = try limpFall(.quadrupedRun) { $0.data.pointee.qpos[2] }
         #expect(lowest > 0.04, "the torso went to \(lowest) m: through the floor")
         #expect(height < 0.3, "a limp quadruped cannot stay standing (torso at \(height) m)")
         #expect(plant.data.pointee.ncon >= 4, "resting on the floor means contacts")

@@ -70,15 +70,7 @@ import Testing
     /// Unactuated, the walker collapses onto the floor and rests on it: contacts hold the
     /// bodies above the plane and the torso ends lying, low, nearly still.
     @Test func collapsesOntoTheFloorWithoutFallingThrough() throws {
-        let plant = try Plant(task: .walkerWalk)
-        plant.reset(seed: 2)
-        let zero = [Float](repeating: 0, count: 6)
-        var lowest = Double.infinity
-        for _ in 0..<250 {
-            plant.step(normalized: zero)
-            lowest = min(lowest, 1.3 + plant.data.pointee.qpos[1])
-        }
-        let height = 1.3 + plant.data.pointee.qpos[1]
+        let (lowest, height, plant) = try limpFall(.walkerWalk) { 1.3 + $0.data.pointee.qpos[1] }
         #expect(lowest > 0.05, "the torso (radius 0.07 m) went to \(lowest) m: through the floor")
         #expect(height < 1.0, "a limp walker cannot stay standing (torso at \(height) m)")
         #expect(plant.data.pointee.ncon > 0, "resting on the floor means contacts")
