@@ -56,6 +56,31 @@ public enum DecodedRewards {
         return out
     }
 
+    /// One episode already in the network's units, in the trainer's replay layout
+    /// (docs/algorithm.md §3.1: T + 1 rows, row 0 holds obs_0 alone, row j ≥ 1 holds obs_j with
+    /// the action a_{j−1} and reward r_{j−1} that led to it). This is how the critic's own
+    /// training data is decoded (`reward-recovery --replay`): the Bellman residual on data it
+    /// was fitted to, against the same residual on new episodes (docs/reward-recovery.md §15).
+    /// Transitions without a finite reward are skipped, like steps without one in a log.
+    public static func transitions(model: WorldModel, replayObs: [Float], replayAct: [Float],
+                                   replayReward: [Float]) -> Transitions {
+        let c = model.config
+        let rows = replayReward.count
+        precondition(replayObs.count == rows * c.obsDim && replayAct.count == rows * c.actDim,
+                     "replay arrays disagree with the model's dimensions")
+        var out = Transitions()
+        var obs: [Float] = [], next: [Float] = [], act: [Float] = []
+        for j in 1..<max(rows, 1) where replayReward[j].isFinite {
+            obs += replayObs[(j - 1) * c.obsDim..<j * c.obsDim]
+            next += replayObs[j * c.obsDim..<(j + 1) * c.obsDim]
+            act += replayAct[j * c.actDim..<(j + 1) * c.actDim]
+            out.truth.append(Double(replayReward[j]))
+            out.step.append(j - 1)
+        }
+        (out.decoded, out.q, out.nextValue) = terms(model: model, obs: obs, act: act, next: next)
+        return out
+    }
+
     /// The same decoding on flat arrays of transitions (row i: obs_i, a_i, obs_{i+1}) already in
     /// the network's units; the trainer's evaluation calls this on its buffers. Runs in chunks so
     /// the workspace stays small whatever the number of transitions.

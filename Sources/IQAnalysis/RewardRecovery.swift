@@ -51,6 +51,16 @@ public enum RewardRecovery {
 
     public static func evaluate(model: WorldModel, calibration: Calibration,
                                 sources: [(name: String, episodes: [Episode])]) -> Result {
+        evaluate(decoded: sources.map { source in
+            (source.name, source.episodes.map {
+                DecodedRewards.transitions(model: model, calibration: calibration, episodes: [$0])
+            })
+        })
+    }
+
+    /// The statistics on episodes already decoded, one `Transitions` per episode; logs and the
+    /// trainer's replay buffer (`DecodedRewards.transitions(model:replayObs:…)`) meet here.
+    public static func evaluate(decoded sources: [(name: String, episodes: [DecodedRewards.Transitions])]) -> Result {
         var allDecoded: [Double] = [], allTruth: [Double] = []
         var epDecoded: [Double] = [], epTruth: [Double] = []
         var summaries: [Source] = []
@@ -59,8 +69,7 @@ public enum RewardRecovery {
         var series: [EpisodeSeries] = []
         for (name, episodes) in sources {
             var d = 0.0, t = 0.0, n = 0
-            for (index, ep) in episodes.enumerated() {
-                let tr = DecodedRewards.transitions(model: model, calibration: calibration, episodes: [ep])
+            for (index, tr) in episodes.enumerated() {
                 let decoded = tr.decoded, truth = tr.truth
                 guard !truth.isEmpty else { continue }
                 series.append(EpisodeSeries(source: name, episode: index, transitions: tr))

@@ -4,6 +4,7 @@ import IQAnalysis
 import IQCalibration
 import IQJSON
 import IQModel
+import IQTrainer
 
 /// `iqmpc-train reward-recovery`: how well the reward decoded from a trained critic agrees with
 /// the simulator's ground truth, over logged episodes of any sources (record files written by
@@ -16,7 +17,11 @@ struct RewardRecoveryCommand: ParsableCommand {
     @Option(help: "Trained weights.") var weights: String
     @Option(help: "Calibration the weights were trained with.") var calibration: String
     @Option(name: .customLong("log"), help: "A record file (.iqlog) of episodes; repeat for several sources, e.g. expert, random, deployed.")
-    var logs: [String]
+    var logs: [String] = []
+    @Option(help: "A training checkpoint (checkpoint.safetensors): also decode episodes of its online replay buffer, the data the critic was fitted to (docs/reward-recovery.md §15).")
+    var replay: String?
+    @Option(help: "Which replay episodes: N (the last N) or A-B (episodes A to B, oldest = 0).")
+    var replayEpisodes = "5"
     @Flag(help: "Decode even if the calibration's mapping differs from the one stamped into the weights (differences are printed as warnings; wrong dimensions are always refused).")
     var allowCalibrationMismatch = false
     @Flag(help: "Print one JSON object.") var json = false
@@ -26,20 +31,22 @@ struct RewardRecoveryCommand: ParsableCommand {
     var jsonOut: String?
 
     func run() throws {
-        guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
+        guard !logs.isEmpty || replay != nil else { throw ValidationError("give at least one --log or a --replay checkpoint") }
         let cal = try Calibration.load(path: calibration)
         let (model, metadata) = try WorldModel.load(path: weights)
         for w in try RecoveryInputs.check(model: model, metadata: metadata, calibration: cal, weightsPath: weights,
                                           allowMismatch: allowCalibrationMismatch) {
             FileHandle.standardError.write("warning: \(w)\n".data(using: .utf8)!)
         }
-        var sources: [(name: String, episodes: [Episode])] = []
+        var sources: [(name: String, episodes: [DecodedRewards.Transitions])] = []
         for path in logs {
             let (header, episodes) = try EpisodeLog.load(path: path)
             try RecoveryInputs.check(log: path, spec: header.spec, calibration: cal)
-            sources.append((URL(fileURLWithPath: path).lastPathComponent, episodes))
+            sources.append((URL(fileURLWithPath: path).lastPathComponent,
+                            episodes.map { DecodedRewards.transitions(model: model, calibration: cal, episodes: [$0]) }))
         }
-        let r = RewardRecovery.evaluate(model: model, calibration: cal, sources: sources)
+        if let replay { sources.append(try replaySource(path: replay, model: model, calibration: cal)) }
+        let r = RewardRecovery.evaluate(decoded: sources)
         if let series {
             var csv = "source,episode,t,true_reward,decoded_reward,q,next_value\n"
             for e in r.series {
@@ -50,6 +57,48 @@ struct RewardRecoveryCommand: ParsableCommand {
             }
             try csv.write(toFile: series, atomically: true, encoding: .utf8)
         }
+        try report(r)
+    }
+
+    /// The checkpoint's replay episodes chosen by `--replay-episodes`, decoded. The buffer is in
+    /// the network's units under the run's calibration, so that calibration must be this one.
+    func replaySource(path: String, model: WorldModel, calibration cal: Calibration) throws
+        -> (name: String, episodes: [DecodedRewards.Transitions]) {
+        let contents = try Checkpoint.read(path: path)
+        let h = contents.header
+        guard h.config.obsDim == model.config.obsDim, h.config.actDim == model.config.actDim else {
+            throw ValidationError("checkpoint \(path) holds \(h.config.obsDim)-value observations and \(h.config.actDim)-value actions, the weights take \(model.config.obsDim) and \(model.config.actDim)")
+        }
+        guard h.calibrationHash == cal.mappingHash else {
+            throw ValidationError("checkpoint \(path) was trained with another calibration mapping (hash \(h.calibrationHash), --calibration's \(cal.mappingHash)): its buffer is in that calibration's units")
+        }
+        let episodes = contents.replayEpisodes
+        let range = try Self.episodeRange(replayEpisodes, count: episodes.count)
+        let decoded = episodes[range].map {
+            DecodedRewards.transitions(model: model, replayObs: $0.obs, replayAct: $0.act, replayReward: $0.reward)
+        }
+        return ("replay[\(range.lowerBound)-\(range.upperBound - 1)]", decoded)
+    }
+
+    /// "N": the last N of `count` episodes; "A-B": episodes A through B.
+    static func episodeRange(_ text: String, count: Int) throws -> Range<Int> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        let range: Range<Int>
+        switch parts.count {
+        case 1 where parts[0] != nil && parts[0]! >= 1:
+            range = max(count - parts[0]!, 0)..<count
+        case 2 where parts[0] != nil && parts[1] != nil && parts[0]! <= parts[1]!:
+            range = parts[0]!..<(parts[1]! + 1)
+        default:
+            throw ValidationError("--replay-episodes \(text): give N (the last N episodes) or A-B (first and last index, A ≤ B)")
+        }
+        guard range.lowerBound >= 0, range.upperBound <= count, !range.isEmpty else {
+            throw ValidationError("--replay-episodes \(text): the checkpoint holds \(count) online episodes (0-\(count - 1))")
+        }
+        return range
+    }
+
+    func report(_ r: RewardRecovery.Result) throws {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "undefined" }
         typealias F = StrictJSON.Figure
         struct Source: Encodable { var name: String, episodes: Int, meanTrueReturn: F, meanDecodedReturn: F }

@@ -1,8 +1,10 @@
 import Foundation
+import IQCalibration
 import IQJSON
 import IQKernels
 import IQModel
 import IQWeightsFile
+import IQTestSupport
 import Testing
 @testable import IQTrainer
 
@@ -98,6 +100,42 @@ struct CheckpointTests {
         // The generator continues exactly where the saved one stopped.
         var x = state.rng, y = f.state.rng
         #expect((0..<5).map { _ in x.normal() } == (0..<5).map { _ in y.normal() })
+    }
+
+    /// `iqmpc-train reward-recovery --replay` decodes the buffer's chosen episodes (an episode
+    /// of one row has no transition), and refuses a buffer recorded under another calibration
+    /// mapping or an episode range the buffer does not hold, saying why.
+    @Test func rewardRecoveryDecodesTheChosenReplayEpisodes() throws {
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let train = URL(fileURLWithPath: exe).deletingLastPathComponent().path + "/iqmpc-train"
+        let calPath = repositoryRoot + "/Calibration/pendulum-swingup.yaml"
+        let cal = try Calibration.load(path: calPath)
+        let f = try Self.fixture()
+        let (w, good, foreign) = (Self.tempPath("w.safetensors"), Self.tempPath("good"), Self.tempPath("foreign"))
+        defer { for p in [w, good, foreign] { try? FileManager.default.removeItem(atPath: p) } }
+        _ = try runProcess(train, ["init", "--obs-dim", "3", "--act-dim", "1", "--preset", "tiny", "--out", w])
+        try Checkpoint.write(path: foreign, header: f.header, state: f.state, online: f.online)
+        var header = f.header
+        header.calibrationHash = cal.mappingHash
+        try Checkpoint.write(path: good, header: header, state: f.state, online: f.online)
+        func recover(_ ck: String, _ episodes: String) throws -> [String: Any] {
+            let out = try runProcess(train, ["reward-recovery", "--weights", w, "--calibration", calPath, "--replay", ck,
+                                             "--replay-episodes", episodes, "--json", "--allow-calibration-mismatch"])
+            return try #require(JSONSerialization.jsonObject(with: out) as? [String: Any])
+        }
+        // Rows [4, 1, 7]: 3 + 0 + 6 transitions.
+        for (episodes, name, count, transitions) in [("0-2", "replay[0-2]", 2, 9), ("2", "replay[1-2]", 1, 6), ("0-0", "replay[0-0]", 1, 3)] {
+            let r = try recover(good, episodes)
+            let sources = try #require(r["sources"] as? [[String: Any]])
+            #expect(sources.count == 1 && sources[0]["name"] as? String == name && sources[0]["episodes"] as? Int == count)
+            #expect(r["transitions"] as? Int == transitions)
+        }
+        for (ck, episodes, message) in [(foreign, "1", "trained with another calibration mapping"),
+                                        (good, "2-3", "holds 3 online episodes (0-2)"), (good, "0", "give N"),
+                                        (good, "2-1", "give N"), (good, "x", "give N")] {
+            #expect(throws: (any Error).self, "\(episodes)") { _ = try recover(ck, episodes) }
+            do { _ = try recover(ck, episodes) } catch { #expect("\(error)".contains(message), "\(error)") }
+        }
     }
 
     @Test func oldFormatTruncatedCorruptAndForeignFilesAreRefused() throws {

@@ -49,6 +49,22 @@ public enum Checkpoint {
     public struct Contents {
         public var header: CheckpointHeader
         var tensors: [String: (shape: [Int], values: [Float])]
+
+        /// The online replay buffer's episodes, oldest first, in the network's units (what the
+        /// run trained on; `reward-recovery --replay` decodes them).
+        public var replayEpisodes: [Episode] {
+            let (obsDim, actDim) = (header.config.obsDim, header.config.actDim)
+            let obs = tensors["replay.obs"]!.values, act = tensors["replay.act"]!.values
+            let reward = tensors["replay.reward"]!.values
+            var row = 0
+            return header.episodeRows.map { n in
+                defer { row += n }
+                return Episode(obsDim: obsDim, actDim: actDim,
+                               obs: Array(obs[row * obsDim..<(row + n) * obsDim]),
+                               act: Array(act[row * actDim..<(row + n) * actDim]),
+                               reward: Array(reward[row..<(row + n)]))
+            }
+        }
     }
 
     public static func write(path: String, header: CheckpointHeader, state: TrainState<Float>, online: ReplayBuffer) throws {
@@ -178,15 +194,7 @@ public enum Checkpoint {
         for (name, t) in [("theta", state.theta), ("target_q", state.target), ("adam.m", state.adamM), ("adam.v", state.adamV)] {
             t.p.update(from: c.tensors[name]!.values, count: t.count)
         }
-        let obs = c.tensors["replay.obs"]!.values, act = c.tensors["replay.act"]!.values, reward = c.tensors["replay.reward"]!.values
-        var row = 0
-        for n in c.header.episodeRows {
-            online.add(Episode(obsDim: online.obsDim, actDim: online.actDim,
-                               obs: Array(obs[row * online.obsDim..<(row + n) * online.obsDim]),
-                               act: Array(act[row * online.actDim..<(row + n) * online.actDim]),
-                               reward: Array(reward[row..<(row + n)])))
-            row += n
-        }
+        for episode in c.replayEpisodes { online.add(episode) }
         state.modelSteps = c.header.modelSteps
         state.policySteps = c.header.policySteps
         state.rng = c.header.rng
