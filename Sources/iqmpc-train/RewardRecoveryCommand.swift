@@ -20,8 +20,8 @@ struct RewardRecoveryCommand: ParsableCommand {
     var logs: [String] = []
     @Option(help: "A training checkpoint (checkpoint.safetensors): also decode episodes of its online replay buffer, the data the critic was fitted to (docs/reward-recovery.md §15).")
     var replay: String?
-    @Option(help: "Which replay episodes: N (the last N) or A-B (episodes A to B, oldest = 0).")
-    var replayEpisodes = "5"
+    @Option(help: "Which replay episodes: N (the last N) or A-B (episodes A to B, oldest = 0); repeat for several sources, e.g. early and late in the run (default: the last 5).")
+    var replayEpisodes: [String] = []
     @Flag(help: "Decode even if the calibration's mapping differs from the one stamped into the weights (differences are printed as warnings; wrong dimensions are always refused).")
     var allowCalibrationMismatch = false
     @Flag(help: "Print one JSON object.") var json = false
@@ -45,7 +45,7 @@ struct RewardRecoveryCommand: ParsableCommand {
             sources.append((URL(fileURLWithPath: path).lastPathComponent,
                             episodes.map { DecodedRewards.transitions(model: model, calibration: cal, episodes: [$0]) }))
         }
-        if let replay { sources.append(try replaySource(path: replay, model: model, calibration: cal)) }
+        if let replay { sources += try replaySources(path: replay, model: model, calibration: cal) }
         let r = RewardRecovery.evaluate(decoded: sources)
         if let series {
             var csv = "source,episode,t,true_reward,decoded_reward,q,next_value\n"
@@ -60,10 +60,11 @@ struct RewardRecoveryCommand: ParsableCommand {
         try report(r)
     }
 
-    /// The checkpoint's replay episodes chosen by `--replay-episodes`, decoded. The buffer is in
-    /// the network's units under the run's calibration, so that calibration must be this one.
-    func replaySource(path: String, model: WorldModel, calibration cal: Calibration) throws
-        -> (name: String, episodes: [DecodedRewards.Transitions]) {
+    /// The checkpoint's replay episodes chosen by each `--replay-episodes`, decoded, one source
+    /// each. The buffer is in the network's units under the run's calibration, so that
+    /// calibration must be this one.
+    func replaySources(path: String, model: WorldModel, calibration cal: Calibration) throws
+        -> [(name: String, episodes: [DecodedRewards.Transitions])] {
         let contents = try Checkpoint.read(path: path)
         let h = contents.header
         guard h.config.obsDim == model.config.obsDim, h.config.actDim == model.config.actDim else {
@@ -73,11 +74,13 @@ struct RewardRecoveryCommand: ParsableCommand {
             throw ValidationError("checkpoint \(path) was trained with another calibration mapping (hash \(h.calibrationHash), --calibration's \(cal.mappingHash)): its buffer is in that calibration's units")
         }
         let episodes = contents.replayEpisodes
-        let range = try Self.episodeRange(replayEpisodes, count: episodes.count)
-        let decoded = episodes[range].map {
-            DecodedRewards.transitions(model: model, replayObs: $0.obs, replayAct: $0.act, replayReward: $0.reward)
+        return try (replayEpisodes.isEmpty ? ["5"] : replayEpisodes).map { text in
+            let range = try Self.episodeRange(text, count: episodes.count)
+            let decoded = episodes[range].map {
+                DecodedRewards.transitions(model: model, replayObs: $0.obs, replayAct: $0.act, replayReward: $0.reward)
+            }
+            return ("replay[\(range.lowerBound)-\(range.upperBound - 1)]", decoded)
         }
-        return ("replay[\(range.lowerBound)-\(range.upperBound - 1)]", decoded)
     }
 
     /// "N": the last N of `count` episodes; "A-B": episodes A through B.

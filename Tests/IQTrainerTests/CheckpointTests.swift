@@ -118,9 +118,9 @@ struct CheckpointTests {
         var header = f.header
         header.calibrationHash = cal.mappingHash
         try Checkpoint.write(path: good, header: header, state: f.state, online: f.online)
-        func recover(_ ck: String, _ episodes: String) throws -> [String: Any] {
+        func recover(_ ck: String, _ episodes: String...) throws -> [String: Any] {
             let out = try runProcess(train, ["reward-recovery", "--weights", w, "--calibration", calPath, "--replay", ck,
-                                             "--replay-episodes", episodes, "--json", "--allow-calibration-mismatch"])
+                                             "--json", "--allow-calibration-mismatch"] + episodes.flatMap { ["--replay-episodes", $0] })
             return try #require(JSONSerialization.jsonObject(with: out) as? [String: Any])
         }
         // Rows [4, 1, 7]: 3 + 0 + 6 transitions.
@@ -130,6 +130,8 @@ struct CheckpointTests {
             #expect(sources.count == 1 && sources[0]["name"] as? String == name && sources[0]["episodes"] as? Int == count)
             #expect(r["transitions"] as? Int == transitions)
         }
+        let two = try #require(try recover(good, "0-0", "2")["sources"] as? [[String: Any]])
+        #expect(two.compactMap { $0["name"] as? String } == ["replay[0-0]", "replay[1-2]"])
         for (ck, episodes, message) in [(foreign, "1", "trained with another calibration mapping"),
                                         (good, "2-3", "holds 3 online episodes (0-2)"), (good, "0", "give N"),
                                         (good, "2-1", "give N"), (good, "x", "give N")] {
