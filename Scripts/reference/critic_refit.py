@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Is the critic's Bellman residual on its own training data a capacity floor? (docs/reward-recovery.md §15)
 
-    critic_refit.py --weights W --checkpoint CK [--steps 25000] [--lr 1e-3] [--last 5] [--seed 0]
+    critic_refit.py --weights W --checkpoint CK [--steps 25000] [--lr 1e-3] [--width N] [--last 5] [--seed 0]
 
 Reads a trained model (W, the run's weights) and the run's checkpoint (CK: its replay buffer,
 in the network's units, and its target Q heads) and prints, on the buffer's transitions:
@@ -12,7 +12,7 @@ in the network's units, and its target Q heads) and prints, on the buffer's tran
 2. the same residual after fitting a fresh Q of the same shape (two hidden layers of the
    preset's width, LayerNorm + Mish) by plain least squares to the fixed targets γ·V(z') on the
    trained encoder's latents: if that fit gets well below the trained critic's residual, the
-   residual is not what the network can represent.
+   residual is not what the network can represent (`--width` tries a wider one).
 Variances are over all transitions and over the last `--last` episodes (the freshest data).
 Needs numpy and torch (the project's optional venv, Scripts/reference/setup-venv.sh); the
 networks are read with the float64 reference of Scripts/reference/forward.py.
@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--steps", type=int, default=25000)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=0, help="hidden width of the refitted Q (default: the preset's)")
     ap.add_argument("--last", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -113,7 +114,7 @@ def main():
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    width = cfg["mlp_dim"]
+    width = args.width or cfg["mlp_dim"]
     net = torch.nn.Sequential(
         torch.nn.Linear(X.shape[1], width), torch.nn.LayerNorm(width), torch.nn.Mish(),
         torch.nn.Linear(width, width), torch.nn.LayerNorm(width), torch.nn.Mish(), torch.nn.Linear(width, 1))
@@ -129,7 +130,7 @@ def main():
         opt.step()
     with torch.no_grad():
         fit = (net(Xt)[:, 0] + offset - Yt).numpy().astype(np.float64)
-    line(f"fresh Q refitted ({args.steps} steps, lr {args.lr:g})", fit)
+    line(f"fresh Q refitted (width {width}, {args.steps} steps, lr {args.lr:g})", fit)
 
 
 if __name__ == "__main__":
