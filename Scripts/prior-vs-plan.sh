@@ -21,13 +21,26 @@ run_mode() { # name extra-runtime-flags...
   "$BIN/iqmpc-sim" serve --task "$task" --mode lockstep --seed "$seed" --episodes "$episodes" \
       --endpoint "$ep" > "$out/$name.sim" 2>&1 &
   local sim=$!
-  if ! nice -n "${NICE:-0}" "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "$cal" --mode lockstep \
-      --observation-endpoint "$ep" --telemetry-endpoint none --log-level warning "$@" > "$out/$name.rt" 2>&1; then
-    kill -TERM $sim 2>/dev/null || true
-    wait $sim || true
+  nice -n "${NICE:-0}" "$BIN/iqmpc-runtime" run --weights "$weights" --calibration "$cal" --mode lockstep \
+      --observation-endpoint "$ep" --telemetry-endpoint none --log-level warning "$@" > "$out/$name.rt" 2>&1 &
+  local rt=$! first status=0
+  # Whichever ends first decides: a simulator that gives up (e.g. its handshake was refused
+  # because the calibration does not describe the plant) would otherwise leave the runtime
+  # waiting for a plant that never comes back.
+  wait -n -p first $sim $rt || status=$?
+  if [ "$first" = "$sim" ] && [ $status -ne 0 ]; then
+    kill -TERM $rt 2>/dev/null || true; wait $rt || true
+    echo "iqmpc-sim failed ($name):" >&2; cat "$out/$name.sim" "$out/$name.rt" >&2; exit 1
+  fi
+  if [ "$first" = "$rt" ] && [ $status -ne 0 ]; then
+    kill -TERM $sim 2>/dev/null || true; wait $sim || true
     echo "iqmpc-runtime failed ($name):" >&2; cat "$out/$name.rt" >&2; exit 1
   fi
-  wait $sim || true
+  if [ "$first" = "$sim" ]; then
+    wait $rt || { echo "iqmpc-runtime failed ($name):" >&2; cat "$out/$name.rt" >&2; exit 1; }
+  else
+    wait $sim || true
+  fi
 }
 
 run_mode prior --policy-prior-only ${RUNTIME_FLAGS:-}
