@@ -4,9 +4,9 @@ import IQKernels
 
 /// `quadruped-run`: a four-legged runner in 3-D, written for iqmpc. An 8 kg box torso
 /// (0.6 × 0.2 × 0.1 m) on a free joint carries four legs at its corners (hips at x ±0.25 m,
-/// y ±0.1 m), each a thigh (0.25 m) and a shin (0.25 m) ending in a 3 cm ball foot, with three
-/// hinges: `abduct` (about the torso's forward axis; positive rolls the foot to the robot's
-/// left), `hip` and `knee` (about its lateral axis; positive swings the foot backwards). 12
+/// y ±0.1 m), each a thigh (0.25 m) and a shin (0.25 m) ending in a ball foot (3 cm radius),
+/// with three hinges: `abduct` (about the torso's forward axis; positive rolls the foot to the
+/// robot's left), `hip` and `knee` (about its lateral axis; positive swings the foot back). 12
 /// motors: abduct 20, hip 35, knee 35 N·m. 13.1 kg in all. Standing (hip 0.7, knee −1.4 rad:
 /// feet under the hips, knees behind them), the torso's centre is 0.41 m up. Joints carry
 /// 0.05 kg·m² armature (a geared motor's reflected rotor inertia) and 1 N·m·s/rad damping:
