@@ -56,28 +56,26 @@ public enum DecodedRewards {
         return out
     }
 
-    /// One episode already in the network's units, in the trainer's replay layout
-    /// (docs/algorithm.md §3.1: T + 1 rows, row 0 holds obs_0 alone, row j ≥ 1 holds obs_j with
-    /// the action a_{j−1} and reward r_{j−1} that led to it). This is how the critic's own
-    /// training data is decoded (`reward-recovery --replay`): the Bellman residual on data it
-    /// was fitted to, against the same residual on new episodes (docs/reward-recovery.md §15).
-    /// Transitions without a finite reward are skipped, like steps without one in a log.
-    public static func transitions(model: WorldModel, replayObs: [Float], replayAct: [Float],
-                                   replayReward: [Float]) -> Transitions {
+    /// One episode's transitions already in the network's units as flat arrays (row i: obs_i,
+    /// a_i, obs_{i+1}, r_i; the trainer's `Evaluator.transitions(of:)` gives them from its replay
+    /// layout). This is how the critic's own training data is decoded (`reward-recovery
+    /// --replay`, docs/reward-recovery.md §15). Transitions without a finite reward are skipped,
+    /// like steps without one in a log; `step` is the transition's index in the episode.
+    public static func transitions(model: WorldModel, obs: [Float], act: [Float], next: [Float],
+                                   truth: [Double]) -> Transitions {
         let c = model.config
-        let rows = replayReward.count
-        precondition(replayObs.count == rows * c.obsDim && replayAct.count == rows * c.actDim,
-                     "replay arrays disagree with the model's dimensions")
+        precondition(obs.count == truth.count * c.obsDim && next.count == obs.count && act.count == truth.count * c.actDim,
+                     "transition arrays disagree with the model's dimensions")
         var out = Transitions()
-        var obs: [Float] = [], next: [Float] = [], act: [Float] = []
-        for j in 1..<max(rows, 1) where replayReward[j].isFinite {
-            obs += replayObs[(j - 1) * c.obsDim..<j * c.obsDim]
-            next += replayObs[j * c.obsDim..<(j + 1) * c.obsDim]
-            act += replayAct[j * c.actDim..<(j + 1) * c.actDim]
-            out.truth.append(Double(replayReward[j]))
-            out.step.append(j - 1)
+        var o: [Float] = [], n: [Float] = [], a: [Float] = []
+        for i in truth.indices where truth[i].isFinite {
+            o += obs[i * c.obsDim..<(i + 1) * c.obsDim]
+            n += next[i * c.obsDim..<(i + 1) * c.obsDim]
+            a += act[i * c.actDim..<(i + 1) * c.actDim]
+            out.truth.append(truth[i])
+            out.step.append(i)
         }
-        (out.decoded, out.q, out.nextValue) = terms(model: model, obs: obs, act: act, next: next)
+        (out.decoded, out.q, out.nextValue) = terms(model: model, obs: o, act: a, next: n)
         return out
     }
 

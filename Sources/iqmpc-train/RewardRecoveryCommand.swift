@@ -77,7 +77,8 @@ struct RewardRecoveryCommand: ParsableCommand {
         return try (replayEpisodes.isEmpty ? ["5"] : replayEpisodes).map { text in
             let range = try Self.episodeRange(text, count: episodes.count)
             let decoded = episodes[range].map {
-                DecodedRewards.transitions(model: model, replayObs: $0.obs, replayAct: $0.act, replayReward: $0.reward)
+                let t = Evaluator.transitions(of: $0)
+                return DecodedRewards.transitions(model: model, obs: t.obs, act: t.act, next: t.next, truth: t.reward)
             }
             return ("replay[\(range.lowerBound)-\(range.upperBound - 1)]", decoded)
         }

@@ -56,26 +56,27 @@ import Testing
         #expect(abs(r.sources[1].meanDecodedReturn - decodedReturns[3...4].reduce(0, +) / 2) < 1e-9)
     }
 
-    /// The trainer's replay layout (row j holds obs_j with the action and reward that led to it)
+    /// An episode given as flat transitions (what the trainer unpacks from its replay buffer)
     /// decodes to exactly what the same episode gives as a log (row t holds obs_t with the action
-    /// taken from it, and the reward arrives with obs_{t+1}); a row without a reward is skipped.
-    @Test func replayLayoutDecodesLikeTheSameEpisodeLogged() throws {
+    /// taken from it, and the reward arrives with obs_{t+1}); a transition without a reward is skipped.
+    @Test func flatTransitionsDecodeLikeTheSameEpisodeLogged() throws {
         let cal = try Calibration.load(path: Self.root.appendingPathComponent("Calibration/pendulum-swingup.yaml").path)
         let model = WorldModel.initialised(config: try ModelConfig.preset("tiny", obsDim: 3, actDim: 1), seed: 7, nonzeroQ: true)
         let ep = Self.episode(seed: 4, steps: 9, rewardScale: 1)
-        var obs: [Float] = [], act: [Float] = [], reward: [Float] = []
-        for (t, step) in ep.steps.enumerated() {
-            obs += cal.normalise(observation: step.observation.values)
-            act += t == 0 ? [.nan] : cal.normalise(action: ep.steps[t - 1].action!.values).map { min(max($0, -1), 1) }
-            reward.append(step.observation.reward ?? .nan)
+        var obs: [Float] = [], next: [Float] = [], act: [Float] = [], reward: [Double] = []
+        for t in 0..<ep.steps.count - 1 {
+            obs += cal.normalise(observation: ep.steps[t].observation.values)
+            next += cal.normalise(observation: ep.steps[t + 1].observation.values)
+            act += cal.normalise(action: ep.steps[t].action!.values).map { min(max($0, -1), 1) }
+            reward.append(Double(ep.steps[t + 1].observation.reward!))
         }
         let logged = DecodedRewards.transitions(model: model, calibration: cal, episodes: [ep])
-        let replayed = DecodedRewards.transitions(model: model, replayObs: obs, replayAct: act, replayReward: reward)
+        let replayed = DecodedRewards.transitions(model: model, obs: obs, act: act, next: next, truth: reward)
         #expect(replayed.decoded.count == 9 && replayed.step == Array(0..<9))
         #expect(replayed.decoded == logged.decoded && replayed.truth == logged.truth)
         #expect(replayed.q == logged.q && replayed.nextValue == logged.nextValue)
-        reward[4] = .nan
-        let gap = DecodedRewards.transitions(model: model, replayObs: obs, replayAct: act, replayReward: reward)
+        reward[3] = .nan
+        let gap = DecodedRewards.transitions(model: model, obs: obs, act: act, next: next, truth: reward)
         #expect(gap.step == [0, 1, 2, 4, 5, 6, 7, 8])
         // Another batch size may round differently in the matrix products: equal to float precision.
         let kept = Array(logged.decoded[0..<3] + logged.decoded[4...])

@@ -74,15 +74,24 @@ public enum Evaluator {
     /// Every transition of a buffer in the docs/algorithm.md §3.1 layout as flat arrays: (obs_j, a_j,
     /// obs_{j+1}, r_j), where a_j and r_j are stored on row j+1 (the row they led to).
     public static func transitions(of buffer: ReplayBuffer) -> (obs: [Float], act: [Float], next: [Float], reward: [Double]) {
-        let n = buffer.obsDim, m = buffer.actDim
+        var all: (obs: [Float], act: [Float], next: [Float], reward: [Double]) = ([], [], [], [])
+        for e in buffer.episodes {
+            let t = transitions(of: e)
+            all.obs += t.obs; all.act += t.act; all.next += t.next; all.reward += t.reward
+        }
+        return all
+    }
+
+    /// One episode's transitions, as above (`reward-recovery --replay` decodes a checkpoint's
+    /// episodes one by one).
+    public static func transitions(of e: Episode) -> (obs: [Float], act: [Float], next: [Float], reward: [Double]) {
+        let n = e.obsDim, m = e.actDim
         var obs: [Float] = [], act: [Float] = [], next: [Float] = [], reward: [Double] = []
-        for e in buffer.episodes where e.steps > 0 {
-            for j in 0..<e.steps {
-                obs += e.obs[(j * n)..<((j + 1) * n)]
-                next += e.obs[((j + 1) * n)..<((j + 2) * n)]
-                act += e.act[((j + 1) * m)..<((j + 2) * m)]
-                reward.append(Double(e.reward[j + 1]))
-            }
+        for j in 0..<max(e.steps, 0) {
+            obs += e.obs[(j * n)..<((j + 1) * n)]
+            next += e.obs[((j + 1) * n)..<((j + 2) * n)]
+            act += e.act[((j + 1) * m)..<((j + 2) * m)]
+            reward.append(Double(e.reward[j + 1]))
         }
         return (obs, act, next, reward)
     }
