@@ -43,6 +43,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Polyak rate τ of the target Q (docs/algorithm.md §1.7; 1 = the target is the online Q).") var targetTau = Hyper().tau
     @Option(help: "Updates per environment step after the seed phase (docs/algorithm.md §4.4; 1 = the reference).")
     var updatesPerStep = 1
+    @Option(help: "Weight λ of a behaviour-cloning term in the policy loss, scaled by the batch's mean |Q| on expert rows (docs/algorithm.md §4.2 step 10b; 0 = the reference, no term).")
+    var bcWeight = 0.0
     @Option(help: "Limit the demonstrations to the first N episodes.") var demoEpisodes: Int?
     @Option(help: "Metrics file (JSON lines).") var metrics: String?
     @Option(help: "Metrics line every N updates.") var logEvery = 50
@@ -80,6 +82,7 @@ struct RunCommand: ParsableCommand {
         if !(initialValueWeight >= 0 && initialValueWeight.isFinite) { throw ValidationError("--initial-value-weight must be a finite number >= 0") }
         if !(encoderLrScale >= 0 && encoderLrScale <= 10) { throw ValidationError("--encoder-lr-scale must be in 0...10") }
         if !(targetTau > 0 && targetTau <= 1) { throw ValidationError("--target-tau must be in (0, 1]") }
+        if !(bcWeight >= 0 && bcWeight.isFinite) { throw ValidationError("--bc-weight must be a finite number >= 0") }
     }
 
     func run() throws {
@@ -120,6 +123,7 @@ struct RunCommand: ParsableCommand {
         o.hyper.encoderLrScale = encoderLrScale
         o.hyper.tau = targetTau
         o.hyper.updatesPerStep = updatesPerStep
+        o.hyper.bcWeight = bcWeight
         o.planner.setSamples(planSamples)
         o.planner.iterations = planIterations
         o.planner.priorAnchor = priorAnchor

@@ -112,6 +112,57 @@ struct LossGradientTests {
                                          loss: { var r = r0; return loss.policyLoss(theta: s.theta.p, grad: nil, rng: &r) })
         #expect(e < 1e-5, "worst at π parameter \(at)")
     }
+
+    /// The behaviour-cloning term of docs/algorithm.md §4.2 step 10b: exact gradient into π, a
+    /// loss linear in λ (same draws at any λ), and it reads the expert half's actions only.
+    @Test func policyLossWithBehaviourCloningGradient() {
+        let shape = tinyShape()
+        func run(_ weight: Double?, edit: (Batch<Double>) -> Void = { _ in }, check: Bool = false) -> Double {
+            var hp = hyper()
+            hp.bcWeight = weight
+            let s = randomisedState(shape, seed: 81)
+            for i in s.layout.policyRange { s.theta.p[i] *= 0.5 }
+            let batch = randomBatch(shape, hyper: hp, seed: 82)
+            edit(batch)
+            let loss = IQLoss<Double>(layout: s.layout, hyper: hp)
+            var rng = SeededRandom(seed: 83)
+            loss.prepareTargets(theta: s.theta.p, target: s.target.p, batch: batch, rng: &rng)
+            loss.modelLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &rng)
+            #expect(loss.stats.qExpert != 0)
+            let r0 = rng
+            s.grad.zero()
+            var rr = r0
+            let value = loss.policyLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &rr)
+            if check {
+                let analytic = s.grad.array
+                let pr = s.layout.policyRange
+                #expect(!s.layout.qRange.contains { analytic[$0] != 0 })
+                let (e, at) = worstRelativeError(analytic: Array(analytic[pr]), count: pr.count,
+                                                 perturb: { i, h in s.theta.p[pr.lowerBound + i] += h },
+                                                 loss: { var r = r0
+                                                     return loss.policyLoss(theta: s.theta.p, grad: nil, batch: batch, rng: &r) })
+                #expect(e < 1e-5, "worst at π parameter \(at)")
+            }
+            return value
+        }
+        let off = run(nil), one = run(1), three = run(3, check: true)
+        #expect(run(0) == off)
+        let perUnit = one - off
+        #expect(abs(perUnit) > 1e-6)
+        #expect(abs((three - off) - 3 * perUnit) <= 1e-9 * max(1, abs(three)))
+        // Rows 0..<B of every step are behavioural, B..<2B expert (Batch's layout).
+        let h = hyper(), a = shape.actDim
+        func editRows(_ expert: Bool) -> (Batch<Double>) -> Void {
+            { b in for t in 0..<h.horizon { for i in 0..<h.batch {
+                let row = t * 2 * h.batch + (expert ? h.batch + i : i)
+                for d in 0..<a { b.act.p[row * a + d] = -0.5 * b.act.p[row * a + d] + 0.1 }
+            } } }
+        }
+        let behaviouralEdited = run(1, edit: editRows(false)), expertEdited = run(1, edit: editRows(true))
+        let offBehavioural = run(nil, edit: editRows(false)), offExpert = run(nil, edit: editRows(true))
+        #expect(abs((behaviouralEdited - offBehavioural) - perUnit) <= 1e-9 * max(1, abs(one)))
+        #expect(abs((expertEdited - offExpert) - perUnit) > 1e-6)
+    }
 }
 
 /// Behaviour cloning's likelihood gradient (encoder + policy) against central differences.
@@ -198,4 +249,5 @@ struct LossGradientTests {
     s.grad.zero()
     plain.modelLoss(theta: s.theta.p, grad: s.grad.p, batch: batch, rng: &r1)
     for i in 0..<s.layout.policyOffset { #expect(abs(s.grad.p[i] - analytic[i]) <= 1e-12 * max(1e-6, abs(analytic[i]))) }
+
 }

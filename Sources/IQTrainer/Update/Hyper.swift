@@ -29,6 +29,10 @@ public struct Hyper: Sendable, Equatable, Codable {
     /// means 1, the reference. Kept here, with the loss's constants, so that a resume is
     /// checked against it; optional so that older checkpoints still decode.
     public var updatesPerStep: Int? = nil
+    /// Weight λ of the behaviour-cloning term added to the policy loss (docs/algorithm.md §4.3,
+    /// a departure from the reference); nil means 0, the reference. The term is scaled by the
+    /// batch's mean |Q| on the expert rows so that λ is free of the task's value scale.
+    public var bcWeight: Double? = nil
 
     public init() {}
 
@@ -39,6 +43,7 @@ public struct Hyper: Sendable, Equatable, Codable {
         var h = self
         if h.initialValueWeight == 1 { h.initialValueWeight = nil }
         if h.updatesPerStep == 1 { h.updatesPerStep = nil }
+        if h.bcWeight == 0 { h.bcWeight = nil }
         return h
     }
 

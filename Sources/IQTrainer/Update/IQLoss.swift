@@ -338,9 +338,12 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
     // MARK: Phase 3
 
     /// L_π = 1/(H+1) Σ_t ρ^t mean_i(α ℓ − Qmin2(ẑ_t, ã)) on the latents of the last
-    /// `modelLoss`, Q frozen (gradient through its action input only), dropout on.
+    /// `modelLoss`, Q frozen (gradient through its action input only), dropout on; plus, when
+    /// `hyper.bcWeight` > 0, the behaviour-cloning term of docs/algorithm.md §4.2 step 10b on the
+    /// expert half of `batch` (the batch of that `modelLoss`).
     @discardableResult
-    public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, rng: inout SeededRandom) -> T {
+    public func policyLoss(theta: UnsafePointer<T>, grad: UnsafeMutablePointer<T>?, batch: Batch<T>? = nil,
+                           rng: inout SeededRandom) -> T {
         let rows = (H + 1) * N2
         let LA = L + A
         let raw = pi.forward(params: theta + layout.policyOffset, rows: rows, dropout: 0, rng: &rng, input: zs.p)
@@ -367,6 +370,11 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             rhoT *= rho
         }
         loss /= T(H + 1)
+        let bcScale = T((hyper.bcWeight ?? 0) * abs(stats.qExpert))
+        if bcScale > 0 {
+            guard let batch else { preconditionFailure("policyLoss: bcWeight > 0 needs the update's batch") }
+            loss += bcScale * behaviourCloning(raw: raw, act: batch.act.p, dRaw: nil)
+        }
         stats.policyLoss = Double(loss)
         stats.policyLogProb = Double(ent / T(rows))
         guard let grad else { return loss }
@@ -396,9 +404,45 @@ public final class IQLoss<T: TrainScalar>: @unchecked Sendable {
             rhoT *= rho
         }
         piHead.backward(dAction: dPiA.p, dLogProb: dPiL.p, rows: rows)
+        if bcScale > 0, let batch {
+            _ = behaviourCloning(raw: raw, act: batch.act.p, dRaw: (piHead.dRaw.p, bcScale))
+        }
         pi.backward(params: theta + layout.policyOffset, grads: grad + layout.policyOffset, dOut: piHead.dRaw.p,
                     rows: rows, wantInputGrad: false)
         return loss
+    }
+
+    /// docs/algorithm.md §4.2 step 10b: (1/H) Σ_{t<H} ρ^t mean over the expert rows of the
+    /// negative log-density of the expert's action a_t under π(ẑ_t), up to parameter-free
+    /// constants (the tanh Jacobian is one of them): Σ_d ½((u_d − μ_d)/σ_d)² + log σ_d with
+    /// u = atanh(a_t), clipped like `BCLoss`. Reads μ and log σ from the head's last forward
+    /// over the (H+1)·2B policy rows; when `dRaw` is given, adds scale × its gradient there.
+    func behaviourCloning(raw: UnsafePointer<T>, act: UnsafePointer<T>, dRaw: (UnsafeMutablePointer<T>, T)?) -> T {
+        let half = T(0.5 * (layout.shape.logStdMax - layout.shape.logStdMin))
+        let clip = T(BCLoss<T>.actionClip)
+        var total: T = 0, rhoT: T = 1
+        for t in 0..<H {
+            let w = rhoT / T(H * B)
+            for i in B..<N2 {
+                let row = t * N2 + i
+                for d in 0..<A {
+                    let k = row * A + d
+                    let a = min(max(act[k], -clip), clip)
+                    let u = T(0.5) * T.logn((1 + a) / (1 - a))
+                    let ls = piHead.logStd.p[k]
+                    let sigma = T.expo(ls)
+                    let z = (u - raw[row * 2 * A + d]) / sigma
+                    total += w * (T(0.5) * z * z + ls)
+                    if let (g, scale) = dRaw {
+                        let ts = piHead.tanhS.p[k]
+                        g[row * 2 * A + d] -= scale * w * z / sigma
+                        g[row * 2 * A + A + d] += scale * w * (1 - z * z) * half * (1 - ts * ts)
+                    }
+                }
+            }
+            rhoT *= T(hyper.rho)
+        }
+        return total
     }
 }
 

@@ -76,7 +76,7 @@ public final class IQUpdater<T: TrainScalar>: @unchecked Sendable {
                    step: s.modelSteps, eps: hyper.modelAdamEps, polyakTau: nil)
         // Policy: its own gradients, clip and Adam (eps 1e-5).
         (g + lay.policyOffset).update(repeating: 0, count: lay.policyRange.count)
-        loss.policyLoss(theta: th, grad: g, rng: &s.rng)
+        loss.policyLoss(theta: th, grad: g, batch: batch, rng: &s.rng)
         let pNorm = Optimiser.clipGlobalNorm(g, ranges: [lay.policyRange], maxNorm: hyper.gradClip)
         s.policySteps += 1
         steps.adam(s, ranges: [(lay.policyRange, hyper.lr)], step: s.policySteps, eps: hyper.policyAdamEps,
