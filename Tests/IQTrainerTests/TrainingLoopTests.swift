@@ -140,6 +140,29 @@ struct TrainingLoopTests {
         #expect(zero.contains("updates per step 0"), "\(zero)")
     }
 
+    /// `bcWeight` reaches the update (other weights than without it, from the same seed), a
+    /// checkpoint written with it is not resumed without it, and a negative or NaN weight is refused.
+    @Test func bcWeightReachesTheUpdateAndIsCheckedOnResume() throws {
+        let f = try Fixture()
+        defer { f.close() }
+        var o = Self.options(dir: f.dir, steps: 90)
+        _ = try f.run(o).run()
+        let (plain, _) = try WorldModel.load(path: f.dir + "/w.safetensors")
+        o.hyper.bcWeight = 0.5
+        _ = try f.run(o).run()
+        let (cloned, _) = try WorldModel.load(path: f.dir + "/w.safetensors")
+        #expect(plain.contentHash != cloned.contentHash)
+        var again = Self.options(dir: f.dir, steps: 90)
+        again.resume = true
+        let refused = Self.refusal(again, env: f.env, calibration: f.cal, demos: f.demos, demosPath: f.dir + "/demos.iqlog")
+        #expect(refused.contains("other hyperparameters"), "\(refused)")
+        for bad in [-0.1, Double.nan] {
+            o.hyper.bcWeight = bad
+            let r = Self.refusal(o, env: f.env, calibration: f.cal, demos: f.demos, demosPath: f.dir + "/demos.iqlog")
+            #expect(r.contains("bc weight"), "\(r)")
+        }
+    }
+
     @Test func resumeReproducesUninterruptedRunBitForBit() throws {
         let cal = try Self.calibration()
         let dirA = Self.tempDir(), dirB = Self.tempDir()

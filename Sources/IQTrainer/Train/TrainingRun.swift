@@ -48,6 +48,9 @@ public final class TrainingRun: @unchecked Sendable {
         try calibration.check(obsDim: env.obsDim, actDim: env.actDim)
         try TrainerLimits.check("batch", options.hyper.batch, in: TrainerLimits.batch)
         if let k = options.hyper.updatesPerStep { try TrainerLimits.check("updates per step", k, in: TrainerLimits.updatesPerStep) }
+        if let w = options.hyper.bcWeight, !(w >= 0 && w.isFinite) {
+            throw TrainError.badInput("bc weight \(w) must be a finite number >= 0")
+        }
         guard (1...64).contains(options.threads) else { throw TrainError.badInput("threads \(options.threads) is outside 1...64") }
         // Checked now, not when the seed phase ends and the first planner is built.
         var pc = options.planner
